@@ -1,0 +1,253 @@
+package durable
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Payloads (inputs, results, messages) are msgpack. Struct fields use their
+// `msgpack` tag, else their `json` tag, else their name. Values that
+// msgpack cannot represent (channels, functions) and values that contain a
+// cycle are refused with a [PayloadError] before anything is written; a
+// cycle would otherwise make the encoder recurse until the process dies.
+
+type codecState struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+	rd  bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var codecPool = sync.Pool{New: func() any {
+	s := &codecState{}
+	s.enc = msgpack.NewEncoder(&s.buf)
+	s.enc.SetCustomStructTag("json")
+	s.dec = msgpack.NewDecoder(&s.rd)
+	s.dec.SetCustomStructTag("json")
+	return s
+}}
+
+// marshal encodes v. The result is a fresh slice the caller owns.
+func marshal(v any) (b []byte, err error) {
+	if err := checkEncodable(reflect.ValueOf(v)); err != nil {
+		return nil, err
+	}
+	s := codecPool.Get().(*codecState)
+	defer func() {
+		if p := recover(); p != nil { // a MarshalMsgpack method that panics
+			err = fmt.Errorf("msgpack encoder panicked: %v", p)
+		}
+		if s.buf.Cap() <= 64<<10 {
+			codecPool.Put(s)
+		}
+	}()
+	s.buf.Reset()
+	if err := s.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(s.buf.Bytes()), nil
+}
+
+// unmarshal decodes b into the value v points to; all of b must be used.
+func unmarshal(b []byte, v any) (err error) {
+	s := codecPool.Get().(*codecState)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("msgpack decoder panicked: %v", p)
+		}
+		s.rd.Reset(nil)
+		codecPool.Put(s)
+	}()
+	s.rd.Reset(b)
+	s.dec.Reset(&s.rd)
+	s.dec.SetCustomStructTag("json")
+	if err := s.dec.Decode(v); err != nil {
+		return err
+	}
+	if n := s.rd.Len(); n != 0 {
+		return fmt.Errorf("%d bytes left over after decoding %T", n, v)
+	}
+	return nil
+}
+
+// encodePayload encodes v within limit bytes (0: no limit). Its error is a
+// *PayloadError whose What the caller fills in with [payloadErr], so the
+// description costs nothing when all goes well.
+func encodePayload(v any, limit int) ([]byte, error) {
+	b, err := marshal(v)
+	if err != nil {
+		return nil, &PayloadError{Op: "encode", Err: err}
+	}
+	if limit > 0 && len(b) > limit {
+		return nil, &PayloadError{Op: "encode", Size: len(b), Limit: limit}
+	}
+	return b, nil
+}
+
+// decodePayload decodes b into *v; its error is a *PayloadError like
+// encodePayload's.
+func decodePayload(b []byte, v any) error {
+	if err := unmarshal(b, v); err != nil {
+		return &PayloadError{Op: "decode", Size: len(b), Err: err}
+	}
+	return nil
+}
+
+// payloadErr names the payload a *PayloadError is about.
+func payloadErr(err error, format string, args ...any) error {
+	if pe, ok := err.(*PayloadError); ok && pe.What == "" {
+		pe.What = fmt.Sprintf(format, args...)
+	}
+	return err
+}
+
+// maxDepth bounds how deeply nested a payload may be.
+const maxDepth = 1000
+
+var errCycle = errors.New("value contains a cycle")
+
+// checkEncodable walks v when its type can hold a cycle (pointers,
+// interfaces, maps or slices that can reach themselves) and refuses cycles
+// and nesting deeper than maxDepth. Plain types cost one cached lookup.
+func checkEncodable(v reflect.Value) error {
+	if !v.IsValid() || !mayCycle(v.Type()) {
+		return nil
+	}
+	w := walker{onPath: map[pathKey]bool{}}
+	return w.walk(v, 0)
+}
+
+var cycleTypes sync.Map // reflect.Type → bool
+
+func mayCycle(t reflect.Type) bool {
+	if v, ok := cycleTypes.Load(t); ok {
+		return v.(bool)
+	}
+	r := typeMayCycle(t, map[reflect.Type]bool{})
+	cycleTypes.Store(t, r)
+	return r
+}
+
+func typeMayCycle(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
+	default:
+		return false
+	}
+	if visiting[t] {
+		return true // the type reaches itself
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return typeMayCycle(t.Elem(), visiting)
+	case reflect.Map:
+		return typeMayCycle(t.Key(), visiting) || typeMayCycle(t.Elem(), visiting)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if encodedField(t.Field(i)) && typeMayCycle(t.Field(i).Type, visiting) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type walker struct {
+	onPath map[pathKey]bool
+}
+
+// pathKey identifies a node by address and type: a slice and a pointer to
+// its first element share an address but are different nodes.
+type pathKey struct {
+	p uintptr
+	t reflect.Type
+}
+
+func (w *walker) walk(v reflect.Value, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("value is nested more than %d levels deep", maxDepth)
+	}
+	switch v.Kind() {
+	case reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return w.walk(v.Elem(), depth+1)
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		if v.IsNil() {
+			return nil
+		}
+		p := v.Pointer()
+		if v.Kind() == reflect.Slice && v.Len() == 0 {
+			return nil
+		}
+		k := pathKey{p, v.Type()}
+		if w.onPath[k] {
+			return errCycle
+		}
+		w.onPath[k] = true
+		defer delete(w.onPath, k)
+		switch v.Kind() {
+		case reflect.Pointer:
+			return w.walk(v.Elem(), depth+1)
+		case reflect.Map:
+			it := v.MapRange()
+			for it.Next() {
+				if err := w.walk(it.Key(), depth+1); err != nil {
+					return err
+				}
+				if err := w.walk(it.Value(), depth+1); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return w.walkElems(v, depth)
+	case reflect.Array:
+		return w.walkElems(v, depth)
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			if !encodedField(t.Field(i)) {
+				continue
+			}
+			if err := w.walk(v.Field(i), depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// encodedField reports whether msgpack encodes field f.
+func encodedField(f reflect.StructField) bool {
+	if !f.IsExported() && !f.Anonymous {
+		return false
+	}
+	tag, ok := f.Tag.Lookup("msgpack")
+	if !ok {
+		tag = f.Tag.Get("json")
+	}
+	return tag != "-"
+}
+
+func (w *walker) walkElems(v reflect.Value, depth int) error {
+	if !mayCycle(v.Type().Elem()) {
+		return nil
+	}
+	for i := range v.Len() {
+		if err := w.walk(v.Index(i), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+// Package durable runs Go functions as durable workflows: every step's
+// result is journaled in a local bbolt file (fsynced) before the workflow
+// moves on, and after a crash or restart the engine re-runs the function
+// and replays the recorded results instead of executing those steps again.
+// There is no server, queue or database to deploy.
+//
+//	var greet = durable.Define("greet", func(ctx durable.Context, name string) (string, error) {
+//		msg, err := durable.Step(ctx, "compose", func(ctx context.Context) (string, error) {
+//			return "hello " + name, nil
+//		})
+//		if err != nil {
+//			return "", err
+//		}
+//		return durable.Step(ctx, "send", func(ctx context.Context) (string, error) {
+//			return msg, mail.Send(ctx, name, msg)
+//		})
+//	})
+//
+//	e, err := durable.Open("app.journal", &durable.Config{Workflows: []durable.Definition{greet}})
+//	...
+//	out, err := durable.Run(ctx, e, greet, "greet-bob", "bob")
+//
+// # Guarantees
+//
+// A step's result (its value, or its final error) is committed and
+// fsynced before [Step] returns to the workflow, and a recorded step is
+// never executed again: exactly-once recording. A step interrupted by a
+// crash before its commit runs again when the run resumes: at-least-once
+// execution. Give external systems the step's idempotency key
+// ([StepInfo].IdempotencyKey: the same on every attempt and restart) to
+// make the effect exactly-once too, or mark the step [AtMostOnce].
+//
+// Each durable operation ([Step], [Go], [Sleep], [Receive], [StartChild],
+// [Now], [AwaitAny], ...) takes the next position in the run's journal, in
+// the order the workflow calls them. [Go] takes its position when called,
+// so the order in which concurrent steps finish never changes replay.
+//
+// # Determinism
+//
+// On resume the workflow function runs again from the top, and every
+// durable call must meet the same kind and name at its position as the
+// first time. So workflow code must be deterministic: do I/O, clock reads
+// and randomness inside steps, and branch only on inputs and on what
+// durable calls returned. These break replay:
+//
+//	if time.Now().Hour() < 12 { ... }        // use durable.Now(ctx)
+//	if rand.Intn(2) == 0 { ... }             // draw it inside a Step
+//	resp, _ := http.Get(url)                 // do it inside a Step
+//	for k := range m { durable.Step(ctx, k, ...) } // map order is random: sort the keys
+//	go func() { durable.Step(ctx, ...) }()   // use durable.Go
+//	if cfg.FeatureFlag { durable.Step(...) } // read flags inside a Step
+//
+// When replay meets something else than the journal holds (a step renamed,
+// reordered, added or removed before the point the run reached), the run
+// stops with a [*NondeterminismError] (matching [ErrNondeterministic])
+// naming the run, the position, what was recorded, what the code called
+// and where. The run is parked, not failed: its journal is kept, other runs
+// go on, and it resumes when an engine with compatible code opens the
+// journal. The same holds for a run whose workflow is not registered, or
+// whose recorded payload no longer decodes.
+//
+// # Crash recovery
+//
+// [Open] and [New] list the unfinished runs and resume those of the
+// registered workflows in the background: each is replayed up to where it
+// was (steps answered from the journal, sleeps with their recorded wake
+// times, messages already received) and continues from there. A [Start]
+// of a run that is being recovered attaches to it: one execution, never
+// two. [Engine.Close] stops runs without failing them: steps in flight see
+// their contexts canceled, nothing they return is recorded, and they run
+// again on the next Open.
+//
+// # Retries
+//
+// A step that fails is retried by its policy ([WithRetry], else
+// Config.DefaultRetry: 3 attempts, exponential backoff from 1s with equal
+// jitter, capped at 1 minute). Each failed attempt, its error and the time
+// of the next attempt are journaled, so a restart during a backoff wait
+// resumes at the right attempt and waits only what remains. A
+// retry.Permanent error stops at once; retry.After sets a minimum wait (an
+// HTTP Retry-After). A panicking step is a failed attempt whose error
+// carries the stack. The final failure is a [*StepError]. [WithLimit] binds
+// a step to a shared rate and concurrency limit (Config.Limits); waiting
+// for a token is not an attempt.
+//
+// # Errors
+//
+// Errors that cross the journal (a step's error as the workflow sees it, a
+// run's error as [Handle.Result] returns it) come back with their message
+// and Go type name as a [*RecordedError], or as this package's typed
+// errors ([*StepError], [*ChildError], [*PanicError], ...). errors.Is
+// identity of your own error values does not survive, so the workflow sees
+// the same error live and on replay; this package's sentinels do survive.
+//
+// # Time
+//
+// [Sleep] and [SleepUntil] journal their wake-up time before waiting; one
+// timer goroutine per engine wakes the runs that are due. A restart neither
+// loses nor restarts a timer, and a timer that fell due while the process
+// was down fires as soon as the run is resumed at Open. [Now] is a
+// journaled clock read for workflow code. Config.Clock replaces the clock
+// (tests can move it forwards and backwards: timers fire once, never early).
+//
+// # Messages
+//
+// [Send] stores a message in the run's inbox durably before it returns,
+// whether or not the run is waiting, and even if this engine does not have
+// the run's workflow. [Receive] takes the oldest message on a channel and
+// records it at its journal position in the same commit that removes it
+// from the inbox, so each message is received exactly once.
+// [ReceiveTimeout] gives up after a journaled deadline with [ErrTimeout].
+//
+// # Cancellation
+//
+// [Engine.Cancel] journals the request. Running steps see their contexts
+// canceled; the durable operation the workflow is in (or calls next)
+// returns an error matching [ErrCanceled], and from that position on the
+// Context is Done. Where cancellation reached the workflow is journaled, so
+// replay takes the same path. The run ends [StatusCanceled] if the
+// workflow returns that error. Children are canceled with their parent
+// (unless [Detached]). For cleanup after cancellation use [WithoutCancel].
+// A run deadline ([WithDeadline], [WithRunTimeout]) cancels the run with
+// [ErrDeadlineExceeded] when it passes, across restarts.
+//
+// # Testing
+//
+// New(journal.NewMemory(), cfg) gives an engine with no file. It works
+// inside a testing/synctest bubble, where time is virtual: a workflow that
+// sleeps for 30 days finishes in milliseconds, and Close leaves no
+// goroutine behind. Closing the engine and opening another on the same
+// store simulates a crash and a resume. Package durabletest has helpers
+// for both.
+package durable

@@ -1,0 +1,384 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/durable-go/durable/retry"
+)
+
+// Config configures an [Engine]. The zero value, or a nil *Config, means
+// the documented defaults. An engine copies its Config; changing it later
+// has no effect.
+type Config struct {
+	// Workflows are the workflows this engine can start and resume. Their
+	// names must be unique. [Start] also registers the workflow it is
+	// given, and resumes that workflow's parked runs. Defaults to none.
+	Workflows []Definition
+
+	// Clock is the engine's source of time for timers, retries and
+	// [Now]. Defaults to the system clock (which testing/synctest fakes).
+	Clock Clock
+
+	// Logger receives the engine's warnings (parked runs, failed commits).
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+
+	// MaxPayloadBytes bounds every encoded payload: inputs, step results,
+	// messages, workflow results. A larger payload is refused with an
+	// error matching [ErrPayloadTooLarge] before anything is written.
+	// Defaults to 1 MiB.
+	MaxPayloadBytes int
+
+	// MaxSteps bounds the steps executing at once in this engine, over all
+	// runs. Defaults to 1024.
+	MaxSteps int
+
+	// MaxStepsPerRun bounds the steps of one run executing at once (with
+	// [Go], a run can have many). Futures beyond it wait in a queue, not in
+	// goroutines. Defaults to 64.
+	MaxStepsPerRun int
+
+	// DefaultRetry is the retry policy of steps that have no [WithRetry].
+	// Defaults to retry.Policy{}: 3 attempts, exponential backoff from 1s
+	// with equal jitter, capped at 1 minute.
+	DefaultRetry *retry.Policy
+
+	// ShutdownTimeout bounds how long [Engine.Close] waits for running
+	// steps to return after their contexts are canceled. Defaults to 5
+	// seconds.
+	ShutdownTimeout time.Duration
+
+	// LockTimeout bounds how long [Open] waits for a journal file that
+	// another process or engine holds before it fails with
+	// journal.ErrLocked. Defaults to 1 second.
+	LockTimeout time.Duration
+
+	// Limits are keyed rate and concurrency limits that steps bind to with
+	// [WithLimit], shared by every run. Defaults to none.
+	Limits map[string]Limit
+
+	// RecoveryWorkers is how many runs [Open] and [New] load at once when
+	// they resume unfinished runs. Defaults to 4 × GOMAXPROCS.
+	RecoveryWorkers int
+}
+
+const (
+	defaultMaxPayload      = 1 << 20
+	defaultMaxSteps        = 1024
+	defaultMaxStepsPerRun  = 64
+	defaultShutdownTimeout = 5 * time.Second
+)
+
+func (c *Config) resolve() (Config, error) {
+	var r Config
+	if c != nil {
+		r = *c
+	}
+	if r.Clock == nil {
+		r.Clock = systemClock{}
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	if r.MaxPayloadBytes < 0 || r.MaxSteps < 0 || r.MaxStepsPerRun < 0 || r.ShutdownTimeout < 0 || r.LockTimeout < 0 || r.RecoveryWorkers < 0 {
+		return r, errors.New("durable: Config: MaxPayloadBytes, MaxSteps, MaxStepsPerRun, ShutdownTimeout, LockTimeout and RecoveryWorkers must not be negative")
+	}
+	if r.MaxPayloadBytes == 0 {
+		r.MaxPayloadBytes = defaultMaxPayload
+	}
+	if r.MaxSteps == 0 {
+		r.MaxSteps = defaultMaxSteps
+	}
+	if r.MaxStepsPerRun == 0 {
+		r.MaxStepsPerRun = defaultMaxStepsPerRun
+	}
+	if r.DefaultRetry == nil {
+		r.DefaultRetry = &retry.Policy{}
+	}
+	if r.ShutdownTimeout == 0 {
+		r.ShutdownTimeout = defaultShutdownTimeout
+	}
+	if r.RecoveryWorkers == 0 {
+		r.RecoveryWorkers = 4 * runtime.GOMAXPROCS(0)
+	}
+	return r, nil
+}
+
+// Engine runs workflows and journals them in a [journal.Store]. Open one
+// with [Open] (a bbolt file) or [New] (any store). An Engine is safe for
+// concurrent use. One engine at a time may use a store.
+type Engine struct {
+	store     journal.Store
+	ownsStore bool
+	cfg       Config
+	clock     Clock
+	log       *slog.Logger
+
+	ctx    context.Context // canceled by Close: parent of every step context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	defs   map[string]Definition
+	runs   map[string]*slot // unfinished runs of registered workflows
+
+	timers  *timerLoop
+	stepSem chan struct{}
+	limits  map[string]*limiter
+	wg      sync.WaitGroup // every goroutine the engine starts
+}
+
+// Open opens (creating it if needed) the bbolt journal at path and returns
+// an engine on it; Close closes the file. cfg may be nil. Bad files fail
+// with the journal's typed errors: journal.ErrNotJournal,
+// journal.ErrCorrupt, journal.ErrVersion, journal.ErrLocked (after
+// Config.LockTimeout). Unfinished runs resume in the background.
+func Open(path string, cfg *Config) (*Engine, error) {
+	c, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	s, err := journal.OpenBolt(path, &journal.BoltOptions{LockTimeout: c.LockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("durable: open %s: %w", path, err)
+	}
+	e, err := newEngine(s, c)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	e.ownsStore = true
+	return e, nil
+}
+
+// New returns an engine on store, which stays the caller's: Close does not
+// close it, so a new engine on the same store resumes where this one
+// stopped. cfg may be nil. Unfinished runs resume in the background.
+func New(store journal.Store, cfg *Config) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("durable: New: nil store")
+	}
+	c, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return newEngine(store, c)
+}
+
+func newEngine(store journal.Store, c Config) (*Engine, error) {
+	e := &Engine{
+		store:   store,
+		cfg:     c,
+		clock:   c.Clock,
+		log:     c.Logger,
+		defs:    map[string]Definition{},
+		runs:    map[string]*slot{},
+		stepSem: make(chan struct{}, c.MaxSteps),
+	}
+	var err error
+	if e.limits, err = newLimiters(c.Limits); err != nil {
+		return nil, err
+	}
+	for i, d := range c.Workflows {
+		if d == nil {
+			return nil, fmt.Errorf("durable: Config.Workflows[%d] is nil", i)
+		}
+		if _, dup := e.defs[d.Name()]; dup {
+			return nil, fmt.Errorf("durable: Config.Workflows: two workflows named %q", d.Name())
+		}
+		e.defs[d.Name()] = d
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.timers = newTimerLoop(e)
+	e.wg.Add(1)
+	go e.timers.loop()
+	if err := e.recover(""); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// recover finds the unfinished runs (of workflow name, or of all workflows
+// if name is ""), makes a slot for each run whose workflow is registered
+// and loads them in the background; runs of unregistered workflows are
+// parked. It lists synchronously, so a Start that follows attaches to a
+// recovering run instead of executing it twice.
+func (e *Engine) recover(name string) error {
+	var load []*slot
+	var unregistered []journal.Run
+	for _, st := range []journal.Status{journal.StatusRunning, journal.StatusParked} {
+		after := ""
+		for {
+			page, err := e.store.ListRuns(e.ctx, journal.Filter{Status: st, Workflow: name, After: after, Limit: 1000})
+			if err != nil {
+				return fmt.Errorf("durable: list unfinished runs: %w", err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			after = page[len(page)-1].ID
+			e.mu.Lock()
+			for _, r := range page {
+				def := e.defs[r.Workflow]
+				if def == nil {
+					if r.Status == journal.StatusRunning {
+						unregistered = append(unregistered, r)
+					}
+					continue
+				}
+				if _, ok := e.runs[r.ID]; ok {
+					continue
+				}
+				s := newSlot(e, r.ID, def)
+				e.runs[r.ID] = s
+				load = append(load, s)
+			}
+			e.mu.Unlock()
+		}
+	}
+	if len(load) == 0 && len(unregistered) == 0 {
+		return nil
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.parkUnregistered(unregistered)
+		e.loadAll(load)
+	}()
+	return nil
+}
+
+// loadAll loads slots with Config.RecoveryWorkers workers.
+func (e *Engine) loadAll(slots []*slot) {
+	work := make(chan *slot)
+	var wg sync.WaitGroup
+	for range min(e.cfg.RecoveryWorkers, len(slots)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				s.load()
+			}
+		}()
+	}
+	for _, s := range slots {
+		select {
+		case work <- s:
+		case <-e.ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (e *Engine) parkUnregistered(runs []journal.Run) {
+	for _, r := range runs {
+		err := fmt.Errorf("durable: run %q: workflow %q: %w", r.ID, r.Workflow, ErrNotRegistered)
+		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: r.ID, Status: journal.StatusParked, Err: encodeError(err)}}}
+		if cerr := e.store.Commit(e.ctx, b); cerr != nil && !errors.Is(cerr, journal.ErrFinished) && e.ctx.Err() == nil {
+			e.log.Warn("durable: cannot park run of unregistered workflow", "run", r.ID, "workflow", r.Workflow, "err", cerr)
+			continue
+		}
+		e.log.Warn("durable: run parked: its workflow is not registered", "run", r.ID, "workflow", r.Workflow)
+	}
+}
+
+// register adds def to the engine if its name is new, and then resumes
+// that workflow's unfinished runs. It fails if another definition has the
+// name.
+func (e *Engine) register(def Definition) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	old, ok := e.defs[def.Name()]
+	if !ok {
+		e.defs[def.Name()] = def
+	}
+	e.mu.Unlock()
+	if ok {
+		if old != def {
+			return fmt.Errorf("durable: workflow %q: another definition with that name is registered", def.Name())
+		}
+		return nil
+	}
+	return e.recover(def.Name())
+}
+
+// Close stops the engine: it stops every run without failing it (an
+// interrupted step is not recorded and runs again when the run resumes),
+// cancels the contexts of running steps and waits up to
+// Config.ShutdownTimeout for them to return. A step that ignores its
+// context is abandoned after that: its result is never recorded. Close
+// closes the store if the engine opened it ([Open]). It is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	slots := make([]*slot, 0, len(e.runs))
+	for _, s := range e.runs {
+		slots = append(slots, s)
+	}
+	e.mu.Unlock()
+	for _, s := range slots {
+		s.stop() // mark first, so no interrupted step is recorded
+	}
+	e.cancel()
+	e.timers.stop()
+
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-e.clockAfter(e.cfg.ShutdownTimeout):
+		err = fmt.Errorf("durable: Close: steps still running after %v were abandoned", e.cfg.ShutdownTimeout)
+		e.log.Warn(err.Error())
+	}
+	if e.ownsStore {
+		if cerr := e.store.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("durable: Close: %w", cerr)
+		}
+	}
+	return err
+}
+
+// clockAfter waits on real (or synctest) time, not on Config.Clock: a
+// fake clock that nobody advances must not make Close hang.
+func (e *Engine) clockAfter(d time.Duration) <-chan time.Time {
+	return time.After(d)
+}
+
+// isClosed reports whether Close has begun.
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// slotFor returns the slot of run id, or nil.
+func (e *Engine) slotFor(id string) *slot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runs[id]
+}
+
+// wake tells run id that something it may wait for happened: a timer fell
+// due, a message or a child's result arrived. An evicted run is loaded.
+func (e *Engine) wake(id string) {
+	if s := e.slotFor(id); s != nil {
+		s.wake()
+	}
+}

@@ -1,0 +1,293 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// An executor is one incarnation of a run: it calls the workflow function
+// in its own goroutine (the workflow goroutine), hands out journal
+// positions in call order, replays recorded operations and executes the
+// rest. It ends when the function returns, or when it is aborted: the
+// engine closes, the run parks, or storage fails. An aborted executor
+// records nothing more; the run resumes from its journal.
+type executor struct {
+	e   *Engine
+	s   *slot
+	id  string
+	row journal.Run
+	ctx *wfContext
+
+	// Replay cursor, used by the workflow goroutine only.
+	recs []journal.Record // the journal as loaded, in (Pos, Seq) order
+	ri   int              // index of the first record not yet handed out
+	next uint32           // next position to hand out
+
+	// Cancellation as the workflow sees it: doneCh closes at the position
+	// where cancellation was delivered (live, or as recorded on replay).
+	doneCh    chan struct{}
+	delivered error // the cancel error once delivered; workflow goroutine only
+
+	// live is the parent of the contexts of steps that can be canceled; it
+	// is canceled when the run is canceled or the executor aborts.
+	live       context.Context
+	liveCancel context.CancelFunc
+
+	abortOnce sync.Once
+	abort     chan struct{} // closed by stop
+	reason    abortReason
+	reasonErr error
+
+	mu        sync.Mutex // guards the futures scheduler
+	workers   int
+	noWorkers bool // set before wg.Wait: no worker may start after
+	ready     []*task
+	waiting   []*task
+	children  map[string]bool // children to cancel with the run
+	wg        sync.WaitGroup  // futures workers
+	batch     journal.Batch   // reused by the workflow goroutine's commits
+}
+
+type abortReason uint8
+
+const (
+	abortNone    abortReason = iota
+	abortClose               // the engine is closing
+	abortPark                // the run cannot go on with this code
+	abortSuspend             // storage failed; load again later
+	abortGone                // the run was finished or removed elsewhere
+)
+
+func newExecutor(s *slot, row journal.Run, recs []journal.Record) *executor {
+	x := &executor{
+		e:      s.e,
+		s:      s,
+		id:     s.id,
+		row:    row,
+		recs:   recs,
+		doneCh: make(chan struct{}),
+		abort:  make(chan struct{}),
+	}
+	x.live, x.liveCancel = context.WithCancel(s.e.ctx)
+	x.ctx = &wfContext{x: x}
+	return x
+}
+
+// main is the workflow goroutine.
+func (x *executor) main() {
+	finished := false
+	defer func() {
+		if !finished {
+			x.exited() // runtime.Goexit: the executor was aborted
+		}
+	}()
+	out, err := x.call()
+	finished = true
+	x.finish(out, err)
+}
+
+// call runs the workflow function, turning a panic into a *PanicError.
+func (x *executor) call() (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
+		}
+	}()
+	return x.s.def.execute(x.ctx, x.row.Input)
+}
+
+// stop aborts the executor for reason. It only marks: the workflow
+// goroutine exits at its next durable call or wait, futures workers after
+// their current attempt. The first reason wins.
+func (x *executor) stop(reason abortReason, err error) {
+	x.abortOnce.Do(func() {
+		x.reason, x.reasonErr = reason, err
+		close(x.abort)
+		x.liveCancel()
+	})
+}
+
+// aborted reports whether stop was called.
+func (x *executor) aborted() bool {
+	select {
+	case <-x.abort:
+		return true
+	default:
+		return false
+	}
+}
+
+// exit stops the workflow goroutine after stop. Only the workflow
+// goroutine calls it.
+func (x *executor) exit() {
+	runtime.Goexit()
+}
+
+// park stops the run because it cannot go on with this code (replay
+// diverged, a payload no longer decodes). Workflow goroutine only.
+func (x *executor) park(reason error) {
+	x.stop(abortPark, reason)
+	x.exit()
+}
+
+// exited cleans up after the workflow goroutine stopped without returning.
+func (x *executor) exited() {
+	x.liveCancel()
+	x.stopWorkers()
+	s := x.s
+	switch x.reason {
+	case abortPark:
+		x.e.park(s, x.reasonErr)
+	case abortSuspend:
+		s.setIdle()
+		x.e.retryLoad(s, x.reasonErr)
+	case abortGone:
+		s.done()
+	default: // abortClose
+		s.setIdle()
+	}
+}
+
+// stopWorkers waits for the futures workers to return (after stop) and
+// lets no new one start: no futures commit happens after it returns.
+func (x *executor) stopWorkers() {
+	x.mu.Lock()
+	x.noWorkers = true
+	x.mu.Unlock()
+	x.wg.Wait()
+	x.mu.Lock()
+	x.ready, x.waiting = nil, nil
+	x.mu.Unlock()
+}
+
+// cancelLive cancels the contexts of this executor's cancelable steps.
+func (x *executor) cancelLive() { x.liveCancel() }
+
+// finish records the workflow's outcome, hands it to the parent, and
+// releases the slot.
+func (x *executor) finish(out []byte, werr error) {
+	if x.aborted() {
+		x.exited()
+		return
+	}
+	if x.ri < len(x.recs) {
+		r := x.recs[x.ri]
+		x.stop(abortPark, &NondeterminismError{RunID: x.id, Workflow: x.s.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)})
+		x.exited()
+		return
+	}
+	// Futures nobody waited for: stop them, and let none commit after the
+	// run's final record.
+	x.stop(abortNone, nil)
+	x.stopWorkers()
+
+	status := journal.StatusCompleted
+	u := journal.Update{RunID: x.id, Status: status, Output: out}
+	if werr != nil {
+		status = journal.StatusFailed
+		if x.s.cancelRequested() != nil && (errors.Is(werr, ErrCanceled) || errors.Is(werr, context.Canceled)) {
+			status = journal.StatusCanceled
+		}
+		u = journal.Update{RunID: x.id, Status: status, Err: encodeError(werr)}
+	}
+	b := &journal.Batch{Now: x.e.clock.Now(), Update: []journal.Update{u}}
+	var toParent *journal.Record
+	if x.row.Parent != "" {
+		r := journal.Record{Pos: x.row.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone, Name: x.s.def.Name(), Data: out}
+		if werr != nil {
+			r.Flags |= flagError
+			r.Data = u.Err
+		}
+		toParent = &r
+		b.Append = []journal.Append{{RunID: x.row.Parent, Record: r}}
+	}
+	err := x.e.store.Commit(context.Background(), b)
+	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
+		// The parent is gone, finished, or already has the result.
+		b.Append, toParent = nil, nil
+		err = x.e.store.Commit(context.Background(), b)
+	}
+	if err != nil {
+		x.reason, x.reasonErr = x.commitFailure(err)
+		x.exited()
+		return
+	}
+	x.s.done()
+	if toParent != nil {
+		x.e.deliverToParent(x.row.Parent, *toParent)
+	}
+}
+
+// commitFailure classifies a failed commit.
+func (x *executor) commitFailure(err error) (abortReason, error) {
+	switch {
+	case errors.Is(err, journal.ErrClosed) || x.e.isClosed():
+		return abortClose, err
+	case errors.Is(err, journal.ErrFinished), errors.Is(err, journal.ErrNotFound):
+		return abortGone, err
+	case errors.Is(err, journal.ErrConflict), errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrInvalid):
+		return abortPark, fmt.Errorf("durable: run %q: %w", x.id, err)
+	}
+	return abortSuspend, err
+}
+
+// commit writes b durably. On failure it stops the executor and reports
+// false; workflow-goroutine callers then exit, workers return.
+func (x *executor) commit(b *journal.Batch) bool {
+	if x.aborted() {
+		return false
+	}
+	b.Now = x.e.clock.Now()
+	if err := x.e.store.Commit(context.Background(), b); err != nil {
+		x.stop(x.commitFailure(err))
+		return false
+	}
+	return true
+}
+
+// write commits records for this run from the workflow goroutine, with a
+// new wake time (the timer index) if wake is not nil, and exits the
+// goroutine if the commit fails.
+func (x *executor) write(wake *time.Time, recs ...journal.Record) {
+	b := &x.batch
+	*b = journal.Batch{Append: b.Append[:0], Update: b.Update[:0]}
+	for _, r := range recs {
+		b.Append = append(b.Append, journal.Append{RunID: x.id, Record: r})
+	}
+	if wake != nil {
+		b.Update = append(b.Update, journal.Update{RunID: x.id, SetWake: true, Wake: *wake})
+	}
+	if !x.commit(b) {
+		x.exit()
+	}
+}
+
+// wait blocks the workflow goroutine until ready reports true, checking it
+// again after every wake of the run. It exits the goroutine if the
+// executor is aborted meanwhile.
+func (x *executor) wait(ready func() bool) {
+	for {
+		ch := x.s.waitCh()
+		if x.aborted() {
+			x.exit()
+		}
+		if ready() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-x.abort:
+			x.exit()
+		}
+	}
+}
+
+// now is the engine clock's time.
+func (x *executor) now() time.Time { return x.e.clock.Now() }

@@ -1,0 +1,163 @@
+package durable
+
+import (
+	"context"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// Future is the pending result of a step started with [Go] (or a child
+// started with [StartChild]). Its zero value is not usable. Get may be
+// called any number of times, by the workflow goroutine of the run that
+// made the future.
+type Future[T any] struct {
+	st     *futureState
+	decode func(x *executor, r journal.Record) (T, error)
+}
+
+// futureState is a future's untyped part: done closes once rec holds the
+// outcome. poll, if set, looks for an outcome delivered from elsewhere (a
+// child's result).
+type futureState struct {
+	done chan struct{}
+	rec  journal.Record
+	poll func()
+}
+
+func newFutureState() *futureState { return &futureState{done: make(chan struct{})} }
+
+func (f *futureState) resolve(r journal.Record) {
+	f.rec = r
+	close(f.done)
+}
+
+// check reports whether the outcome is there, polling for it first.
+func (f *futureState) check() bool {
+	if !f.ready() && f.poll != nil {
+		f.poll()
+	}
+	return f.ready()
+}
+
+func (f *futureState) ready() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Go starts fn as a durable step that runs concurrently with the workflow
+// and returns its future. The step takes its journal position when Go is
+// called, so the order in which steps finish never changes replay. All
+// step options apply. At most Config.MaxStepsPerRun steps of one run
+// execute at once; the rest wait in a queue, not in goroutines.
+//
+// A step whose result is recorded is not run again: on replay its future
+// is resolved at once.
+func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) *Future[T] {
+	x := ctx.executor()
+	o := x.take(kindStep, name)
+	f := &Future[T]{st: newFutureState(), decode: decodeOutcome[T]}
+	if done, ok := o.done(); ok {
+		f.st.resolve(done)
+		return f
+	}
+	if err := ctx.canceled(); err != nil {
+		f.st.resolve(journal.Record{Flags: flagDone | flagError, Data: encodeError(err)})
+		return f
+	}
+	t := x.newTask(ctx, o, name, opts)
+	t.fn = wrapStep(fn, name, x.e.cfg.MaxPayloadBytes)
+	t.future = f.st
+	x.schedule(t)
+	return f
+}
+
+// Get waits for the step to finish and returns its result, like [Step].
+// ctx must be the Context of the run that called Go (or WithoutCancel of
+// it).
+func (f *Future[T]) Get(ctx Context) (T, error) {
+	x := ctx.executor()
+	if !f.st.check() {
+		x.wait(f.st.check)
+	}
+	return f.decode(x, f.st.rec)
+}
+
+// Ready reports whether the result is available, without waiting.
+func (f *Future[T]) Ready() bool { return f.st.check() }
+
+// schedule queues t and starts a worker if the run has fewer than
+// Config.MaxStepsPerRun.
+func (x *executor) schedule(t *task) {
+	x.mu.Lock()
+	x.ready = append(x.ready, t)
+	x.startWorkerLocked()
+	x.mu.Unlock()
+}
+
+// startWorkerLocked starts a futures worker if there is work, room, and
+// the executor is not stopping. x.mu is held.
+func (x *executor) startWorkerLocked() {
+	if len(x.ready) == 0 || x.workers >= x.e.cfg.MaxStepsPerRun || x.noWorkers {
+		return
+	}
+	x.workers++
+	x.wg.Add(1)
+	go x.worker()
+}
+
+// worker runs ready tasks one attempt at a time. A task that must wait for
+// a retry is set aside (no goroutine, no slot) until a wake of the run
+// finds it due.
+func (x *executor) worker() {
+	defer x.wg.Done()
+	for {
+		x.mu.Lock()
+		if len(x.ready) == 0 || x.aborted() {
+			x.workers--
+			x.mu.Unlock()
+			return
+		}
+		t := x.ready[0]
+		x.ready[0] = nil
+		x.ready = x.ready[1:]
+		x.mu.Unlock()
+
+		done := t.runOnce()
+		switch {
+		case x.aborted() && !t.isDone:
+		case done:
+			t.future.resolve(t.done)
+			x.s.wake()
+		default:
+			x.mu.Lock()
+			x.waiting = append(x.waiting, t)
+			x.mu.Unlock()
+			x.e.timers.add(x.id, t.nextAt, false)
+		}
+	}
+}
+
+// requeue moves waiting tasks that are due (or canceled) back to the ready
+// queue. The slot calls it on every wake.
+func (x *executor) requeue() {
+	now := x.now()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	kept := x.waiting[:0]
+	for _, t := range x.waiting {
+		if !now.Before(t.nextAt) || t.cancelCause() != nil {
+			x.ready = append(x.ready, t)
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	clear(x.waiting[len(kept):])
+	x.waiting = kept
+	for len(x.ready) > 0 && x.workers < x.e.cfg.MaxStepsPerRun && !x.noWorkers {
+		x.startWorkerLocked()
+	}
+}

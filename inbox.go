@@ -1,0 +1,132 @@
+package durable
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// Send delivers msg to run id on channel. The message is stored durably
+// before Send returns, whether or not the run is waiting yet, and whether
+// or not this engine has the run's workflow registered; the run receives
+// it exactly once with [Receive]. Messages on one channel are received in
+// the order Send stored them. It fails with an error matching
+// [ErrNotFound] for an unknown run and [ErrFinished] for a run that has
+// finished; a msg that cannot be encoded or is too large fails with
+// [ErrPayload] and stores nothing.
+func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
+	if e.isClosed() {
+		return ErrClosed
+	}
+	data, err := encodePayload(msg, e.cfg.MaxPayloadBytes)
+	if err != nil {
+		return payloadErr(err, "message on channel %q for run %q", channel, id)
+	}
+	b := &journal.Batch{Now: e.clock.Now(), Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}
+	if err := e.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("durable: send to run %q on %q: %w", id, channel, err)
+	}
+	e.wake(id)
+	return nil
+}
+
+// Receive waits for the next message sent to this run on channel and
+// returns it, decoded into T. The message is taken from the inbox and
+// recorded at this journal position in one commit, so it is received
+// exactly once, and on replay the recorded message is returned. A message
+// that does not decode into T parks the run (the message stays in the
+// inbox). It returns the run's cancellation while waiting.
+func Receive[T any](ctx Context, channel string) (T, error) {
+	return receive[T](ctx, channel, 0)
+}
+
+// ReceiveTimeout is [Receive] that gives up after d: it then returns an
+// error matching [ErrTimeout]. The deadline is journaled, so a restart
+// neither extends nor resets it.
+func ReceiveTimeout[T any](ctx Context, channel string, d time.Duration) (T, error) {
+	if d <= 0 {
+		d = 1 // an immediate timeout, unless a message is waiting
+	}
+	return receive[T](ctx, channel, d)
+}
+
+func receive[T any](ctx Context, channel string, timeout time.Duration) (T, error) {
+	var zero T
+	x := ctx.executor()
+	o := x.take(kindReceive, channel)
+	if done, ok := o.done(); ok {
+		x.replayed(done)
+		return decodeOutcome[T](x, done)
+	}
+	if err := ctx.canceled(); err != nil {
+		return zero, err
+	}
+	var deadline time.Time
+	if len(o.recs) > 0 {
+		deadline = o.recs[0].Time // set before a restart
+	} else if timeout > 0 {
+		if cause := x.pendingCancel(ctx); cause != nil {
+			x.deliverLive(&o, kindReceive, channel, cause)
+			return zero, x.delivered
+		}
+		deadline = journalTime(x.now().Add(timeout))
+		r := o.record(kindReceive, channel, 0)
+		r.Time = deadline
+		x.write(&deadline, r)
+	}
+	if !deadline.IsZero() {
+		x.e.timers.add(x.id, deadline, false)
+	}
+
+	var msg *journal.Message
+	var readErr error
+	x.wait(func() bool {
+		msgs, err := x.e.store.Messages(context.Background(), x.id, channel, 1)
+		switch {
+		case err != nil:
+			readErr = err
+			return true
+		case len(msgs) > 0:
+			msg = &msgs[0]
+			return true
+		}
+		return x.pendingCancel(ctx) != nil || (!deadline.IsZero() && !x.now().Before(deadline))
+	})
+	if readErr != nil {
+		x.stop(x.commitFailure(readErr))
+		x.exit()
+	}
+	var wake *time.Time
+	if !deadline.IsZero() {
+		wake = &time.Time{}
+	}
+	if msg != nil {
+		var v T
+		if err := decodePayload(msg.Data, &v); err != nil {
+			x.park(payloadErr(err, "message %d on channel %q of run %q", msg.Seq, channel, x.id))
+		}
+		r := o.record(kindReceive, channel, flagDone)
+		r.Data = msg.Data
+		b := &journal.Batch{
+			Append:  []journal.Append{{RunID: x.id, Record: r}},
+			Consume: []journal.MessageKey{{RunID: x.id, Channel: channel, Seq: msg.Seq}},
+		}
+		if wake != nil {
+			b.Update = []journal.Update{{RunID: x.id, SetWake: true}}
+		}
+		if !x.commit(b) {
+			x.exit()
+		}
+		return v, nil
+	}
+	if cause := x.pendingCancel(ctx); cause != nil {
+		x.deliverLive(&o, kindReceive, channel, cause)
+		return zero, x.delivered
+	}
+	r := o.record(kindReceive, channel, flagDone|flagError)
+	r.Data = encodeError(fmt.Errorf("durable: receive on %q timed out after %v: %w", channel, timeout, ErrTimeout))
+	x.write(wake, r)
+	return zero, decodeError(r.Data)
+}

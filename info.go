@@ -1,0 +1,160 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// Status is a run's state. The zero value is not a status.
+type Status uint8
+
+// Statuses. Completed, Failed and Canceled are terminal.
+const (
+	// StatusRunning: executing, sleeping or waiting for a message.
+	StatusRunning = Status(journal.StatusRunning)
+	// StatusParked: the run cannot go on with the code at hand (replay
+	// diverged, its workflow is not registered, a payload no longer
+	// decodes). It is kept, and resumed by an engine with compatible code.
+	StatusParked = Status(journal.StatusParked)
+	// StatusCompleted: the workflow returned a result.
+	StatusCompleted = Status(journal.StatusCompleted)
+	// StatusFailed: the workflow returned an error or panicked.
+	StatusFailed = Status(journal.StatusFailed)
+	// StatusCanceled: the run was canceled (or its deadline passed) and
+	// the workflow returned the cancellation.
+	StatusCanceled = Status(journal.StatusCanceled)
+)
+
+// String returns "running", "parked", "completed", "failed" or
+// "canceled".
+func (s Status) String() string { return journal.Status(s).String() }
+
+// Terminal reports whether s is Completed, Failed or Canceled.
+func (s Status) Terminal() bool { return journal.Status(s).Terminal() }
+
+// RunInfo describes a run.
+type RunInfo struct {
+	ID, Workflow string
+	Status       Status
+	// Err is why the run failed, was canceled or is parked; nil otherwise.
+	Err error
+	// Parent is the id of the run that started this one as a child; "" for
+	// a top-level run.
+	Parent    string
+	CreatedAt time.Time
+	// UpdatedAt is when the run's status, wake time or cancel flag last
+	// changed.
+	UpdatedAt time.Time
+	// WakeAt is when the run's latest timer (a sleep, a retry, a receive
+	// timeout) is due; zero if none.
+	WakeAt time.Time
+	// Deadline is the run's deadline; zero if none.
+	Deadline time.Time
+	// CancelRequested is set once Cancel was called for the run.
+	CancelRequested bool
+}
+
+func infoOf(r *journal.Run) RunInfo {
+	return RunInfo{
+		ID:              r.ID,
+		Workflow:        r.Workflow,
+		Status:          Status(r.Status),
+		Err:             decodeError(r.Err),
+		Parent:          r.Parent,
+		CreatedAt:       r.CreatedAt,
+		UpdatedAt:       r.UpdatedAt,
+		WakeAt:          r.WakeAt,
+		Deadline:        r.Deadline,
+		CancelRequested: r.CancelRequested,
+	}
+}
+
+// Get returns what the journal says of run id. It fails with an error
+// matching [ErrNotFound] if there is no such run.
+func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
+	r, err := e.store.GetRun(ctx, id)
+	if err != nil {
+		return RunInfo{}, fmt.Errorf("durable: get run %q: %w", id, err)
+	}
+	return infoOf(&r), nil
+}
+
+// ListOptions selects runs for [Engine.List]. Zero fields match
+// everything.
+type ListOptions struct {
+	Status   Status // 0: any
+	Workflow string // "": any
+	Parent   string // "": any; else the children of that run
+	// After continues a listing: pass the NextAfter of the previous page.
+	After string
+	// Limit is the page size. Defaults to 100.
+	Limit int
+}
+
+// RunPage is one page of [Engine.List].
+type RunPage struct {
+	Runs []RunInfo
+	// NextAfter is the ListOptions.After of the next page; "" if this page
+	// is the last.
+	NextAfter string
+}
+
+// List returns runs that match opts, in id order, a page at a time.
+func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	runs, err := e.store.ListRuns(ctx, journal.Filter{
+		Status:   journal.Status(opts.Status),
+		Workflow: opts.Workflow,
+		Parent:   opts.Parent,
+		After:    opts.After,
+		Limit:    limit + 1,
+	})
+	if err != nil {
+		return RunPage{}, fmt.Errorf("durable: list runs: %w", err)
+	}
+	var p RunPage
+	if len(runs) > limit {
+		runs = runs[:limit]
+		p.NextAfter = runs[limit-1].ID
+	}
+	p.Runs = make([]RunInfo, len(runs))
+	for i := range runs {
+		p.Runs[i] = infoOf(&runs[i])
+	}
+	return p, nil
+}
+
+// Cancel asks run id to stop. The request is journaled before Cancel
+// returns, and the run's children are canceled too (except detached ones).
+// The run's steps see their contexts canceled, Sleep, Receive and Get
+// return an error matching [ErrCanceled], and the run ends
+// [StatusCanceled] unless the workflow handles the cancellation (see
+// [WithoutCancel] for cleanup). Canceling a canceled run does nothing; a
+// run that already completed or failed gives an error matching
+// [ErrFinished]; an unknown id, [ErrNotFound]. A run whose workflow is not
+// registered here keeps the request and acts on it when resumed.
+func (e *Engine) Cancel(ctx context.Context, id string) error {
+	if e.isClosed() {
+		return ErrClosed
+	}
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: id, CancelRequested: true}}}
+	if err := e.store.Commit(ctx, b); err != nil {
+		if errors.Is(err, journal.ErrFinished) {
+			if r, gerr := e.store.GetRun(ctx, id); gerr == nil && r.Status == journal.StatusCanceled {
+				return nil
+			}
+		}
+		return fmt.Errorf("durable: cancel run %q: %w", id, err)
+	}
+	if s := e.slotFor(id); s != nil {
+		s.requestCancel(ErrCanceled)
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package journal
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Limits on identifiers. Payload sizes are the engine's business; these keep
+// keys well inside every backend's limits.
+const (
+	MaxIDLen      = 512 // run ids and workflow names, in bytes
+	MaxChannelLen = 256 // channel names, in bytes; no NUL byte
+	MaxNameLen    = 1024
+)
+
+// txn is what a backend offers the batch rules: point reads and writes
+// inside one transaction. Both backends implement it, so the rules of
+// [Store.Commit] live in one place (plan and apply below).
+type txn interface {
+	getRun(id string) (*Run, error) // nil, nil if absent
+	putRun(old, r *Run) error       // old is nil for a new run; keeps indexes
+	hasRecord(id string, pos, seq uint32) (bool, error)
+	putRecord(id string, r *Record) error
+	hasMessage(k MessageKey) (bool, error)
+	deleteMessage(k MessageKey) error
+	putMessage(m *Message) error // assigns m.Seq
+	deleteRun(r *Run) error      // with records, inbox and index entries
+}
+
+// plan is a validated batch: the writes to make, in order. Making it reads
+// only; applying it fails only on I/O errors.
+type plan struct {
+	puts    []runPut
+	appends []Append
+	consume []MessageKey
+	sends   []*Message
+	deletes []*Run
+}
+
+type runPut struct{ old, new *Run }
+
+// makePlan checks b against the state t shows, operation by operation, as
+// if the earlier operations of b were applied.
+func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
+	p := &plan{}
+	touched := map[string]*runPut{}
+	var order []string // touched ids, first touch first
+	get := func(id string) (*Run, error) {
+		if rp, ok := touched[id]; ok {
+			return rp.new, nil
+		}
+		return t.getRun(id)
+	}
+	touch := func(old *Run) *Run {
+		if rp, ok := touched[old.ID]; ok {
+			return rp.new
+		}
+		n := *old
+		touched[old.ID] = &runPut{old: old, new: &n}
+		order = append(order, old.ID)
+		return &n
+	}
+	live := func(op, id string) (*Run, error) {
+		if err := checkID(id); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		r, err := get(id)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			return nil, fmt.Errorf("%s run %q: %w", op, id, ErrNotFound)
+		}
+		if r.Status.Terminal() {
+			return nil, fmt.Errorf("%s run %q (%s): %w", op, id, r.Status, ErrFinished)
+		}
+		return r, nil
+	}
+
+	for i := range b.Create {
+		c := b.Create[i]
+		if err := checkNewRun(&c); err != nil {
+			return nil, err
+		}
+		old, err := get(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		if old != nil {
+			continue
+		}
+		c.CreatedAt, c.UpdatedAt = now, now
+		touched[c.ID] = &runPut{new: &c}
+		order = append(order, c.ID)
+	}
+	appended := map[string]bool{}
+	for _, a := range b.Append {
+		if _, err := live("append to", a.RunID); err != nil {
+			return nil, err
+		}
+		if len(a.Name) > MaxNameLen {
+			return nil, fmt.Errorf("append to run %q: name of %d bytes: %w", a.RunID, len(a.Name), ErrInvalid)
+		}
+		k := recordKey(a.Pos, a.Seq)
+		ak := a.RunID + "\x00" + string(k[:])
+		taken := appended[ak]
+		if !taken {
+			var err error
+			if taken, err = t.hasRecord(a.RunID, a.Pos, a.Seq); err != nil {
+				return nil, err
+			}
+		}
+		if taken {
+			return nil, fmt.Errorf("append to run %q at %d.%d: %w", a.RunID, a.Pos, a.Seq, ErrConflict)
+		}
+		appended[ak] = true
+		p.appends = append(p.appends, a)
+	}
+	for _, u := range b.Update {
+		r, err := live("update", u.RunID)
+		if err != nil {
+			return nil, err
+		}
+		if u.Status != 0 && !u.Status.valid() {
+			return nil, fmt.Errorf("update run %q: status %d: %w", u.RunID, u.Status, ErrInvalid)
+		}
+		n := touch(r)
+		if u.Status != 0 {
+			n.Status = u.Status
+			switch {
+			case u.Status == StatusCompleted:
+				n.Output, n.Err = u.Output, nil
+			case u.Status == StatusRunning:
+				n.Err = nil
+			default:
+				n.Err = u.Err
+			}
+		}
+		if u.SetWake {
+			n.WakeAt = u.Wake
+		}
+		if n.Status.Terminal() {
+			n.WakeAt = time.Time{}
+		}
+		if u.CancelRequested {
+			n.CancelRequested = true
+		}
+		n.UpdatedAt = now
+	}
+	consumed := map[MessageKey]bool{}
+	for _, k := range b.Consume {
+		if _, err := live("consume from", k.RunID); err != nil {
+			return nil, err
+		}
+		ok := !consumed[k]
+		if ok {
+			var err error
+			if ok, err = t.hasMessage(k); err != nil {
+				return nil, err
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("consume message %d on %q of run %q: %w", k.Seq, k.Channel, k.RunID, ErrConflict)
+		}
+		consumed[k] = true
+		p.consume = append(p.consume, k)
+	}
+	for i := range b.Send {
+		m := &b.Send[i]
+		if _, err := live("send to", m.RunID); err != nil {
+			return nil, err
+		}
+		if err := checkChannel(m.Channel); err != nil {
+			return nil, fmt.Errorf("send to run %q: %w", m.RunID, err)
+		}
+		m.SentAt = now
+		p.sends = append(p.sends, m)
+	}
+	for _, id := range b.Delete {
+		r, err := get(id)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			continue
+		}
+		if !r.Status.Terminal() {
+			return nil, fmt.Errorf("delete run %q (%s): not finished: %w", id, r.Status, ErrInvalid)
+		}
+		p.deletes = append(p.deletes, r)
+	}
+
+	for _, id := range order {
+		p.puts = append(p.puts, *touched[id])
+	}
+	return p, nil
+}
+
+func (p *plan) apply(t txn) error {
+	for _, rp := range p.puts {
+		if err := t.putRun(rp.old, rp.new); err != nil {
+			return err
+		}
+	}
+	for i := range p.appends {
+		if err := t.putRecord(p.appends[i].RunID, &p.appends[i].Record); err != nil {
+			return err
+		}
+	}
+	for _, k := range p.consume {
+		if err := t.deleteMessage(k); err != nil {
+			return err
+		}
+	}
+	for _, m := range p.sends {
+		if err := t.putMessage(m); err != nil {
+			return err
+		}
+	}
+	for _, r := range p.deletes {
+		if err := t.deleteRun(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createPlan is the plan of [Store.CreateRun]: it returns the existing run,
+// or a plan that creates r.
+func createPlan(t txn, r Run, now time.Time) (existing *Run, p *plan, err error) {
+	if err := checkNewRun(&r); err != nil {
+		return nil, nil, err
+	}
+	old, err := t.getRun(r.ID)
+	if err != nil || old != nil {
+		return old, nil, err
+	}
+	r.CreatedAt, r.UpdatedAt = now, now
+	return nil, &plan{puts: []runPut{{new: &r}}}, nil
+}
+
+func checkID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("run id of %d bytes (want 1 to %d): %w", len(id), MaxIDLen, ErrInvalid)
+	}
+	return nil
+}
+
+func checkChannel(ch string) error {
+	if len(ch) > MaxChannelLen || strings.IndexByte(ch, 0) >= 0 {
+		return fmt.Errorf("channel %q: longer than %d bytes or has a NUL byte: %w", ch, MaxChannelLen, ErrInvalid)
+	}
+	return nil
+}
+
+func checkNewRun(r *Run) error {
+	if err := checkID(r.ID); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if r.Workflow == "" || len(r.Workflow) > MaxIDLen {
+		return fmt.Errorf("create run %q: workflow name of %d bytes: %w", r.ID, len(r.Workflow), ErrInvalid)
+	}
+	if r.Status != StatusRunning {
+		return fmt.Errorf("create run %q: status %s, want running: %w", r.ID, r.Status, ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,366 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bolt is a [Store] in one bbolt file. Every commit is fsynced before
+// [Bolt.Commit] returns; commits that arrive while one is being written are
+// coalesced into the next bbolt transaction (group commit), so throughput
+// grows with the number of concurrent writers while a lone writer never
+// waits for a batch to fill.
+//
+// Open one with [OpenBolt]. A Bolt is safe for concurrent use. Damaged
+// data is reported as [ErrCorrupt] and never panics: bbolt's own panics and
+// memory faults on a damaged file are contained and turned into errors.
+type Bolt struct {
+	db   *bolt.DB
+	path string
+	opts BoltOptions
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan *commitReq
+	done   chan struct{} // closed when the committer has exited
+}
+
+var _ Store = (*Bolt)(nil)
+
+// Bucket names. Top-level buckets; "records" and "inbox" hold one nested
+// bucket per run, named by the run id.
+var (
+	bucketMeta    = []byte("durable")
+	bucketRuns    = []byte("runs")
+	bucketStatus  = []byte("status")
+	bucketWake    = []byte("wake")
+	bucketRecords = []byte("records")
+	bucketInbox   = []byte("inbox")
+
+	keyFormat     = []byte("format")
+	keyVersion    = []byte("version")
+	formatMarker  = []byte("durable-journal")
+	allBuckets    = [][]byte{bucketMeta, bucketRuns, bucketStatus, bucketWake, bucketRecords, bucketInbox}
+	fileFormatVer = byte(1)
+)
+
+// CreateRun implements [Store.CreateRun].
+func (s *Bolt) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
+	req := &commitReq{create: &r}
+	if err := s.submit(ctx, req); err != nil {
+		return Run{}, false, err
+	}
+	if req.existing != nil {
+		return *req.existing, false, nil
+	}
+	return *req.created, true, nil
+}
+
+// Commit implements [Store.Commit].
+func (s *Bolt) Commit(ctx context.Context, b *Batch) error {
+	return s.submit(ctx, &commitReq{batch: b})
+}
+
+// GetRun implements [Store.GetRun].
+func (s *Bolt) GetRun(ctx context.Context, id string) (r Run, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRuns).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("get run %q: %w", id, ErrNotFound)
+		}
+		r, err = decodeRun(id, v)
+		return err
+	})
+	return r, err
+}
+
+// Records implements [Store.Records].
+func (s *Bolt) Records(ctx context.Context, id string) (out []Record, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRuns).Get([]byte(id)) == nil {
+			return fmt.Errorf("records of run %q: %w", id, ErrNotFound)
+		}
+		b := tx.Bucket(bucketRecords).Bucket([]byte(id))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(id, k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ListRuns implements [Store.ListRuns]. With a Status it walks the status
+// index; otherwise every run.
+func (s *Bolt) ListRuns(ctx context.Context, f Filter) (out []Run, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		runs := tx.Bucket(bucketRuns)
+		add := func(id []byte, v []byte) (bool, error) {
+			if v == nil {
+				if v = runs.Get(id); v == nil {
+					return false, corruptf(string(id), "status index", "entry for a missing run")
+				}
+			}
+			r, err := decodeRun(string(id), v)
+			if err != nil {
+				return false, err
+			}
+			if !f.match(&r) {
+				return false, nil
+			}
+			out = append(out, r)
+			return f.Limit > 0 && len(out) >= f.Limit, nil
+		}
+		if f.Status != 0 {
+			prefix := []byte{byte(f.Status)}
+			c := tx.Bucket(bucketStatus).Cursor()
+			seek := append(prefix, f.After...)
+			for k, _ := c.Seek(seek); k != nil && k[0] == prefix[0]; k, _ = c.Next() {
+				id := k[1:]
+				if string(id) <= f.After {
+					continue
+				}
+				if stop, err := add(id, nil); err != nil || stop {
+					return err
+				}
+			}
+			return nil
+		}
+		c := runs.Cursor()
+		for k, v := c.Seek([]byte(f.After)); k != nil; k, v = c.Next() {
+			if string(k) <= f.After {
+				continue
+			}
+			if stop, err := add(k, v); err != nil || stop {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Messages implements [Store.Messages].
+func (s *Bolt) Messages(ctx context.Context, id, channel string, limit int) (out []Message, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRuns).Get([]byte(id)) == nil {
+			return fmt.Errorf("messages of run %q: %w", id, ErrNotFound)
+		}
+		b := tx.Bucket(bucketInbox).Bucket([]byte(id))
+		if b == nil {
+			return nil
+		}
+		prefix := append([]byte(channel), 0)
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			m, err := decodeMessage(id, k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Timers implements [Store.Timers].
+func (s *Bolt) Timers(ctx context.Context, until time.Time, limit int) (out []Timer, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		end := wakeKey(until, "")
+		c := tx.Bucket(bucketWake).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end[:8]) <= 0; k, _ = c.Next() {
+			if len(k) < 8 {
+				return corruptf("", "wake index", "key of %d bytes", len(k))
+			}
+			out = append(out, Timer{At: fromUnixNano(int64(binary.BigEndian.Uint64(k[:8]) ^ 1<<63)), RunID: string(k[8:])})
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Path returns the file the store was opened on.
+func (s *Bolt) Path() string { return s.path }
+
+// Close implements [Store.Close]: it waits for queued commits to finish,
+// then closes the file.
+func (s *Bolt) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.queue != nil {
+		close(s.queue)
+	}
+	s.mu.Unlock()
+	if s.done != nil {
+		<-s.done
+	}
+	return s.db.Close()
+}
+
+// view runs fn in a read transaction, containing panics and memory faults
+// that a damaged file can cause in bbolt.
+func (s *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.withPath(guard(s.path, func() error { return s.db.View(fn) }))
+}
+
+// withPath sets the file name in a *CorruptError that lacks it.
+func (s *Bolt) withPath(err error) error {
+	var ce *CorruptError
+	if errors.As(err, &ce) && ce.Path == "" {
+		ce.Path = s.path
+	}
+	return err
+}
+
+// wakeKey orders wake-index entries by time: the Unix nanoseconds with the
+// sign bit flipped (so negative times sort first), then the run id.
+func wakeKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(unixNano(t))^1<<63)
+	return append(k, id...)
+}
+
+func statusKey(s Status, id string) []byte {
+	return append([]byte{byte(s)}, id...)
+}
+
+// boltTxn applies plans inside a bbolt write transaction.
+type boltTxn struct{ tx *bolt.Tx }
+
+func (t boltTxn) getRun(id string) (*Run, error) {
+	v := t.tx.Bucket(bucketRuns).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	r, err := decodeRun(id, v)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (t boltTxn) putRun(old, r *Run) error {
+	if err := t.tx.Bucket(bucketRuns).Put([]byte(r.ID), encodeRun(r)); err != nil {
+		return err
+	}
+	st := t.tx.Bucket(bucketStatus)
+	if old == nil || old.Status != r.Status {
+		if old != nil {
+			if err := st.Delete(statusKey(old.Status, old.ID)); err != nil {
+				return err
+			}
+		}
+		if err := st.Put(statusKey(r.Status, r.ID), nil); err != nil {
+			return err
+		}
+	}
+	var oldWake time.Time
+	if old != nil {
+		oldWake = old.WakeAt
+	}
+	if !oldWake.Equal(r.WakeAt) {
+		w := t.tx.Bucket(bucketWake)
+		if !oldWake.IsZero() {
+			if err := w.Delete(wakeKey(oldWake, r.ID)); err != nil {
+				return err
+			}
+		}
+		if !r.WakeAt.IsZero() {
+			if err := w.Put(wakeKey(r.WakeAt, r.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t boltTxn) hasRecord(id string, pos, seq uint32) (bool, error) {
+	b := t.tx.Bucket(bucketRecords).Bucket([]byte(id))
+	if b == nil {
+		return false, nil
+	}
+	k := recordKey(pos, seq)
+	return b.Get(k[:]) != nil, nil
+}
+
+func (t boltTxn) putRecord(id string, r *Record) error {
+	b, err := t.tx.Bucket(bucketRecords).CreateBucketIfNotExists([]byte(id))
+	if err != nil {
+		return err
+	}
+	k := recordKey(r.Pos, r.Seq)
+	return b.Put(k[:], encodeRecord(id, r))
+}
+
+func (t boltTxn) hasMessage(k MessageKey) (bool, error) {
+	b := t.tx.Bucket(bucketInbox).Bucket([]byte(k.RunID))
+	return b != nil && b.Get(messageKey(k.Channel, k.Seq)) != nil, nil
+}
+
+func (t boltTxn) deleteMessage(k MessageKey) error {
+	return t.tx.Bucket(bucketInbox).Bucket([]byte(k.RunID)).Delete(messageKey(k.Channel, k.Seq))
+}
+
+func (t boltTxn) putMessage(m *Message) error {
+	b, err := t.tx.Bucket(bucketInbox).CreateBucketIfNotExists([]byte(m.RunID))
+	if err != nil {
+		return err
+	}
+	if m.Seq, err = b.NextSequence(); err != nil {
+		return err
+	}
+	return b.Put(messageKey(m.Channel, m.Seq), encodeMessage(m))
+}
+
+func (t boltTxn) deleteRun(r *Run) error {
+	id := []byte(r.ID)
+	if err := t.tx.Bucket(bucketRuns).Delete(id); err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketStatus).Delete(statusKey(r.Status, r.ID)); err != nil {
+		return err
+	}
+	if !r.WakeAt.IsZero() {
+		if err := t.tx.Bucket(bucketWake).Delete(wakeKey(r.WakeAt, r.ID)); err != nil {
+			return err
+		}
+	}
+	for _, name := range [][]byte{bucketRecords, bucketInbox} {
+		if err := t.tx.Bucket(name).DeleteBucket(id); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return err
+		}
+	}
+	return nil
+}

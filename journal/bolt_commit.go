@@ -1,0 +1,132 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The committer is one goroutine that owns every bbolt write transaction.
+// It takes the first waiting request, then every request that is already
+// queued (up to BoltOptions.MaxBatch), applies them in one transaction,
+// fsyncs once, and wakes their callers. When it is idle a request goes out
+// at once; requests that arrive during an fsync ride the next transaction.
+// A request that fails validation fails alone; if the transaction itself
+// fails, each request is retried in a transaction of its own so only the
+// culprit fails.
+
+type commitReq struct {
+	batch  *Batch // a Commit, or
+	create *Run   // a CreateRun
+
+	existing *Run // CreateRun result: the run that was there
+	created  *Run // CreateRun result: the run created
+	err      error
+	done     chan struct{}
+}
+
+func (s *Bolt) submit(ctx context.Context, req *commitReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req.done = make(chan struct{})
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	if s.queue == nil {
+		s.mu.RUnlock()
+		return fmt.Errorf("journal: %s is open read-only: %w", s.path, ErrInvalid)
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case <-req.done:
+		return s.withPath(req.err)
+	case <-ctx.Done():
+		return fmt.Errorf("journal: commit outcome unknown: %w", ctx.Err())
+	}
+}
+
+func (s *Bolt) commitLoop() {
+	defer close(s.done)
+	reqs := make([]*commitReq, 0, s.opts.MaxBatch)
+	for req := range s.queue {
+		reqs = append(reqs[:0], req)
+	drain:
+		for len(reqs) < s.opts.MaxBatch {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(reqs, true)
+		for i, r := range reqs {
+			close(r.done)
+			reqs[i] = nil
+		}
+	}
+}
+
+// commitGroup applies reqs in one transaction and sets each one's outcome.
+func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) {
+	err := s.update(func(tx *bolt.Tx) error {
+		t := boltTxn{tx}
+		for _, r := range reqs {
+			r.err, r.existing, r.created = nil, nil, nil
+			var p *plan
+			if r.create != nil {
+				now := time.Now().Round(0)
+				r.existing, p, r.err = createPlan(t, *r.create, now)
+				if p != nil {
+					r.created = p.puts[0].new
+				}
+			} else {
+				now := r.batch.Now
+				if now.IsZero() {
+					now = time.Now()
+				}
+				p, r.err = makePlan(t, r.batch, now.Round(0))
+			}
+			if r.err != nil || p == nil {
+				continue
+			}
+			if err := p.apply(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	if isolate && len(reqs) > 1 {
+		for _, r := range reqs {
+			s.commitGroup([]*commitReq{r}, false)
+		}
+		return
+	}
+	for _, r := range reqs {
+		r.err = fmt.Errorf("journal: commit: %w", err)
+		r.existing, r.created = nil, nil
+	}
+}
+
+// update runs fn in a write transaction; a panic rolls it back and becomes
+// ErrCorrupt.
+func (s *Bolt) update(fn func(*bolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.Update(fn) })
+}

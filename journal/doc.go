@@ -1,0 +1,30 @@
+// Package journal stores what the durable engine must not lose: runs, the
+// ordered records of each run, messages waiting in each run's inbox, and the
+// indexes over them (runs by status, runs by wake time).
+//
+// [Store] is the whole storage boundary, small and context-first so that a
+// networked backend fits behind it without changing the engine. Two
+// implementations ship here: [Memory] (tests; nothing survives the process)
+// and [Bolt] (one bbolt file, fsynced group commit). Package
+// [github.com/durable-go/durable/journal/journaltest] is the conformance
+// suite every Store must pass unchanged.
+//
+// The journal knows nothing of workflows: record kinds, names and payloads
+// are the engine's, stored as they are.
+//
+// # Format
+//
+// Keys are ordered so one run's records are contiguous and in position
+// order: a bucket per run, keyed by big-endian (position, sequence). Values
+// are msgpack with a one-byte format version and a CRC32C checked on every
+// read, computed over the value's identity as well as its bytes, so damage in
+// bbolt's data pages and values under the wrong key are both reported as
+// [ErrCorrupt] naming the run and record. The file carries a format marker:
+// a bbolt file of another program is refused with [ErrNotJournal]. Index
+// entries are written in the same transaction as the runs they index.
+//
+// # Errors
+//
+// Every method documents the sentinel errors it returns; test them with
+// errors.Is. A damaged file never makes a method panic.
+package journal

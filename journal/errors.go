@@ -1,0 +1,58 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Methods wrap them with context; test with errors.Is.
+var (
+	// ErrNotFound: no run with that id.
+	ErrNotFound = errors.New("journal: run not found")
+	// ErrFinished: the run is terminal and accepts no more changes.
+	ErrFinished = errors.New("journal: run has finished")
+	// ErrConflict: a record position is already taken, or a message was
+	// already consumed. It means two writers raced for one run.
+	ErrConflict = errors.New("journal: conflicting write")
+	// ErrInvalid: an operation is malformed (empty id, bad status, a key
+	// or value over the store's limits).
+	ErrInvalid = errors.New("journal: invalid operation")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("journal: store closed")
+	// ErrCorrupt: stored data failed its checksum or does not decode, or
+	// the file is damaged or truncated. See [CorruptError].
+	ErrCorrupt = errors.New("journal: corrupt data")
+	// ErrNotJournal: the file is not a durable journal (random bytes, an
+	// empty file, or a bbolt file of another program).
+	ErrNotJournal = errors.New("journal: not a durable journal")
+	// ErrVersion: the file was written in a format this code does not read.
+	ErrVersion = errors.New("journal: unsupported format version")
+	// ErrLocked: another process or engine has the file open.
+	ErrLocked = errors.New("journal: file is locked by another process")
+)
+
+// CorruptError describes damaged data. It matches [ErrCorrupt].
+type CorruptError struct {
+	Path   string // the file, if any
+	RunID  string // the run the damaged data belongs to, if known
+	What   string // "record 3.0", "run", "message", "file", ...
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	msg := "journal: corrupt " + e.What
+	if e.RunID != "" {
+		msg += fmt.Sprintf(" of run %q", e.RunID)
+	}
+	if e.Path != "" {
+		msg += " in " + e.Path
+	}
+	return msg + ": " + e.Reason
+}
+
+// Is reports whether target is [ErrCorrupt].
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+func corruptf(runID, what, format string, args ...any) error {
+	return &CorruptError{RunID: runID, What: what, Reason: fmt.Sprintf(format, args...)}
+}

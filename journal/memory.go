@@ -1,0 +1,348 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is a [Store] that keeps everything in process memory: for tests
+// and for workflows that need no durability. A commit is "durable" once
+// Commit returns; nothing survives the process. Closing an engine that uses
+// a Memory store leaves the store intact, so a new engine on the same store
+// simulates a restart.
+//
+// The zero value is not usable; call [NewMemory]. A Memory is safe for
+// concurrent use and works inside a testing/synctest bubble.
+type Memory struct {
+	mu     sync.RWMutex
+	closed bool
+	runs   map[string]*memRun
+	ids    []string // sorted run ids, rebuilt when idsDirty
+	dirty  bool
+}
+
+type memRun struct {
+	run     Run
+	records []Record // sorted by (Pos, Seq)
+	inbox   map[string][]Message
+	nextSeq uint64
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{runs: map[string]*memRun{}}
+}
+
+func (m *Memory) read(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return m.mu.RUnlock, nil
+}
+
+func (m *Memory) write(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	return m.mu.Unlock, nil
+}
+
+// CreateRun implements [Store.CreateRun].
+func (m *Memory) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
+	unlock, err := m.write(ctx)
+	if err != nil {
+		return Run{}, false, err
+	}
+	defer unlock()
+	t := memTxn{m}
+	old, p, err := createPlan(t, r, time.Now())
+	if err != nil {
+		return Run{}, false, err
+	}
+	if old != nil {
+		return *old, false, nil
+	}
+	if err := p.apply(t); err != nil {
+		return Run{}, false, err
+	}
+	return cloneRun(&m.runs[r.ID].run), true, nil
+}
+
+// Commit implements [Store.Commit].
+func (m *Memory) Commit(ctx context.Context, b *Batch) error {
+	unlock, err := m.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	now := b.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	t := memTxn{m}
+	p, err := makePlan(t, b, now.Round(0))
+	if err != nil {
+		return err
+	}
+	return p.apply(t)
+}
+
+// GetRun implements [Store.GetRun].
+func (m *Memory) GetRun(ctx context.Context, id string) (Run, error) {
+	unlock, err := m.read(ctx)
+	if err != nil {
+		return Run{}, err
+	}
+	defer unlock()
+	mr := m.runs[id]
+	if mr == nil {
+		return Run{}, fmt.Errorf("get run %q: %w", id, ErrNotFound)
+	}
+	return cloneRun(&mr.run), nil
+}
+
+// Records implements [Store.Records].
+func (m *Memory) Records(ctx context.Context, id string) ([]Record, error) {
+	unlock, err := m.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	mr := m.runs[id]
+	if mr == nil {
+		return nil, fmt.Errorf("records of run %q: %w", id, ErrNotFound)
+	}
+	out := make([]Record, len(mr.records))
+	for i, r := range mr.records {
+		r.Data = bytes.Clone(r.Data)
+		out[i] = r
+	}
+	return out, nil
+}
+
+// ListRuns implements [Store.ListRuns].
+func (m *Memory) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock() // may rebuild the sorted ids
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if m.dirty {
+		m.ids = m.ids[:0]
+		for id := range m.runs {
+			m.ids = append(m.ids, id)
+		}
+		slices.Sort(m.ids)
+		m.dirty = false
+	}
+	var out []Run
+	start := sort.SearchStrings(m.ids, f.After)
+	for _, id := range m.ids[start:] {
+		if r := &m.runs[id].run; f.match(r) {
+			out = append(out, cloneRun(r))
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Messages implements [Store.Messages].
+func (m *Memory) Messages(ctx context.Context, id, channel string, limit int) ([]Message, error) {
+	unlock, err := m.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	mr := m.runs[id]
+	if mr == nil {
+		return nil, fmt.Errorf("messages of run %q: %w", id, ErrNotFound)
+	}
+	q := mr.inbox[channel]
+	if limit > 0 && len(q) > limit {
+		q = q[:limit]
+	}
+	out := make([]Message, len(q))
+	for i, msg := range q {
+		msg.Data = bytes.Clone(msg.Data)
+		out[i] = msg
+	}
+	return out, nil
+}
+
+// Timers implements [Store.Timers].
+func (m *Memory) Timers(ctx context.Context, until time.Time, limit int) ([]Timer, error) {
+	unlock, err := m.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []Timer
+	for id, mr := range m.runs {
+		if w := mr.run.WakeAt; !w.IsZero() && !w.After(until) {
+			out = append(out, Timer{At: w, RunID: id})
+		}
+	}
+	slices.SortFunc(out, func(a, b Timer) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RunID, b.RunID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Close implements [Store.Close]. The contents are dropped.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.runs = nil
+	m.ids = nil
+	return nil
+}
+
+func cloneRun(r *Run) Run {
+	c := *r
+	c.Input = bytes.Clone(r.Input)
+	c.Output = bytes.Clone(r.Output)
+	c.Err = bytes.Clone(r.Err)
+	return c
+}
+
+// memTxn applies plans to a Memory whose write lock is held.
+type memTxn struct{ m *Memory }
+
+func (t memTxn) getRun(id string) (*Run, error) {
+	mr := t.m.runs[id]
+	if mr == nil {
+		return nil, nil
+	}
+	r := mr.run
+	return &r, nil
+}
+
+func (t memTxn) putRun(old, r *Run) error {
+	mr := t.m.runs[r.ID]
+	if mr == nil {
+		mr = &memRun{inbox: map[string][]Message{}}
+		t.m.runs[r.ID] = mr
+		t.m.dirty = true
+	}
+	mr.run = cloneRun(r)
+	mr.run.CreatedAt = mr.run.CreatedAt.Round(0)
+	return nil
+}
+
+func (t memTxn) find(id string, pos, seq uint32) (*memRun, int, bool) {
+	mr := t.m.runs[id]
+	if mr == nil {
+		return nil, 0, false
+	}
+	i, ok := slices.BinarySearchFunc(mr.records, [2]uint32{pos, seq}, func(r Record, k [2]uint32) int {
+		if r.Pos != k[0] {
+			return cmpU32(r.Pos, k[0])
+		}
+		return cmpU32(r.Seq, k[1])
+	})
+	return mr, i, ok
+}
+
+func cmpU32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (t memTxn) hasRecord(id string, pos, seq uint32) (bool, error) {
+	_, _, ok := t.find(id, pos, seq)
+	return ok, nil
+}
+
+func (t memTxn) putRecord(id string, r *Record) error {
+	mr, i, _ := t.find(id, r.Pos, r.Seq)
+	c := *r
+	c.Data = bytes.Clone(r.Data)
+	c.Time = c.Time.Round(0)
+	if i == len(mr.records) {
+		mr.records = append(mr.records, c)
+	} else {
+		mr.records = slices.Insert(mr.records, i, c)
+	}
+	return nil
+}
+
+func (t memTxn) hasMessage(k MessageKey) (bool, error) {
+	mr := t.m.runs[k.RunID]
+	if mr == nil {
+		return false, nil
+	}
+	for _, msg := range mr.inbox[k.Channel] {
+		if msg.Seq == k.Seq {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (t memTxn) deleteMessage(k MessageKey) error {
+	mr := t.m.runs[k.RunID]
+	q := mr.inbox[k.Channel]
+	for i, msg := range q {
+		if msg.Seq == k.Seq {
+			q = slices.Delete(q, i, i+1)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(mr.inbox, k.Channel)
+	} else {
+		mr.inbox[k.Channel] = q
+	}
+	return nil
+}
+
+func (t memTxn) putMessage(m *Message) error {
+	mr := t.m.runs[m.RunID]
+	mr.nextSeq++
+	m.Seq = mr.nextSeq
+	c := *m
+	c.Data = bytes.Clone(m.Data)
+	mr.inbox[m.Channel] = append(mr.inbox[m.Channel], c)
+	return nil
+}
+
+func (t memTxn) deleteRun(r *Run) error {
+	delete(t.m.runs, r.ID)
+	t.m.dirty = true
+	return nil
+}

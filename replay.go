@@ -1,0 +1,125 @@
+package durable
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// Record kinds: the durable operation that owns a position. Every record
+// at a position carries the operation's kind and name, so replay can check
+// that the code asks for what the journal holds.
+const (
+	kindStep    uint8 = 1
+	kindSleep   uint8 = 2
+	kindReceive uint8 = 3
+	kindChild   uint8 = 4
+	kindNow     uint8 = 5
+	kindSelect  uint8 = 6
+	kindTimer   uint8 = 7
+)
+
+// Record flags.
+const (
+	flagDone    uint8 = 1 << 0 // the operation's outcome
+	flagError   uint8 = 1 << 1 // Data is an encoded error
+	flagCancel  uint8 = 1 << 2 // cancellation was delivered to the workflow here
+	flagAttempt uint8 = 1 << 3 // a failed attempt; Time is when the next one may start
+	flagStarted uint8 = 1 << 4 // an at-most-once attempt began
+)
+
+func describe(kind uint8, name string) string {
+	switch kind {
+	case kindStep:
+		return fmt.Sprintf("step %q", name)
+	case kindSleep:
+		return "sleep"
+	case kindReceive:
+		return fmt.Sprintf("receive on %q", name)
+	case kindChild:
+		return fmt.Sprintf("child workflow %q", name)
+	case kindNow:
+		return "now"
+	case kindSelect:
+		return "select"
+	case kindTimer:
+		return "timer"
+	}
+	return fmt.Sprintf("operation %d %q", kind, name)
+}
+
+// op is one durable operation's claim on the journal: its position and
+// whatever the journal already holds for it.
+type op struct {
+	pos  uint32
+	recs []journal.Record // recorded at pos, in Seq order
+}
+
+// done returns the outcome record, if the operation completed.
+func (o *op) done() (journal.Record, bool) {
+	if n := len(o.recs); n > 0 && o.recs[n-1].Flags&flagDone != 0 {
+		return o.recs[n-1], true
+	}
+	return journal.Record{}, false
+}
+
+// seq is the Seq the operation's next record takes.
+func (o *op) seq() uint32 { return uint32(len(o.recs)) }
+
+// record returns a record of this operation with the next Seq.
+func (o *op) record(kind uint8, name string, flags uint8) journal.Record {
+	r := journal.Record{Pos: o.pos, Seq: o.seq(), Kind: kind, Name: name, Flags: flags}
+	o.recs = append(o.recs, r)
+	return r
+}
+
+// take hands out the next journal position to a durable operation of kind
+// and name, called by the workflow goroutine. If the journal holds
+// something else at that position the run parks with a
+// NondeterminismError; take does not return then.
+func (x *executor) take(kind uint8, name string) op {
+	if x.aborted() {
+		x.exit()
+	}
+	o := op{pos: x.next}
+	x.next++
+	start := x.ri
+	for x.ri < len(x.recs) && x.recs[x.ri].Pos == o.pos {
+		x.ri++
+	}
+	o.recs = x.recs[start:x.ri:x.ri]
+	if len(o.recs) > 0 && (o.recs[0].Kind != kind || o.recs[0].Name != name) {
+		x.park(&NondeterminismError{
+			RunID:    x.id,
+			Workflow: x.s.def.Name(),
+			Position: int(o.pos),
+			Recorded: describe(o.recs[0].Kind, o.recs[0].Name),
+			Called:   describe(kind, name),
+			Location: callerOutside(),
+		})
+	}
+	return o
+}
+
+// replaying reports whether the journal holds operations beyond those
+// handed out so far.
+func (x *executor) replaying() bool { return x.ri < len(x.recs) }
+
+// callerOutside returns file:line of the innermost caller outside this
+// package: the workflow code that made the durable call.
+func callerOutside() string {
+	var pcs [32]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "github.com/durable-go/durable.") || strings.HasSuffix(f.File, "_test.go") {
+			return fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package durable
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// StartOption configures a run when it is created. See [WithDeadline],
+// [WithRunTimeout] and [Detached].
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	deadline time.Time
+	timeout  time.Duration
+	detached bool
+}
+
+// WithDeadline gives the run a deadline, journaled with it and enforced
+// across restarts: when it passes, the run is canceled with
+// [ErrDeadlineExceeded] (which matches [ErrCanceled]).
+func WithDeadline(t time.Time) StartOption {
+	return func(c *startConfig) { c.deadline = t }
+}
+
+// WithRunTimeout is [WithDeadline] at d from the run's creation.
+func WithRunTimeout(d time.Duration) StartOption {
+	return func(c *startConfig) { c.timeout = d }
+}
+
+// Detached makes a child workflow (see [StartChild]) independent of its
+// parent's cancellation: canceling the parent does not cancel it.
+func Detached() StartOption {
+	return func(c *startConfig) { c.detached = true }
+}
+
+func (c *startConfig) deadlineFrom(now time.Time) time.Time {
+	d := c.deadline
+	if c.timeout > 0 {
+		if t := now.Add(c.timeout); d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	if d.IsZero() {
+		return d
+	}
+	return journalTime(d)
+}
+
+// Handle is a started run. It is safe for concurrent use.
+type Handle[O any] struct {
+	e  *Engine
+	id string
+}
+
+// ID returns the run's id.
+func (h *Handle[O]) ID() string { return h.id }
+
+// Result waits for the run to finish and returns its result: the value the
+// workflow returned, or its error (as recorded; see [RecordedError]). ctx
+// bounds only the wait. A parked run returns a [*ParkedError] at once (it
+// cannot finish with this engine's code); an engine closed meanwhile
+// returns [ErrClosed].
+func (h *Handle[O]) Result(ctx context.Context) (O, error) {
+	var zero O
+	e := h.e
+	if s := e.slotFor(h.id); s != nil {
+		select {
+		case <-s.finished:
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-e.ctx.Done():
+			return zero, ErrClosed
+		}
+	}
+	row, err := e.store.GetRun(ctx, h.id)
+	if err != nil {
+		if e.isClosed() {
+			return zero, ErrClosed
+		}
+		return zero, fmt.Errorf("durable: result of run %q: %w", h.id, err)
+	}
+	switch row.Status {
+	case journal.StatusCompleted:
+		var out O
+		if err := decodePayload(row.Output, &out); err != nil {
+			return zero, payloadErr(err, "result of run %q", h.id)
+		}
+		return out, nil
+	case journal.StatusFailed, journal.StatusCanceled:
+		return zero, decodeError(row.Err)
+	case journal.StatusParked:
+		return zero, &ParkedError{RunID: h.id, Reason: decodeError(row.Err)}
+	}
+	if e.isClosed() {
+		return zero, ErrClosed
+	}
+	return zero, fmt.Errorf("durable: run %q (workflow %q) is not running in this engine: %w", h.id, row.Workflow, ErrNotRegistered)
+}
+
+// Start creates run id of workflow w with input in, and starts it in the
+// background. If run id exists, Start changes nothing and returns it:
+// never a second execution, whatever the input (concurrent Starts of one
+// id make one run). An id of another workflow fails with
+// [ErrWorkflowMismatch]. An empty id asks for a new unique id. ctx bounds
+// only this call: canceling it never cancels the run ([Engine.Cancel]
+// does). Start registers w with the engine if it was not in
+// Config.Workflows.
+func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I) (*Handle[O], error) {
+	return StartWith(ctx, e, w, id, in)
+}
+
+// StartWith is [Start] with options: a deadline for the run.
+func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
+	if e == nil || w == nil {
+		return nil, errors.New("durable: Start: nil engine or workflow")
+	}
+	if err := e.register(w); err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = newID()
+	}
+	input, err := encodePayload(in, e.cfg.MaxPayloadBytes)
+	if err != nil {
+		return nil, payloadErr(err, "input of run %q", id)
+	}
+	var sc startConfig
+	for _, o := range opts {
+		o(&sc)
+	}
+	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(e.clock.Now())}
+	got, _, err := e.store.CreateRun(ctx, row)
+	if err != nil {
+		if e.isClosed() {
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("durable: start run %q: %w", id, err)
+	}
+	if got.Workflow != w.Name() {
+		return nil, fmt.Errorf("durable: start run %q of workflow %q: it is a %q run: %w", id, w.Name(), got.Workflow, ErrWorkflowMismatch)
+	}
+	if !got.Status.Terminal() {
+		if _, err := e.attach(id, w); err != nil {
+			return nil, err
+		}
+	}
+	return &Handle[O]{e: e, id: id}, nil
+}
+
+// Run starts run id of workflow w (see [Start]) and waits for its result
+// (see [Handle.Result]). ctx bounds only the call.
+func Run[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I) (O, error) {
+	h, err := Start(ctx, e, w, id, in)
+	if err != nil {
+		var zero O
+		return zero, err
+	}
+	return h.Result(ctx)
+}
+
+// newID returns a random run id: 16 bytes from crypto/rand, in hex.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead of erring)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,299 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// A slot is the engine's long-lived handle on one unfinished run of a
+// registered workflow. It outlives executors: a run that is evicted or
+// suspended and loaded again keeps its slot, its waiters and its pending
+// notifications. The engine's runs map holds a slot from the moment the
+// run is started or recovered until it finishes or parks.
+type slot struct {
+	e   *Engine
+	id  string
+	def Definition
+
+	finished chan struct{} // closed when the run finished or parked
+
+	mu        sync.Mutex
+	state     slotState
+	x         *executor     // the running executor, in stateActive
+	bcast     chan struct{} // closed and replaced by every wake
+	cancelErr error         // ErrCanceled or ErrDeadlineExceeded once requested
+	delivered map[uint32]journal.Record
+	stopped   bool // the engine is closing
+}
+
+type slotState uint8
+
+const (
+	stateIdle    slotState = iota // not loaded: recovering, evicted or suspended
+	stateLoading                  // reading the journal
+	stateActive                   // an executor runs the workflow
+	stateDone                     // finished or parked; out of the map
+)
+
+func newSlot(e *Engine, id string, def Definition) *slot {
+	return &slot{e: e, id: id, def: def, finished: make(chan struct{}), bcast: make(chan struct{})}
+}
+
+// waitCh returns the channel the next wake closes. Take it before checking
+// the condition being waited for, so a wake in between is not lost.
+func (s *slot) waitCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bcast
+}
+
+// wake notifies the active executor, or loads an idle run.
+func (s *slot) wake() {
+	s.mu.Lock()
+	close(s.bcast)
+	s.bcast = make(chan struct{})
+	idle := s.state == stateIdle && !s.stopped
+	x := s.x
+	s.mu.Unlock()
+	if x != nil {
+		x.requeue()
+	}
+	if idle {
+		s.e.spawn(func() { s.load() })
+	}
+}
+
+// deliver hands the slot a record written for it by another run (a child's
+// result), then wakes it.
+func (s *slot) deliver(r journal.Record) {
+	s.mu.Lock()
+	if s.delivered == nil {
+		s.delivered = map[uint32]journal.Record{}
+	}
+	s.delivered[r.Pos] = r
+	s.mu.Unlock()
+	s.wake()
+}
+
+// takeDelivered returns the record delivered for pos, if any.
+func (s *slot) takeDelivered(pos uint32) (journal.Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.delivered[pos]
+	if ok {
+		delete(s.delivered, pos)
+	}
+	return r, ok
+}
+
+// requestCancel records in memory that the run must stop with err
+// (ErrCanceled or ErrDeadlineExceeded): running steps see their contexts
+// canceled and waits return. The durable record of the request is the
+// caller's business.
+func (s *slot) requestCancel(err error) {
+	s.mu.Lock()
+	first := s.cancelErr == nil
+	if first {
+		s.cancelErr = err
+	}
+	x := s.x
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	if x != nil {
+		x.cancelLive()
+		x.cancelChildren()
+	}
+	s.wake()
+}
+
+// cancelRequested returns the pending cancel error, or nil.
+func (s *slot) cancelRequested() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelErr
+}
+
+// stop marks the slot as stopping with the engine and aborts its executor.
+func (s *slot) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	x := s.x
+	s.mu.Unlock()
+	if x != nil {
+		x.stop(abortClose, nil)
+	}
+}
+
+// load reads the run and its journal and starts an executor for it. It
+// does nothing unless the slot is idle.
+func (s *slot) load() {
+	s.mu.Lock()
+	if s.state != stateIdle || s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateLoading
+	s.mu.Unlock()
+
+	e := s.e
+	row, recs, err := e.readRun(s.id)
+	if err == nil && row.Status.Terminal() {
+		s.done() // finished elsewhere (or before a restart): nothing to run
+		return
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, journal.ErrNotFound):
+			s.done()
+		case errors.Is(err, journal.ErrCorrupt):
+			e.park(s, err)
+		default:
+			s.setIdle()
+			e.retryLoad(s, err)
+		}
+		return
+	}
+	x := newExecutor(s, row, recs)
+	s.mu.Lock()
+	if s.stopped {
+		s.state = stateIdle
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateActive
+	s.x = x
+	if row.CancelRequested && s.cancelErr == nil {
+		s.cancelErr = ErrCanceled
+	}
+	if s.cancelErr != nil {
+		x.cancelLive()
+	}
+	s.mu.Unlock()
+	if !row.Deadline.IsZero() {
+		e.timers.add(s.id, row.Deadline, true)
+	}
+	if !e.spawn(x.main) {
+		s.setIdle()
+	}
+}
+
+// setIdle returns the slot to idle after its executor exited.
+func (s *slot) setIdle() {
+	s.mu.Lock()
+	s.state = stateIdle
+	s.x = nil
+	s.mu.Unlock()
+}
+
+// done removes the slot from the engine: the run finished or parked.
+func (s *slot) done() {
+	s.mu.Lock()
+	if s.state == stateDone {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateDone
+	s.x = nil
+	s.mu.Unlock()
+	e := s.e
+	e.mu.Lock()
+	if e.runs[s.id] == s {
+		delete(e.runs, s.id)
+	}
+	e.mu.Unlock()
+	close(s.finished)
+}
+
+// readRun returns a run's stored state and journal.
+func (e *Engine) readRun(id string) (journal.Run, []journal.Record, error) {
+	ctx := context.Background()
+	row, err := e.store.GetRun(ctx, id)
+	if err != nil {
+		return row, nil, err
+	}
+	if row.Status.Terminal() {
+		return row, nil, nil
+	}
+	recs, err := e.store.Records(ctx, id)
+	return row, recs, err
+}
+
+// park records that a run cannot go on with this code, and drops its slot.
+// Other runs are not affected; the run resumes when an engine with
+// compatible code opens the journal.
+func (e *Engine) park(s *slot, reason error) {
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: s.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
+	if err := e.store.Commit(context.Background(), b); err != nil && !errors.Is(err, journal.ErrFinished) {
+		e.log.Error("durable: cannot record that a run is parked", "run", s.id, "reason", reason, "err", err)
+	} else {
+		e.log.Warn("durable: run parked", "run", s.id, "workflow", s.def.Name(), "reason", reason)
+	}
+	s.done()
+}
+
+// retryLoad loads s again after a pause, for a run whose journal could not
+// be read or written (a full disk, say). The run stays Running.
+func (e *Engine) retryLoad(s *slot, cause error) {
+	const pause = time.Second
+	e.log.Error("durable: run suspended after a storage error; retrying", "run", s.id, "err", cause, "in", pause)
+	e.spawn(func() {
+		select {
+		case <-time.After(pause):
+			s.load()
+		case <-e.ctx.Done():
+		}
+	})
+}
+
+// spawn runs fn in a goroutine the engine waits for on Close. It reports
+// false (and does not run fn) once Close has begun.
+func (e *Engine) spawn(fn func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// deliverToParent hands a child's result record to its parent's slot, if
+// the parent is loaded in this engine.
+func (e *Engine) deliverToParent(parent string, r journal.Record) {
+	if s := e.slotFor(parent); s != nil {
+		s.deliver(r)
+	}
+}
+
+// attach returns the slot of run id, creating and loading it if the run is
+// unfinished and not loaded. Concurrent calls for one id share one slot, so
+// a run never has two executors.
+func (e *Engine) attach(id string, def Definition) (*slot, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := e.runs[id]
+	if s == nil {
+		s = newSlot(e, id, def)
+		e.runs[id] = s
+	}
+	e.mu.Unlock()
+	if s.def.Name() != def.Name() {
+		return nil, fmt.Errorf("durable: run %q is a %q run: %w", id, s.def.Name(), ErrWorkflowMismatch)
+	}
+	s.load()
+	return s, nil
+}

@@ -1,0 +1,358 @@
+package durable
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/durable-go/durable/retry"
+)
+
+// StepOption configures one step. See [WithRetry], [WithTimeout],
+// [WithLimit] and [AtMostOnce].
+type StepOption func(*stepConfig)
+
+type stepConfig struct {
+	policy     *retry.Policy
+	timeout    time.Duration
+	limit      string
+	atMostOnce bool
+}
+
+// WithRetry sets the step's retry policy. Without it a step uses
+// Config.DefaultRetry (3 attempts by default). Each failed attempt and the
+// time of the next one are journaled, so a restart during a backoff wait
+// resumes at the right attempt and waits only what remains.
+func WithRetry(p retry.Policy) StepOption {
+	return func(c *stepConfig) { c.policy = &p }
+}
+
+// WithTimeout bounds each attempt of the step: its context gets a deadline
+// d after the attempt starts. An attempt that runs out fails (and may be
+// retried). It overrides the policy's Timeout.
+func WithTimeout(d time.Duration) StepOption {
+	return func(c *stepConfig) { c.timeout = d }
+}
+
+// AtMostOnce marks a step that must not run twice, such as a payment
+// without an idempotency key: the engine journals each attempt's start
+// before running it, and if a crash interrupts an attempt, the step
+// returns a [*StepInterruptedError] on resume instead of running again.
+// The workflow decides what to do (ask the other system, using the key).
+// An attempt costs one more fsync.
+func AtMostOnce() StepOption {
+	return func(c *stepConfig) { c.atMostOnce = true }
+}
+
+// StepInfo describes the step attempt running, for the step's code.
+type StepInfo struct {
+	RunID    string
+	Workflow string
+	Step     string
+	Position int
+	Attempt  int // from 1
+	// IdempotencyKey is the same for every attempt of this step, before
+	// and after restarts, and differs between steps: pass it to external
+	// APIs that deduplicate requests. It is "<run id>/<position>".
+	IdempotencyKey string
+}
+
+type stepInfoKey struct{}
+
+// StepInfoFrom returns the step information carried by a step's context.
+func StepInfoFrom(ctx context.Context) (StepInfo, bool) {
+	info, ok := ctx.Value(stepInfoKey{}).(*StepInfo)
+	if !ok {
+		return StepInfo{}, false
+	}
+	return *info, true
+}
+
+// stepContext is a step attempt's context: its parent plus the StepInfo,
+// in one allocation.
+type stepContext struct {
+	context.Context
+	info StepInfo
+}
+
+func (c *stepContext) Value(key any) any {
+	if key == (stepInfoKey{}) {
+		return &c.info
+	}
+	return c.Context.Value(key)
+}
+
+// Step runs fn as a durable step of the workflow and returns its result.
+// The result (value or final error) is journaled and fsynced before Step
+// returns; on replay the recorded result is returned without calling fn.
+// fn runs at least once and until it succeeds or its retry policy gives up
+// (at-least-once execution, exactly-once recording); its final failure is
+// a [*StepError]. A panic in fn is a failed attempt. fn's context is
+// canceled when the run is canceled or the engine closes.
+//
+// The error a workflow sees is the recorded one, the same live and on
+// replay: see [RecordedError].
+func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
+	var zero T
+	x := ctx.executor()
+	o := x.take(kindStep, name)
+	if done, ok := o.done(); ok {
+		x.replayed(done)
+		return decodeOutcome[T](x, done)
+	}
+	if err := ctx.canceled(); err != nil {
+		return zero, err
+	}
+	if err := x.pendingCancel(ctx); err != nil {
+		x.deliverLive(&o, kindStep, name, err)
+		return zero, x.delivered
+	}
+	t := x.newTask(ctx, o, name, opts)
+	t.fn = wrapStep(fn, name, x.e.cfg.MaxPayloadBytes)
+	for !t.runOnce() {
+		at := t.nextAt
+		x.e.timers.add(x.id, at, false)
+		x.wait(func() bool { return !x.now().Before(at) || t.cancelCause() != nil })
+	}
+	x.replayed(t.done)
+	return decodeOutcome[T](x, t.done)
+}
+
+// wrapStep adapts a typed step function to the engine: it encodes the
+// result, and reports encoding failures apart from the step's own errors.
+func wrapStep[T any](fn func(context.Context) (T, error), name string, limit int) func(context.Context) ([]byte, error, error) {
+	return func(ctx context.Context) ([]byte, error, error) {
+		v, err := fn(ctx)
+		if err != nil {
+			return nil, err, nil
+		}
+		b, encErr := encodePayload(v, limit)
+		return b, nil, payloadErr(encErr, "result of step %q", name)
+	}
+}
+
+// decodeOutcome turns an operation's outcome record into its typed
+// result. A recorded value that no longer decodes into T parks the run.
+func decodeOutcome[T any](x *executor, r journal.Record) (T, error) {
+	var v T
+	if r.Flags&flagError != 0 {
+		return v, decodeError(r.Data)
+	}
+	if err := decodePayload(r.Data, &v); err != nil {
+		x.park(payloadErr(err, "recorded result of %s at position %d of run %q", describe(r.Kind, r.Name), r.Pos, x.id))
+	}
+	return v, nil
+}
+
+// replayed applies what a replayed outcome says beyond its value:
+// cancellation delivered at that point.
+func (x *executor) replayed(done journal.Record) {
+	if done.Flags&flagCancel != 0 {
+		x.deliverCancel(decodeError(done.Data))
+	}
+}
+
+// deliverLive records, at position o, that cancellation reached the
+// workflow there, and delivers it.
+func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) {
+	r := o.record(kind, name, flagDone|flagError|flagCancel)
+	r.Data = encodeError(cause)
+	x.write(nil, r)
+	x.deliverCancel(decodeError(r.Data))
+}
+
+// A task is one step's execution state: what was recorded, which attempt
+// comes next, and when it may start.
+type task struct {
+	x      *executor
+	ctx    Context
+	o      op
+	name   string
+	cfg    stepConfig
+	policy retry.Policy
+	fn     func(context.Context) ([]byte, error, error)
+
+	attempt int       // the next attempt's number, from 1
+	nextAt  time.Time // not before this
+	lastErr error     // the last failed attempt's error (recorded form)
+	started bool      // an at-most-once attempt began and did not end
+	done    journal.Record
+	isDone  bool
+	future  *futureState // set for Go
+}
+
+func (x *executor) newTask(ctx Context, o op, name string, opts []StepOption) *task {
+	t := &task{x: x, ctx: ctx, o: o, name: name, attempt: 1}
+	for _, opt := range opts {
+		opt(&t.cfg)
+	}
+	if t.cfg.policy != nil {
+		t.policy = *t.cfg.policy
+	} else {
+		t.policy = *x.e.cfg.DefaultRetry
+	}
+	for _, r := range o.recs {
+		switch {
+		case r.Flags&flagAttempt != 0:
+			t.attempt++
+			t.nextAt = r.Time
+			t.lastErr = decodeError(r.Data)
+			t.started = false
+		case r.Flags&flagStarted != 0:
+			t.started = true
+		}
+	}
+	return t
+}
+
+func (t *task) info() StepInfo {
+	x := t.x
+	return StepInfo{
+		RunID:          x.id,
+		Workflow:       x.s.def.Name(),
+		Step:           t.name,
+		Position:       int(t.o.pos),
+		Attempt:        t.attempt,
+		IdempotencyKey: x.id + "/" + strconv.FormatUint(uint64(t.o.pos), 10),
+	}
+}
+
+// runOnce makes one attempt if one is due, and records its outcome. It
+// reports true when the step is done (t.done holds the outcome); false
+// means wait until t.nextAt and call again. If the executor is aborted it
+// records nothing; callers on the workflow goroutine then exit.
+func (t *task) runOnce() bool {
+	x := t.x
+	if cause := t.cancelCause(); cause != nil {
+		return t.finish(nil, cause, t.future == nil)
+	}
+	if t.started && t.cfg.atMostOnce {
+		info := t.info()
+		err := &StepInterruptedError{Step: t.name, Key: info.IdempotencyKey, Attempt: t.attempt}
+		return t.finish(nil, err, false)
+	}
+	if x.now().Before(t.nextAt) {
+		return false
+	}
+	if t.cfg.atMostOnce {
+		r := t.o.record(kindStep, t.name, flagStarted)
+		if !t.commit(r, nil) {
+			return t.abandon()
+		}
+	}
+	data, stepErr, encErr := t.execute()
+	if x.aborted() {
+		return t.abandon()
+	}
+	if cause := t.cancelCause(); cause != nil {
+		return t.finish(nil, cause, t.future == nil)
+	}
+	if encErr != nil {
+		return t.finish(nil, encErr, false)
+	}
+	if stepErr == nil {
+		return t.finish(data, nil, false)
+	}
+	t.lastErr = normalize(stepErr)
+	delay, again := t.policy.Next(t.attempt, stepErr)
+	if !again {
+		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, false)
+	}
+	next := x.now().Add(delay)
+	r := t.o.record(kindStep, t.name, flagAttempt|flagError)
+	r.Data, r.Time = encodeError(t.lastErr), next
+	if !t.commit(r, &next) {
+		return t.abandon()
+	}
+	t.attempt++
+	t.nextAt = next
+	t.started = false
+	return false
+}
+
+// execute runs one attempt of fn under the step's limits, with its
+// context, turning a panic into an error.
+func (t *task) execute() (data []byte, stepErr, encErr error) {
+	x := t.x
+	parent := x.stepParent(t.ctx)
+	if err := x.e.acquire(parent, t.cfg.limit); err != nil {
+		return nil, err, nil
+	}
+	defer x.e.release(t.cfg.limit)
+	sc := &stepContext{Context: parent, info: t.info()}
+	var ctx context.Context = sc
+	timeout := t.policy.Timeout
+	if t.cfg.timeout > 0 {
+		timeout = t.cfg.timeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(sc, timeout)
+		defer cancel()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			data, encErr = nil, nil
+			stepErr = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
+		}
+	}()
+	return t.fn(ctx)
+}
+
+// finish records the step's outcome: data, or err (a final failure).
+func (t *task) finish(data []byte, err error, cancel bool) bool {
+	flags := flagDone
+	if err != nil {
+		flags |= flagError
+		data = encodeError(err)
+	}
+	if cancel {
+		flags |= flagCancel
+	}
+	r := t.o.record(kindStep, t.name, flags)
+	r.Data = data
+	var wake *time.Time
+	if t.attempt > 1 {
+		wake = &time.Time{} // the retry wait is over
+	}
+	if !t.commit(r, wake) {
+		return t.abandon()
+	}
+	t.done, t.isDone = r, true
+	return true
+}
+
+// cancelCause returns the cancellation the step must end with, or nil. A
+// step on a WithoutCancel context is never canceled.
+func (t *task) cancelCause() error {
+	if t.ctx.detached() {
+		return nil
+	}
+	return t.x.s.cancelRequested()
+}
+
+// commit writes one record of the task, and a new wake time if wake is
+// not nil.
+func (t *task) commit(r journal.Record, wake *time.Time) bool {
+	x := t.x
+	if t.future == nil {
+		x.write(wake, r) // workflow goroutine: exits on failure
+		return true
+	}
+	b := &journal.Batch{Append: []journal.Append{{RunID: x.id, Record: r}}}
+	if wake != nil {
+		b.Update = []journal.Update{{RunID: x.id, SetWake: true, Wake: *wake}}
+	}
+	return x.commit(b)
+}
+
+// abandon gives up on the task because the executor was aborted.
+func (t *task) abandon() bool {
+	if t.future == nil {
+		t.x.exit()
+	}
+	return true
+}

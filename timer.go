@@ -1,0 +1,186 @@
+package durable
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// Sleep pauses the workflow for d, durably: the wake-up time is journaled
+// (with the run's entry in the wake-time index) before the workflow
+// waits, so a restart neither loses nor restarts the timer, and a timer
+// that fell due while the process was down fires as soon as the run is
+// resumed. It returns nil, or the run's cancellation (an error matching
+// [ErrCanceled]). A d of zero or less returns at once.
+func Sleep(ctx Context, d time.Duration) error {
+	return sleep(ctx, func(now time.Time) time.Time { return now.Add(d) })
+}
+
+// SleepUntil pauses the workflow until t, like [Sleep].
+func SleepUntil(ctx Context, t time.Time) error {
+	return sleep(ctx, func(time.Time) time.Time { return t })
+}
+
+func sleep(ctx Context, until func(now time.Time) time.Time) error {
+	x := ctx.executor()
+	o := x.take(kindSleep, "")
+	if done, ok := o.done(); ok {
+		x.replayed(done)
+		if done.Flags&flagError != 0 {
+			return decodeError(done.Data)
+		}
+		return nil
+	}
+	if err := ctx.canceled(); err != nil {
+		return err
+	}
+	var at time.Time
+	if len(o.recs) > 0 {
+		at = o.recs[0].Time // the timer was set before a restart
+	} else {
+		if cause := x.pendingCancel(ctx); cause != nil {
+			x.deliverLive(&o, kindSleep, "", cause)
+			return x.delivered
+		}
+		at = journalTime(until(x.now()))
+		if !at.After(x.now()) {
+			return nil
+		}
+		r := o.record(kindSleep, "", 0)
+		r.Time = at
+		x.write(&at, r)
+	}
+	return x.waitTimer(ctx, &o, kindSleep, "", at)
+}
+
+// waitTimer waits on the workflow goroutine until at, then records the
+// timer's firing at o; or until the run's cancellation, which it delivers.
+func (x *executor) waitTimer(ctx Context, o *op, kind uint8, name string, at time.Time) error {
+	x.e.timers.add(x.id, at, false)
+	x.wait(func() bool { return !x.now().Before(at) || x.pendingCancel(ctx) != nil })
+	if cause := x.pendingCancel(ctx); cause != nil {
+		x.deliverLive(o, kind, name, cause)
+		return x.delivered
+	}
+	x.write(&time.Time{}, o.record(kind, name, flagDone))
+	return nil
+}
+
+// Now returns the current time, journaled: on replay it returns the time
+// recorded the first time. Use it instead of time.Now in workflow code.
+// The time is in UTC, without a monotonic reading.
+func Now(ctx Context) time.Time {
+	x := ctx.executor()
+	o := x.take(kindNow, "")
+	if done, ok := o.done(); ok {
+		return done.Time
+	}
+	r := o.record(kindNow, "", flagDone)
+	r.Time = journalTime(x.now())
+	x.write(nil, r)
+	return r.Time
+}
+
+// journalTime is t as the journal gives it back: UTC, nanoseconds, no
+// monotonic reading.
+func journalTime(t time.Time) time.Time {
+	return time.Unix(0, t.UnixNano()).UTC()
+}
+
+// timerLoop is the engine's one timer goroutine. Runs register the times
+// they wait for; when one falls due the loop wakes the run (loading it if
+// it was evicted) or, for a deadline, cancels it. Entries are cheap (a
+// time and an id) and may repeat; a wake that finds nothing due is a no-op.
+type timerLoop struct {
+	e    *Engine
+	mu   sync.Mutex
+	h    timerHeap
+	kick chan struct{}
+	quit chan struct{}
+	once sync.Once
+}
+
+type timerEntry struct {
+	at       time.Time
+	id       string
+	deadline bool
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(v any)        { *h = append(*h, v.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
+
+func newTimerLoop(e *Engine) *timerLoop {
+	return &timerLoop{e: e, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+}
+
+// add registers a wake-up of run id at at; deadline entries cancel the run
+// with ErrDeadlineExceeded instead.
+func (t *timerLoop) add(id string, at time.Time, deadline bool) {
+	t.mu.Lock()
+	heap.Push(&t.h, timerEntry{at: at, id: id, deadline: deadline})
+	first := t.h[0].id == id && t.h[0].at.Equal(at)
+	t.mu.Unlock()
+	if first {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *timerLoop) stop() { t.once.Do(func() { close(t.quit) }) }
+
+func (t *timerLoop) loop() {
+	defer t.e.wg.Done()
+	clock := t.e.clock
+	for {
+		now := clock.Now()
+		var due []timerEntry
+		var next time.Time
+		t.mu.Lock()
+		for len(t.h) > 0 && !t.h[0].at.After(now) {
+			due = append(due, heap.Pop(&t.h).(timerEntry))
+		}
+		if len(t.h) > 0 {
+			next = t.h[0].at
+		}
+		t.mu.Unlock()
+		for _, d := range due {
+			if d.deadline {
+				t.e.deadline(d.id)
+			} else {
+				t.e.wake(d.id)
+			}
+		}
+		var c <-chan time.Time
+		stop := func() bool { return false }
+		if !next.IsZero() {
+			c, stop = clock.Timer(next.Sub(now))
+		}
+		select {
+		case <-c:
+		case <-t.kick:
+		case <-t.quit:
+			stop()
+			return
+		}
+		stop()
+	}
+}
+
+// deadline cancels run id because its deadline passed.
+func (e *Engine) deadline(id string) {
+	if s := e.slotFor(id); s != nil {
+		s.requestCancel(ErrDeadlineExceeded)
+	}
+}
