@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -64,6 +65,13 @@ type Config struct {
 	// [WithLimit], shared by every run. Defaults to none.
 	Limits map[string]Limit
 
+	// MaxCachedRuns is how many waiting runs (sleeping, receiving, waiting
+	// for a child or a retry) keep their goroutine and replay state in
+	// memory. Beyond it the longest-waiting run is evicted and replayed
+	// from the journal when what it waits for arrives. Defaults to 4096;
+	// a negative value means no limit.
+	MaxCachedRuns int
+
 	// RecoveryWorkers is how many runs [Open] and [New] load at once when
 	// they resume unfinished runs. Defaults to 4 × GOMAXPROCS.
 	RecoveryWorkers int
@@ -74,6 +82,7 @@ const (
 	defaultMaxSteps        = 1024
 	defaultMaxStepsPerRun  = 64
 	defaultShutdownTimeout = 5 * time.Second
+	defaultMaxCachedRuns   = 4096
 )
 
 func (c *Config) resolve() (Config, error) {
@@ -105,6 +114,11 @@ func (c *Config) resolve() (Config, error) {
 	if r.ShutdownTimeout == 0 {
 		r.ShutdownTimeout = defaultShutdownTimeout
 	}
+	if r.MaxCachedRuns == 0 {
+		r.MaxCachedRuns = defaultMaxCachedRuns
+	} else if r.MaxCachedRuns < 0 {
+		r.MaxCachedRuns = math.MaxInt
+	}
 	if r.RecoveryWorkers == 0 {
 		r.RecoveryWorkers = 4 * runtime.GOMAXPROCS(0)
 	}
@@ -128,6 +142,9 @@ type Engine struct {
 	closed bool
 	defs   map[string]Definition
 	runs   map[string]*slot // unfinished runs of registered workflows
+
+	cacheMu sync.Mutex
+	cache   cache
 
 	timers  *timerLoop
 	stepSem chan struct{}

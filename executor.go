@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type executor struct {
 	ready     []*task
 	waiting   []*task
 	children  map[string]bool // children to cancel with the run
+	idleElem  *list.Element   // in the engine's cache while waiting; cacheMu
+	evictGen  uint64          // the slot's wake count when evicted
 	wg        sync.WaitGroup  // futures workers
 	batch     journal.Batch   // reused by the workflow goroutine's commits
 }
@@ -63,6 +66,7 @@ const (
 	abortPark                // the run cannot go on with this code
 	abortSuspend             // storage failed; load again later
 	abortGone                // the run was finished or removed elsewhere
+	abortEvict               // the run waits and the cache is full
 )
 
 func newExecutor(s *slot, row journal.Run, recs []journal.Record) *executor {
@@ -141,6 +145,7 @@ func (x *executor) park(reason error) {
 func (x *executor) exited() {
 	x.liveCancel()
 	x.stopWorkers()
+	x.e.markBusy(x)
 	s := x.s
 	switch x.reason {
 	case abortPark:
@@ -150,6 +155,8 @@ func (x *executor) exited() {
 		x.e.retryLoad(s, x.reasonErr)
 	case abortGone:
 		s.done()
+	case abortEvict:
+		s.evicted(x.evictGen)
 	default: // abortClose
 		s.setIdle()
 	}
@@ -273,13 +280,21 @@ func (x *executor) write(wake *time.Time, recs ...journal.Record) {
 // again after every wake of the run. It exits the goroutine if the
 // executor is aborted meanwhile.
 func (x *executor) wait(ready func() bool) {
+	cached := false
 	for {
 		ch := x.s.waitCh()
 		if x.aborted() {
 			x.exit()
 		}
 		if ready() {
+			if cached {
+				x.e.markBusy(x)
+			}
 			return
+		}
+		if !cached {
+			cached = true
+			x.e.markIdle(x)
 		}
 		select {
 		case <-ch:

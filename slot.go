@@ -26,6 +26,7 @@ type slot struct {
 	state     slotState
 	x         *executor     // the running executor, in stateActive
 	bcast     chan struct{} // closed and replaced by every wake
+	gen       uint64        // counts wakes
 	cancelErr error         // ErrCanceled or ErrDeadlineExceeded once requested
 	delivered map[uint32]journal.Record
 	stopped   bool // the engine is closing
@@ -57,6 +58,7 @@ func (s *slot) wake() {
 	s.mu.Lock()
 	close(s.bcast)
 	s.bcast = make(chan struct{})
+	s.gen++
 	idle := s.state == stateIdle && !s.stopped
 	x := s.x
 	s.mu.Unlock()
@@ -190,6 +192,19 @@ func (s *slot) setIdle() {
 	s.state = stateIdle
 	s.x = nil
 	s.mu.Unlock()
+}
+
+// evicted returns the slot to idle after an eviction, and loads the run
+// again at once if a wake came after the eviction was decided.
+func (s *slot) evicted(gen uint64) {
+	s.mu.Lock()
+	s.state = stateIdle
+	s.x = nil
+	woken := s.gen != gen && !s.stopped
+	s.mu.Unlock()
+	if woken {
+		s.e.spawn(func() { s.load() })
+	}
 }
 
 // done removes the slot from the engine: the run finished or parked.

@@ -1,0 +1,225 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// Awaitable is what [AwaitAny] and [AwaitAll] wait for: a [*Future] (of a
+// step or a child workflow), a [*Timer], or a [*ReceiveCase].
+type Awaitable interface {
+	// poll reports whether the item is ready now. For a receive case it
+	// returns the message that would be taken.
+	poll(x *executor) (bool, *journal.Message, error)
+	// take applies a win: for a receive case, the recorded message.
+	take(x *executor, data []byte) error
+}
+
+// poll implements Awaitable.
+func (f *Future[T]) poll(*executor) (bool, *journal.Message, error) { return f.st.check(), nil, nil }
+
+// take implements Awaitable.
+func (f *Future[T]) take(*executor, []byte) error { return nil }
+
+// Timer is a durable timer for [AwaitAny]: "whichever comes first, the
+// message or three days". Its wake-up time is journaled when it is made.
+type Timer struct {
+	at time.Time
+}
+
+// NewTimer starts a timer that fires d from now. It takes a journal
+// position; its wake-up time is journaled, so a restart neither loses nor
+// restarts it.
+func NewTimer(ctx Context, d time.Duration) *Timer {
+	x := ctx.executor()
+	o := x.take(kindTimer, "")
+	t := &Timer{}
+	if len(o.recs) > 0 {
+		t.at = o.recs[0].Time
+	} else {
+		t.at = journalTime(x.now().Add(d))
+		r := o.record(kindTimer, "", flagDone)
+		r.Time = t.at
+		x.write(&t.at, r)
+	}
+	x.e.timers.add(x.id, t.at, false)
+	return t
+}
+
+// At returns when the timer fires.
+func (t *Timer) At() time.Time { return t.at }
+
+// poll implements Awaitable.
+func (t *Timer) poll(x *executor) (bool, *journal.Message, error) {
+	return !x.now().Before(t.at), nil, nil
+}
+
+// take implements Awaitable.
+func (t *Timer) take(*executor, []byte) error { return nil }
+
+// ReceiveCase is a message receive for [AwaitAny]: if it wins, the oldest
+// message on its channel is taken from the inbox (exactly once, recorded
+// with the AwaitAny) and Value returns it. Make one with [OnReceive].
+type ReceiveCase[T any] struct {
+	channel string
+	value   T
+	ok      bool
+}
+
+// OnReceive returns a receive case on channel for [AwaitAny]. It takes no
+// journal position of its own and may be reused.
+func OnReceive[T any](channel string) *ReceiveCase[T] {
+	return &ReceiveCase[T]{channel: channel}
+}
+
+// Value returns the message the case received when it last won, and
+// whether it ever won.
+func (c *ReceiveCase[T]) Value() (T, bool) { return c.value, c.ok }
+
+// poll implements Awaitable.
+func (c *ReceiveCase[T]) poll(x *executor) (bool, *journal.Message, error) {
+	msgs, err := x.e.store.Messages(context.Background(), x.id, c.channel, 1)
+	if err != nil || len(msgs) == 0 {
+		return false, nil, err
+	}
+	return true, &msgs[0], nil
+}
+
+// take implements Awaitable.
+func (c *ReceiveCase[T]) take(x *executor, data []byte) error {
+	var v T
+	if err := decodePayload(data, &v); err != nil {
+		return payloadErr(err, "message on channel %q of run %q", c.channel, x.id)
+	}
+	c.value, c.ok = v, true
+	return nil
+}
+
+// selectOutcome is the Data of a select's record: which item won, and the
+// message it took if it was a receive case.
+type selectOutcome struct {
+	Index   int    `msgpack:"i"`
+	Message []byte `msgpack:"m,omitempty"`
+}
+
+// AwaitAny waits until one of items is ready and returns its index: the
+// first ready one in argument order when several are. Which one won is
+// journaled, so replay takes the same branch whatever finishes first the
+// next time. A winning [*ReceiveCase] takes its message in the same
+// commit. It returns the run's cancellation (an error matching
+// [ErrCanceled]) if that comes first. AwaitAny takes a journal position.
+func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
+	x := ctx.executor()
+	o := x.take(kindSelect, "")
+	if done, ok := o.done(); ok {
+		x.replayed(done)
+		if done.Flags&flagError != 0 {
+			return -1, decodeError(done.Data)
+		}
+		return applyOutcome(x, items, done.Data)
+	}
+	if err := ctx.canceled(); err != nil {
+		return -1, err
+	}
+	if len(items) == 0 {
+		return -1, errors.New("durable: AwaitAny of nothing")
+	}
+	win, msg := -1, (*journal.Message)(nil)
+	var pollErr error
+	x.wait(func() bool {
+		for i, it := range items {
+			ok, m, err := it.poll(x)
+			if err != nil {
+				pollErr = err
+				return true
+			}
+			if ok {
+				win, msg = i, m
+				return true
+			}
+		}
+		return x.pendingCancel(ctx) != nil
+	})
+	if pollErr != nil {
+		x.stop(x.commitFailure(pollErr))
+		x.exit()
+	}
+	if win < 0 {
+		x.deliverLive(&o, kindSelect, "", x.pendingCancel(ctx))
+		return -1, x.delivered
+	}
+	out := selectOutcome{Index: win}
+	b := &journal.Batch{}
+	if msg != nil {
+		out.Message = msg.Data
+		if err := items[win].take(x, msg.Data); err != nil {
+			x.park(err) // the message stays in the inbox
+		}
+		b.Consume = []journal.MessageKey{{RunID: x.id, Channel: msg.Channel, Seq: msg.Seq}}
+	}
+	data, err := marshal(&out)
+	if err != nil { // unreachable: plain data
+		x.park(err)
+	}
+	r := o.record(kindSelect, "", flagDone)
+	r.Data = data
+	b.Append = []journal.Append{{RunID: x.id, Record: r}}
+	if !x.commit(b) {
+		x.exit()
+	}
+	return win, nil
+}
+
+// applyOutcome replays a recorded select.
+func applyOutcome(x *executor, items []Awaitable, data []byte) (int, error) {
+	var out selectOutcome
+	if err := unmarshal(data, &out); err != nil || out.Index < 0 || out.Index >= len(items) {
+		x.park(&NondeterminismError{RunID: x.id, Workflow: x.s.def.Name(), Position: int(x.next - 1),
+			Recorded: fmt.Sprintf("select won by item %d", out.Index), Called: fmt.Sprintf("select of %d items", len(items)), Location: callerOutside()})
+	}
+	if out.Message != nil {
+		if err := items[out.Index].take(x, out.Message); err != nil {
+			x.park(err)
+		}
+	}
+	return out.Index, nil
+}
+
+// AwaitAll waits until every item is ready, then returns the first error
+// among the futures' results in argument order (nil if none failed). It
+// takes no journal position: what it waits for is journaled by the items
+// themselves. Receive cases cannot be awaited all at once (use [Receive]).
+func AwaitAll(ctx Context, items ...Awaitable) error {
+	x := ctx.executor()
+	for _, it := range items {
+		if _, ok := it.(interface{ isReceiveCase() }); ok {
+			return errors.New("durable: AwaitAll cannot wait for a ReceiveCase; use Receive")
+		}
+	}
+	for _, it := range items {
+		x.wait(func() bool {
+			ok, _, _ := it.poll(x)
+			return ok
+		})
+	}
+	for _, it := range items {
+		if f, ok := it.(interface{ result(*executor) error }); ok {
+			if err := f.result(x); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *ReceiveCase[T]) isReceiveCase() {}
+
+// result returns the future's error (decoding its value too).
+func (f *Future[T]) result(x *executor) error {
+	_, err := f.decode(x, f.st.rec)
+	return err
+}
