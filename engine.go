@@ -146,6 +146,7 @@ type Engine struct {
 	cacheMu sync.Mutex
 	cache   cache
 
+	loader  loader
 	timers  *timerLoop
 	stepSem chan struct{}
 	limits  map[string]*limiter
@@ -268,32 +269,11 @@ func (e *Engine) recover(name string) error {
 	go func() {
 		defer e.wg.Done()
 		e.parkUnregistered(unregistered)
-		e.loadAll(load)
+		for _, s := range load {
+			e.enqueueLoad(s)
+		}
 	}()
 	return nil
-}
-
-// loadAll loads slots with Config.RecoveryWorkers workers.
-func (e *Engine) loadAll(slots []*slot) {
-	work := make(chan *slot)
-	var wg sync.WaitGroup
-	for range min(e.cfg.RecoveryWorkers, len(slots)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range work {
-				s.load()
-			}
-		}()
-	}
-	for _, s := range slots {
-		select {
-		case work <- s:
-		case <-e.ctx.Done():
-		}
-	}
-	close(work)
-	wg.Wait()
 }
 
 func (e *Engine) parkUnregistered(runs []journal.Run) {

@@ -30,6 +30,7 @@ type slot struct {
 	cancelErr error         // ErrCanceled or ErrDeadlineExceeded once requested
 	delivered map[uint32]journal.Record
 	stopped   bool // the engine is closing
+	queued    bool // waiting in the loader's queue
 }
 
 type slotState uint8
@@ -66,7 +67,7 @@ func (s *slot) wake() {
 		x.requeue()
 	}
 	if idle {
-		s.e.spawn(func() { s.load() })
+		s.e.enqueueLoad(s)
 	}
 }
 
@@ -162,6 +163,16 @@ func (s *slot) load() {
 		}
 		return
 	}
+	if row.Status == journal.StatusParked {
+		// Resumed by an engine that may have compatible code: running
+		// again (it parks again if not).
+		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: s.id, Status: journal.StatusRunning}}}
+		if err := e.store.Commit(context.Background(), b); err != nil {
+			s.setIdle()
+			e.retryLoad(s, err)
+			return
+		}
+	}
 	x := newExecutor(s, row, recs)
 	s.mu.Lock()
 	if s.stopped {
@@ -203,7 +214,7 @@ func (s *slot) evicted(gen uint64) {
 	woken := s.gen != gen && !s.stopped
 	s.mu.Unlock()
 	if woken {
-		s.e.spawn(func() { s.load() })
+		s.e.enqueueLoad(s)
 	}
 }
 
@@ -261,7 +272,7 @@ func (e *Engine) retryLoad(s *slot, cause error) {
 	e.spawn(func() {
 		select {
 		case <-time.After(pause):
-			s.load()
+			e.enqueueLoad(s)
 		case <-e.ctx.Done():
 		}
 	})
