@@ -20,25 +20,44 @@ const (
 type txn interface {
 	getRun(id string) (*Run, error) // nil, nil if absent
 	putRun(old, r *Run) error       // old is nil for a new run; keeps indexes
-	hasRecord(id string, pos, seq uint32) (bool, error)
-	putRecord(id string, r *Record) error
+	hasRecord(id string, epoch, pos, seq uint32) (bool, error)
+	putRecord(id string, epoch uint32, r *Record) error
 	hasMessage(k MessageKey) (bool, error)
 	deleteMessage(k MessageKey) error
 	putMessage(m *Message) error // assigns m.Seq
-	deleteRun(r *Run) error      // with records, inbox and index entries
+	deleteRun(r *Run) error      // with records of every epoch, inbox and index entries
+	// expired returns up to limit expiry entries before t, oldest first.
+	expired(before time.Time, limit int) ([]expiry, error)
+	// purge removes what e names (a finished run, or an ended epoch's
+	// records) and e itself.
+	purge(e expiry) error
+}
+
+// expiry is an entry of the expiry index: a run that finished at At, or
+// the records of epoch Epoch of run RunID, which ended at At.
+type expiry struct {
+	At    time.Time
+	RunID string
+	Epoch uint32
+	Run   bool // the whole run, not one epoch
 }
 
 // plan is a validated batch: the writes to make, in order. Making it reads
 // only; applying it fails only on I/O errors.
 type plan struct {
 	puts    []runPut
-	appends []Append
+	appends []planAppend
 	consume []MessageKey
 	sends   []*Message
 	deletes []*Run
 }
 
 type runPut struct{ old, new *Run }
+
+type planAppend struct {
+	Append
+	epoch uint32
+}
 
 // makePlan checks b against the state t shows, operation by operation, as
 // if the earlier operations of b were applied.
@@ -96,7 +115,8 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 	}
 	appended := map[string]bool{}
 	for _, a := range b.Append {
-		if _, err := live("append to", a.RunID); err != nil {
+		r, err := live("append to", a.RunID)
+		if err != nil {
 			return nil, err
 		}
 		if len(a.Name) > MaxNameLen {
@@ -106,8 +126,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		ak := a.RunID + "\x00" + string(k[:])
 		taken := appended[ak]
 		if !taken {
-			var err error
-			if taken, err = t.hasRecord(a.RunID, a.Pos, a.Seq); err != nil {
+			if taken, err = t.hasRecord(a.RunID, r.Epoch, a.Pos, a.Seq); err != nil {
 				return nil, err
 			}
 		}
@@ -115,7 +134,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			return nil, fmt.Errorf("append to run %q at %d.%d: %w", a.RunID, a.Pos, a.Seq, ErrConflict)
 		}
 		appended[ak] = true
-		p.appends = append(p.appends, a)
+		p.appends = append(p.appends, planAppend{a, r.Epoch})
 	}
 	for _, u := range b.Update {
 		r, err := live("update", u.RunID)
@@ -125,7 +144,15 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		if u.Status != 0 && !u.Status.valid() {
 			return nil, fmt.Errorf("update run %q: status %d: %w", u.RunID, u.Status, ErrInvalid)
 		}
+		if u.ContinueAsNew && u.Status != 0 {
+			return nil, fmt.Errorf("update run %q: ContinueAsNew with a status: %w", u.RunID, ErrInvalid)
+		}
 		n := touch(r)
+		if u.ContinueAsNew {
+			n.Epoch++
+			n.Input = u.Input
+			n.Status, n.Output, n.Err, n.WakeAt = StatusRunning, nil, nil, time.Time{}
+		}
 		if u.Status != 0 {
 			n.Status = u.Status
 			switch {
@@ -204,7 +231,8 @@ func (p *plan) apply(t txn) error {
 		}
 	}
 	for i := range p.appends {
-		if err := t.putRecord(p.appends[i].RunID, &p.appends[i].Record); err != nil {
+		a := &p.appends[i]
+		if err := t.putRecord(a.RunID, a.epoch, &a.Record); err != nil {
 			return err
 		}
 	}
@@ -240,9 +268,26 @@ func createPlan(t txn, r Run, now time.Time) (existing *Run, p *plan, err error)
 	return nil, &plan{puts: []runPut{{new: &r}}}, nil
 }
 
+// purgePlan removes up to limit expired items.
+func purgePlan(t txn, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	items, err := t.expired(before, limit)
+	if err != nil {
+		return 0, err
+	}
+	for _, it := range items {
+		if err := t.purge(it); err != nil {
+			return 0, err
+		}
+	}
+	return len(items), nil
+}
+
 func checkID(id string) error {
-	if id == "" || len(id) > MaxIDLen {
-		return fmt.Errorf("run id of %d bytes (want 1 to %d): %w", len(id), MaxIDLen, ErrInvalid)
+	if id == "" || len(id) > MaxIDLen || strings.IndexByte(id, 0) >= 0 {
+		return fmt.Errorf("run id %.40q (%d bytes; want 1 to %d, no NUL byte): %w", id, len(id), MaxIDLen, ErrInvalid)
 	}
 	return nil
 }

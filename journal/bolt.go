@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,11 +44,12 @@ var (
 	bucketWake    = []byte("wake")
 	bucketRecords = []byte("records")
 	bucketInbox   = []byte("inbox")
+	bucketExpire  = []byte("expire")
 
 	keyFormat     = []byte("format")
 	keyVersion    = []byte("version")
 	formatMarker  = []byte("durable-journal")
-	allBuckets    = [][]byte{bucketMeta, bucketRuns, bucketStatus, bucketWake, bucketRecords, bucketInbox}
+	allBuckets    = [][]byte{bucketMeta, bucketRuns, bucketStatus, bucketWake, bucketRecords, bucketInbox, bucketExpire}
 	fileFormatVer = byte(1)
 )
 
@@ -84,10 +86,15 @@ func (s *Bolt) GetRun(ctx context.Context, id string) (r Run, err error) {
 // Records implements [Store.Records].
 func (s *Bolt) Records(ctx context.Context, id string) (out []Record, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketRuns).Get([]byte(id)) == nil {
+		v := tx.Bucket(bucketRuns).Get([]byte(id))
+		if v == nil {
 			return fmt.Errorf("records of run %q: %w", id, ErrNotFound)
 		}
-		b := tx.Bucket(bucketRecords).Bucket([]byte(id))
+		r, err := decodeRun(id, v)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketRecords).Bucket(recordsBucket(id, r.Epoch))
 		if b == nil {
 			return nil
 		}
@@ -106,17 +113,27 @@ func (s *Bolt) Records(ctx context.Context, id string) (out []Record, err error)
 // ListRuns implements [Store.ListRuns]. With a Status it walks the status
 // index; otherwise every run.
 func (s *Bolt) ListRuns(ctx context.Context, f Filter) (out []Run, err error) {
+	var damaged []string // descriptions
+	var firstID string
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		runs := tx.Bucket(bucketRuns)
 		add := func(id []byte, v []byte) (bool, error) {
 			if v == nil {
 				if v = runs.Get(id); v == nil {
-					return false, corruptf(string(id), "status index", "entry for a missing run")
+					if firstID == "" {
+						firstID = string(id)
+					}
+					damaged = append(damaged, fmt.Sprintf("%q (status index entry of a missing run)", id))
+					return false, nil
 				}
 			}
 			r, err := decodeRun(string(id), v)
 			if err != nil {
-				return false, err
+				if firstID == "" {
+					firstID = string(id)
+				}
+				damaged = append(damaged, fmt.Sprintf("%q (%v)", id, err))
+				return false, nil
 			}
 			if !f.match(&r) {
 				return false, nil
@@ -150,6 +167,9 @@ func (s *Bolt) ListRuns(ctx context.Context, f Filter) (out []Run, err error) {
 		}
 		return nil
 	})
+	if err == nil && len(damaged) > 0 {
+		err = &CorruptError{Path: s.path, RunID: firstID, What: "runs", Reason: fmt.Sprintf("%d run(s) left out: %s", len(damaged), strings.Join(damaged, "; "))}
+	}
 	return out, err
 }
 
@@ -256,6 +276,41 @@ func statusKey(s Status, id string) []byte {
 	return append([]byte{byte(s)}, id...)
 }
 
+// recordsBucket names the bucket of a run's records in one epoch: the run
+// id for epoch 0, then the id, a 0 byte and the big-endian epoch. Run ids
+// have no 0 byte, so the buckets of one run sort together after its id.
+func recordsBucket(id string, epoch uint32) []byte {
+	if epoch == 0 {
+		return []byte(id)
+	}
+	return binary.BigEndian.AppendUint32(append([]byte(id), 0), epoch)
+}
+
+// expireKey orders the expiry index by time: the time as in wakeKey, 'r'
+// (a finished run) or 'e' (an ended epoch), the epoch, then the run id.
+func expireKey(e expiry) []byte {
+	k := make([]byte, 13, 13+len(e.RunID))
+	binary.BigEndian.PutUint64(k, uint64(unixNano(e.At))^1<<63)
+	k[8] = 'e'
+	if e.Run {
+		k[8] = 'r'
+	}
+	binary.BigEndian.PutUint32(k[9:13], e.Epoch)
+	return append(k, e.RunID...)
+}
+
+func parseExpireKey(k []byte) (expiry, bool) {
+	if len(k) < 14 || (k[8] != 'r' && k[8] != 'e') {
+		return expiry{}, false
+	}
+	return expiry{
+		At:    fromUnixNano(int64(binary.BigEndian.Uint64(k[:8]) ^ 1<<63)),
+		Run:   k[8] == 'r',
+		Epoch: binary.BigEndian.Uint32(k[9:13]),
+		RunID: string(k[13:]),
+	}, true
+}
+
 // boltTxn applies plans inside a bbolt write transaction.
 type boltTxn struct{ tx *bolt.Tx }
 
@@ -286,6 +341,16 @@ func (t boltTxn) putRun(old, r *Run) error {
 			return err
 		}
 	}
+	if r.Status.Terminal() && (old == nil || !old.Status.Terminal()) {
+		if err := t.tx.Bucket(bucketExpire).Put(expireKey(expiry{At: r.UpdatedAt, RunID: r.ID, Run: true}), nil); err != nil {
+			return err
+		}
+	}
+	if old != nil && old.Epoch != r.Epoch {
+		if err := t.tx.Bucket(bucketExpire).Put(expireKey(expiry{At: r.UpdatedAt, RunID: r.ID, Epoch: old.Epoch}), nil); err != nil {
+			return err
+		}
+	}
 	var oldWake time.Time
 	if old != nil {
 		oldWake = old.WakeAt
@@ -306,8 +371,8 @@ func (t boltTxn) putRun(old, r *Run) error {
 	return nil
 }
 
-func (t boltTxn) hasRecord(id string, pos, seq uint32) (bool, error) {
-	b := t.tx.Bucket(bucketRecords).Bucket([]byte(id))
+func (t boltTxn) hasRecord(id string, epoch, pos, seq uint32) (bool, error) {
+	b := t.tx.Bucket(bucketRecords).Bucket(recordsBucket(id, epoch))
 	if b == nil {
 		return false, nil
 	}
@@ -315,8 +380,8 @@ func (t boltTxn) hasRecord(id string, pos, seq uint32) (bool, error) {
 	return b.Get(k[:]) != nil, nil
 }
 
-func (t boltTxn) putRecord(id string, r *Record) error {
-	b, err := t.tx.Bucket(bucketRecords).CreateBucketIfNotExists([]byte(id))
+func (t boltTxn) putRecord(id string, epoch uint32, r *Record) error {
+	b, err := t.tx.Bucket(bucketRecords).CreateBucketIfNotExists(recordsBucket(id, epoch))
 	if err != nil {
 		return err
 	}
@@ -357,10 +422,62 @@ func (t boltTxn) deleteRun(r *Run) error {
 			return err
 		}
 	}
-	for _, name := range [][]byte{bucketRecords, bucketInbox} {
-		if err := t.tx.Bucket(name).DeleteBucket(id); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+	if err := deleteBucket(t.tx.Bucket(bucketInbox), id); err != nil {
+		return err
+	}
+	// The records of every epoch: the bucket named id, then id+0+epoch.
+	recs := t.tx.Bucket(bucketRecords)
+	if err := deleteBucket(recs, id); err != nil {
+		return err
+	}
+	prefix := append([]byte(r.ID), 0)
+	var names [][]byte
+	c := recs.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		names = append(names, bytes.Clone(k))
+	}
+	for _, name := range names {
+		if err := deleteBucket(recs, name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func deleteBucket(parent *bolt.Bucket, name []byte) error {
+	if err := parent.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		return err
+	}
+	return nil
+}
+
+func (t boltTxn) expired(before time.Time, limit int) ([]expiry, error) {
+	var out []expiry
+	end := uint64(unixNano(before)) ^ 1<<63
+	c := t.tx.Bucket(bucketExpire).Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		e, ok := parseExpireKey(k)
+		if !ok {
+			return nil, corruptf("", "expiry index", "malformed key %x", k)
+		}
+		if binary.BigEndian.Uint64(k[:8]) >= end {
+			break
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (t boltTxn) purge(e expiry) error {
+	if err := t.tx.Bucket(bucketExpire).Delete(expireKey(e)); err != nil {
+		return err
+	}
+	if !e.Run {
+		return deleteBucket(t.tx.Bucket(bucketRecords), recordsBucket(e.RunID, e.Epoch))
+	}
+	r, err := t.getRun(e.RunID)
+	if err != nil || r == nil || !r.Status.Terminal() {
+		return err // gone already (or not finished: a stale entry)
+	}
+	return t.deleteRun(r)
 }

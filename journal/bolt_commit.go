@@ -19,12 +19,30 @@ import (
 
 type commitReq struct {
 	batch  *Batch // a Commit, or
-	create *Run   // a CreateRun
+	create *Run   // a CreateRun, or
+	purge  *purgeReq
 
 	existing *Run // CreateRun result: the run that was there
 	created  *Run // CreateRun result: the run created
 	err      error
 	done     chan struct{}
+}
+
+type purgeReq struct {
+	before time.Time
+	limit  int
+	n      int
+}
+
+// Purge implements [Store.Purge]. It runs in the committer, in a
+// transaction of its own size limit, so it never holds up step commits
+// for long.
+func (s *Bolt) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
+	req := &commitReq{purge: &purgeReq{before: before, limit: limit}}
+	if err := s.submit(ctx, req); err != nil {
+		return 0, err
+	}
+	return req.purge.n, nil
 }
 
 func (s *Bolt) submit(ctx context.Context, req *commitReq) error {
@@ -88,6 +106,14 @@ func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) {
 		for _, r := range reqs {
 			r.err, r.existing, r.created = nil, nil, nil
 			var p *plan
+			if r.purge != nil {
+				n, err := purgePlan(t, r.purge.before, r.purge.limit)
+				if err != nil {
+					return err
+				}
+				r.purge.n = n
+				continue
+			}
 			if r.create != nil {
 				now := time.Now().Round(0)
 				r.existing, p, r.err = createPlan(t, *r.create, now)

@@ -360,8 +360,11 @@ func TestBoltDamagedValue(t *testing.T) {
 	}
 	_, err = s.GetRun(ctx, "canary-input")
 	wantCorrupt("GetRun(canary-input)", "canary-input", err)
-	_, err = s.ListRuns(ctx, journal.Filter{})
+	listed, err := s.ListRuns(ctx, journal.Filter{})
 	wantCorrupt("ListRuns", "canary-input", err)
+	if len(listed) != len(ids)+1 { // every run but the damaged one
+		t.Fatalf("ListRuns returned %d runs with its error, want the %d undamaged ones", len(listed), len(ids)+1)
+	}
 	err = s.Commit(ctx, &journal.Batch{Update: []journal.Update{{RunID: "canary-input", Status: journal.StatusParked}}})
 	wantCorrupt("Commit(update canary-input)", "canary-input", err)
 

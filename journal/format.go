@@ -192,12 +192,31 @@ func decodeMessage(runID string, key, v []byte) (Message, error) {
 	return m, d.finish(runID, "message")
 }
 
+// The times the format can hold: Unix nanoseconds in an int64. Times
+// outside are clamped; a non-zero time at exactly the Unix epoch is stored
+// one nanosecond later, since 0 means the zero time.
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
 func unixNano(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minTime):
+		return minTime.UnixNano()
+	case t.After(maxTime):
+		return maxTime.UnixNano()
 	}
-	return t.UnixNano()
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return 1
 }
+
+// normTime is t as it reads back from the journal.
+func normTime(t time.Time) time.Time { return fromUnixNano(unixNano(t)) }
 
 func fromUnixNano(n int64) time.Time {
 	if n == 0 {

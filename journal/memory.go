@@ -23,13 +23,20 @@ type Memory struct {
 	mu     sync.RWMutex
 	closed bool
 	runs   map[string]*memRun
-	ids    []string // sorted run ids, rebuilt when idsDirty
+	ids    []string // sorted run ids, rebuilt when dirty
 	dirty  bool
+}
+
+// oldEpoch is an ended epoch's journal, kept until Purge.
+type oldEpoch struct {
+	ended   time.Time
+	records []Record
 }
 
 type memRun struct {
 	run     Run
-	records []Record // sorted by (Pos, Seq)
+	records []Record // the current epoch's, sorted by (Pos, Seq)
+	old     map[uint32]oldEpoch
 	inbox   map[string][]Message
 	nextSeq uint64
 }
@@ -254,8 +261,17 @@ func (t memTxn) putRun(old, r *Run) error {
 		t.m.runs[r.ID] = mr
 		t.m.dirty = true
 	}
+	if old != nil && r.Epoch != old.Epoch {
+		if mr.old == nil {
+			mr.old = map[uint32]oldEpoch{}
+		}
+		mr.old[old.Epoch] = oldEpoch{ended: r.UpdatedAt, records: mr.records}
+		mr.records = nil
+	}
 	mr.run = cloneRun(r)
-	mr.run.CreatedAt = mr.run.CreatedAt.Round(0)
+	for _, p := range []*time.Time{&mr.run.CreatedAt, &mr.run.UpdatedAt, &mr.run.WakeAt, &mr.run.Deadline} {
+		*p = normTime(*p)
+	}
 	return nil
 }
 
@@ -283,16 +299,16 @@ func cmpU32(a, b uint32) int {
 	return 0
 }
 
-func (t memTxn) hasRecord(id string, pos, seq uint32) (bool, error) {
+func (t memTxn) hasRecord(id string, _, pos, seq uint32) (bool, error) {
 	_, _, ok := t.find(id, pos, seq)
 	return ok, nil
 }
 
-func (t memTxn) putRecord(id string, r *Record) error {
+func (t memTxn) putRecord(id string, _ uint32, r *Record) error {
 	mr, i, _ := t.find(id, r.Pos, r.Seq)
 	c := *r
 	c.Data = bytes.Clone(r.Data)
-	c.Time = c.Time.Round(0)
+	c.Time = normTime(c.Time)
 	if i == len(mr.records) {
 		mr.records = append(mr.records, c)
 	} else {
@@ -337,6 +353,7 @@ func (t memTxn) putMessage(m *Message) error {
 	m.Seq = mr.nextSeq
 	c := *m
 	c.Data = bytes.Clone(m.Data)
+	c.SentAt = normTime(c.SentAt)
 	mr.inbox[m.Channel] = append(mr.inbox[m.Channel], c)
 	return nil
 }
@@ -345,4 +362,50 @@ func (t memTxn) deleteRun(r *Run) error {
 	delete(t.m.runs, r.ID)
 	t.m.dirty = true
 	return nil
+}
+
+func (t memTxn) expired(before time.Time, limit int) ([]expiry, error) {
+	var out []expiry
+	for id, mr := range t.m.runs {
+		if mr.run.Status.Terminal() && mr.run.UpdatedAt.Before(before) {
+			out = append(out, expiry{At: mr.run.UpdatedAt, RunID: id, Run: true})
+		}
+		for epoch, o := range mr.old {
+			if o.ended.Before(before) {
+				out = append(out, expiry{At: o.ended, RunID: id, Epoch: epoch})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b expiry) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RunID, b.RunID)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (t memTxn) purge(e expiry) error {
+	mr := t.m.runs[e.RunID]
+	if mr == nil {
+		return nil
+	}
+	if e.Run {
+		return t.deleteRun(&mr.run)
+	}
+	delete(mr.old, e.Epoch)
+	return nil
+}
+
+// Purge implements [Store.Purge].
+func (m *Memory) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
+	unlock, err := m.write(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	return purgePlan(memTxn{m}, before, limit)
 }

@@ -38,14 +38,17 @@ type Store interface {
 	// Errors: [ErrNotFound], [ErrCorrupt], [ErrClosed].
 	GetRun(ctx context.Context, id string) (Run, error)
 
-	// Records returns the records of run id in position order (Pos, then
-	// Seq), the records of its current epoch only.
+	// Records returns the records of run id's current epoch in position
+	// order (Pos, then Seq). Records of earlier epochs (see
+	// Update.ContinueAsNew) are kept until Purge removes them.
 	// Errors: [ErrNotFound], [ErrCorrupt] (naming the damaged record),
 	// [ErrClosed].
 	Records(ctx context.Context, id string) ([]Record, error)
 
-	// ListRuns returns the runs that match f in id order.
-	// Errors: [ErrCorrupt], [ErrClosed].
+	// ListRuns returns the runs that match f in id order. A run whose
+	// stored value is damaged is left out and named in an [ErrCorrupt]
+	// error returned together with the runs that could be read.
+	// Errors: [ErrCorrupt] (with partial results), [ErrClosed].
 	ListRuns(ctx context.Context, f Filter) ([]Run, error)
 
 	// Messages returns up to limit (0: all) messages waiting in run id's
@@ -57,6 +60,14 @@ type Store interface {
 	// with At at or before until, earliest first.
 	// Errors: [ErrCorrupt], [ErrClosed].
 	Timers(ctx context.Context, until time.Time, limit int) ([]Timer, error)
+
+	// Purge removes up to limit (0: 100) expired items, in one small
+	// transaction, and returns how many it removed: finished runs whose
+	// status became terminal before before (with their records of every
+	// epoch, inbox and index entries), and the records of epochs that
+	// ended (by ContinueAsNew) before before. Call it until it returns 0.
+	// Errors: [ErrClosed], or an I/O error.
+	Purge(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// Close releases the store. Methods called after Close return
 	// [ErrClosed]. Close is idempotent.
@@ -222,6 +233,13 @@ type Update struct {
 	Wake    time.Time
 	// CancelRequested, if true, sets the run's cancel flag.
 	CancelRequested bool
+	// ContinueAsNew starts the run afresh in a new epoch: Epoch+1, Input
+	// replaced by Input, status Running, Output, Err and WakeAt cleared.
+	// The new epoch's journal starts empty; the old epoch's records are
+	// kept until Purge removes them. Status must be 0.
+	ContinueAsNew bool
+	// Input is the new input, with ContinueAsNew.
+	Input []byte
 }
 
 // MessageKey names one inbox message.

@@ -78,6 +78,13 @@ var tests = []test{
 	{"Messages/Errors", testMessagesErrors},
 	{"Messages/ConcurrentSend", testMessagesConcurrent},
 
+	// epochs.go
+	{"ContinueAsNew", testContinueAsNew},
+	{"ContinueAsNew/Errors", testContinueAsNewErrors},
+	{"Purge/FinishedRuns", testPurgeRuns},
+	{"Purge/Epochs", testPurgeEpochs},
+	{"Times/Extremes", testTimeExtremes},
+
 	// lifecycle.go
 	{"Close", testClose},
 	{"CanceledContext", testCanceledContext},
