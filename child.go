@@ -52,8 +52,11 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		return f
 	}
 	if len(o.recs) == 0 {
-		if err := ctx.canceled(); err != nil {
-			f.st.resolve(journal.Record{Flags: flagDone | flagError, Data: encodeError(err)})
+		if err := ctx.canceled(); err != nil || o.full {
+			if o.full {
+				err = x.tooLong()
+			}
+			f.st.resolve(errorRecord(err))
 			return f
 		}
 		if cause := x.pendingCancel(ctx); cause != nil {

@@ -72,6 +72,20 @@ type Config struct {
 	// a negative value means no limit.
 	MaxCachedRuns int
 
+	// MaxHistory is the most durable operations (journal positions) a run
+	// may make in one epoch. An operation past it is not recorded and
+	// fails with an error matching [ErrTooManyRecords] (Now and NewTimer,
+	// which return no error, park the run); a warning is logged at 90%.
+	// Long-lived workflows should [ContinueAsNew] before. Defaults to
+	// 100,000.
+	MaxHistory int
+
+	// Retention is how long finished runs (and the journals of epochs that
+	// ended by ContinueAsNew) are kept before the engine deletes them, in
+	// small transactions, so the file stops growing. Defaults to 7 days; a
+	// negative value keeps everything.
+	Retention time.Duration
+
 	// RecoveryWorkers is how many runs [Open] and [New] load at once when
 	// they resume unfinished runs. Defaults to 4 × GOMAXPROCS.
 	RecoveryWorkers int
@@ -83,6 +97,8 @@ const (
 	defaultMaxStepsPerRun  = 64
 	defaultShutdownTimeout = 5 * time.Second
 	defaultMaxCachedRuns   = 4096
+	defaultMaxHistory      = 100_000
+	defaultRetention       = 7 * 24 * time.Hour
 )
 
 func (c *Config) resolve() (Config, error) {
@@ -118,6 +134,12 @@ func (c *Config) resolve() (Config, error) {
 		r.MaxCachedRuns = defaultMaxCachedRuns
 	} else if r.MaxCachedRuns < 0 {
 		r.MaxCachedRuns = math.MaxInt
+	}
+	if r.MaxHistory <= 0 {
+		r.MaxHistory = defaultMaxHistory
+	}
+	if r.Retention == 0 {
+		r.Retention = defaultRetention
 	}
 	if r.RecoveryWorkers == 0 {
 		r.RecoveryWorkers = 4 * runtime.GOMAXPROCS(0)
@@ -215,8 +237,12 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.timers = newTimerLoop(e)
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.timers.loop()
+	go func() {
+		defer e.wg.Done()
+		e.retentionLoop()
+	}()
 	if err := e.recover(""); err != nil {
 		e.Close()
 		return nil, err

@@ -194,6 +194,10 @@ func (x *executor) finish(out []byte, werr error) {
 	// run's final record.
 	x.stop(abortNone, nil)
 	x.stopWorkers()
+	if c, ok := x.asContinue(werr); ok {
+		x.continued(c)
+		return
+	}
 
 	status := journal.StatusCompleted
 	u := journal.Update{RunID: x.id, Status: status, Output: out}

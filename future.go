@@ -26,6 +26,11 @@ type futureState struct {
 
 func newFutureState() *futureState { return &futureState{done: make(chan struct{})} }
 
+// errorRecord is an unrecorded outcome: err, as a future resolves with it.
+func errorRecord(err error) journal.Record {
+	return journal.Record{Flags: flagDone | flagError, Data: encodeError(err)}
+}
+
 func (f *futureState) resolve(r journal.Record) {
 	f.rec = r
 	close(f.done)
@@ -64,8 +69,11 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 		f.st.resolve(done)
 		return f
 	}
-	if err := ctx.canceled(); err != nil {
-		f.st.resolve(journal.Record{Flags: flagDone | flagError, Data: encodeError(err)})
+	if err := ctx.canceled(); err != nil || o.full {
+		if o.full {
+			err = x.tooLong()
+		}
+		f.st.resolve(errorRecord(err))
 		return f
 	}
 	t := x.newTask(ctx, o, name, opts)

@@ -56,6 +56,9 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	var zero T
 	x := ctx.executor()
 	o := x.take(kindReceive, channel)
+	if o.full {
+		return zero, x.tooLong()
+	}
 	if done, ok := o.done(); ok {
 		x.replayed(done)
 		return decodeOutcome[T](x, done)

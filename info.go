@@ -78,7 +78,7 @@ func infoOf(r *journal.Run) RunInfo {
 func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return RunInfo{}, fmt.Errorf("durable: get run %q: %w", id, err)
+		return RunInfo{}, fmt.Errorf("durable: %w", err)
 	}
 	return infoOf(&r), nil
 }

@@ -55,6 +55,13 @@ func describe(kind uint8, name string) string {
 type op struct {
 	pos  uint32
 	recs []journal.Record // recorded at pos, in Seq order
+	full bool             // pos is past Config.MaxHistory: nothing may be recorded
+}
+
+// tooLong is the error of an operation past Config.MaxHistory.
+func (x *executor) tooLong() error {
+	return fmt.Errorf("durable: run %q made %d durable operations, the limit (Config.MaxHistory); continue as new (see ContinueAsNew): %w",
+		x.id, x.e.cfg.MaxHistory, ErrTooManyRecords)
 }
 
 // done returns the outcome record, if the operation completed.
@@ -90,6 +97,16 @@ func (x *executor) take(kind uint8, name string) op {
 		x.ri++
 	}
 	o.recs = x.recs[start:x.ri:x.ri]
+	if x.ri == len(x.recs) && x.recs != nil {
+		x.recs, x.ri = nil, 0 // replay is over: let the journal go
+	}
+	if len(o.recs) == 0 && int(o.pos) >= x.e.cfg.MaxHistory {
+		o.full = true
+		return o
+	}
+	if int(o.pos) == x.e.cfg.MaxHistory*9/10 && len(o.recs) == 0 {
+		x.e.log.Warn("durable: run nears its history limit; continue as new", "run", x.id, "positions", o.pos, "limit", x.e.cfg.MaxHistory)
+	}
 	if len(o.recs) > 0 && (o.recs[0].Kind != kind || o.recs[0].Name != name) {
 		x.park(&NondeterminismError{
 			RunID:    x.id,

@@ -37,6 +37,9 @@ type Timer struct {
 func NewTimer(ctx Context, d time.Duration) *Timer {
 	x := ctx.executor()
 	o := x.take(kindTimer, "")
+	if o.full {
+		x.park(x.tooLong())
+	}
 	t := &Timer{}
 	if len(o.recs) > 0 {
 		t.at = o.recs[0].Time
@@ -115,6 +118,9 @@ type selectOutcome struct {
 func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 	x := ctx.executor()
 	o := x.take(kindSelect, "")
+	if o.full {
+		return -1, x.tooLong()
+	}
 	if done, ok := o.done(); ok {
 		x.replayed(done)
 		if done.Flags&flagError != 0 {

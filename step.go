@@ -99,6 +99,9 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 	var zero T
 	x := ctx.executor()
 	o := x.take(kindStep, name)
+	if o.full {
+		return zero, x.tooLong()
+	}
 	if done, ok := o.done(); ok {
 		x.replayed(done)
 		return decodeOutcome[T](x, done)

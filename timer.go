@@ -24,6 +24,9 @@ func SleepUntil(ctx Context, t time.Time) error {
 func sleep(ctx Context, until func(now time.Time) time.Time) error {
 	x := ctx.executor()
 	o := x.take(kindSleep, "")
+	if o.full {
+		return x.tooLong()
+	}
 	if done, ok := o.done(); ok {
 		x.replayed(done)
 		if done.Flags&flagError != 0 {
@@ -72,6 +75,9 @@ func (x *executor) waitTimer(ctx Context, o *op, kind uint8, name string, at tim
 func Now(ctx Context) time.Time {
 	x := ctx.executor()
 	o := x.take(kindNow, "")
+	if o.full {
+		x.park(x.tooLong())
+	}
 	if done, ok := o.done(); ok {
 		return done.Time
 	}

@@ -1,0 +1,98 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// ContinueAsNew ends the current epoch of the run and starts it again from
+// the top with input in, under the same id: return its result from the
+// workflow function,
+//
+//	if durable.Info(ctx).Positions > 10_000 {
+//		return zero, durable.ContinueAsNew(ctx, state)
+//	}
+//
+// The new epoch's journal starts empty, so a workflow that loops forever
+// (polling, a long-lived entity) keeps its history short; the old epoch's
+// journal is kept until retention removes it (Config.Retention). Handles
+// keep waiting for the run's final result; the run's deadline, parent and
+// cancel request carry over. If in cannot be encoded, ContinueAsNew
+// returns that error instead (and the workflow fails with it if it returns
+// it).
+func ContinueAsNew[I any](ctx Context, in I) error {
+	x := ctx.executor()
+	b, err := encodePayload(in, x.e.cfg.MaxPayloadBytes)
+	if err != nil {
+		return payloadErr(err, "input to continue run %q", x.id)
+	}
+	return &continueAsNew{runID: x.id, input: b}
+}
+
+// continueAsNew is the error ContinueAsNew returns; finish acts on it.
+type continueAsNew struct {
+	runID string
+	input []byte
+}
+
+func (c *continueAsNew) Error() string {
+	return fmt.Sprintf("durable: run %q continues as new", c.runID)
+}
+
+// continued starts the run's next epoch: it records it, and loads the run
+// again from its (empty) new journal.
+func (x *executor) continued(c *continueAsNew) {
+	b := &journal.Batch{Now: x.e.clock.Now(), Update: []journal.Update{{RunID: x.id, ContinueAsNew: true, Input: c.input}}}
+	if err := x.e.store.Commit(context.Background(), b); err != nil {
+		x.reason, x.reasonErr = x.commitFailure(err)
+		x.exited()
+		return
+	}
+	s := x.s
+	s.mu.Lock()
+	s.delivered = nil
+	s.mu.Unlock()
+	s.setIdle()
+	x.e.enqueueLoad(s)
+}
+
+// asContinue reports whether the workflow returned ContinueAsNew for its
+// own run.
+func (x *executor) asContinue(err error) (*continueAsNew, bool) {
+	var c *continueAsNew
+	if errors.As(err, &c) && c.runID == x.id {
+		return c, true
+	}
+	return nil, false
+}
+
+// RunContext describes the run a workflow is executing: see [Info].
+type RunContext struct {
+	RunID    string
+	Workflow string
+	// Epoch counts the times the run continued as new (see
+	// [ContinueAsNew]); 0 at first.
+	Epoch int
+	// Positions is how many durable operations the run has made in this
+	// epoch so far: its history length, which Config.MaxHistory caps.
+	Positions int
+	// Replaying reports whether the code is re-running operations that the
+	// journal already holds. Use it to silence logs during replay, never
+	// to change what the workflow does.
+	Replaying bool
+}
+
+// Info describes the run of ctx.
+func Info(ctx Context) RunContext {
+	x := ctx.executor()
+	return RunContext{
+		RunID:     x.id,
+		Workflow:  x.s.def.Name(),
+		Epoch:     int(x.row.Epoch),
+		Positions: int(x.next),
+		Replaying: x.replaying(),
+	}
+}
