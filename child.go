@@ -60,8 +60,7 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 			return f
 		}
 		if cause := x.pendingCancel(ctx); cause != nil {
-			x.deliverLive(&o, kindChild, w.Name(), cause)
-			f.st.resolve(o.recs[len(o.recs)-1])
+			f.st.resolve(x.deliverLive(&o, kindChild, w.Name(), cause))
 			return f
 		}
 		var sc startConfig

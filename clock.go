@@ -6,6 +6,15 @@ import "time"
 // deadlines and [Now]. Set Config.Clock to control time in tests (see
 // package durabletest for a clock you can move forwards and backwards).
 // Implementations must be safe for concurrent use.
+//
+// A Clock that another goroutine moves should also have a method
+//
+//	TimerAt(t time.Time) (c <-chan time.Time, stop func() bool)
+//
+// whose channel receives once the clock reaches t; the engine then sets
+// its timers with it. With Timer alone, a move of the clock between the
+// engine's reading of Now and its call to Timer shifts the timer by the
+// move: a jump forwards would make it fire that much late.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
@@ -24,4 +33,9 @@ func (systemClock) Now() time.Time { return time.Now() }
 func (systemClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 	t := time.NewTimer(d)
 	return t.C, t.Stop
+}
+
+// timerAtClock is a Clock with absolute timers (see [Clock]).
+type timerAtClock interface {
+	TimerAt(t time.Time) (c <-chan time.Time, stop func() bool)
 }

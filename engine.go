@@ -334,7 +334,13 @@ func (e *Engine) register(def Definition) error {
 		}
 		return nil
 	}
-	return e.recover(def.Name())
+	if err := e.recover(def.Name()); err != nil {
+		if e.isClosed() {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
 }
 
 // Close stops the engine: it stops every run without failing it (an

@@ -21,7 +21,8 @@ import (
 // or Type, or use this package's sentinels, which do survive:
 // [ErrCanceled], [ErrDeadlineExceeded], [ErrTimeout], [ErrNotFound],
 // [ErrStepInterrupted], [ErrPayload], [ErrPayloadTooLarge],
-// [ErrNondeterministic], context.Canceled and context.DeadlineExceeded.
+// [ErrNondeterministic], [ErrNotRegistered], [ErrWorkflowMismatch],
+// context.Canceled and context.DeadlineExceeded.
 type RecordedError struct {
 	Type      string // Go type of the original error, e.g. "*fs.PathError"
 	Msg       string
@@ -58,6 +59,7 @@ var sentinelNames = []struct {
 	{"payload_too_large", ErrPayloadTooLarge},
 	{"nondeterministic", ErrNondeterministic},
 	{"not_registered", ErrNotRegistered},
+	{"workflow_mismatch", ErrWorkflowMismatch},
 	{"context.Canceled", context.Canceled},
 	{"context.DeadlineExceeded", context.DeadlineExceeded},
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -54,8 +55,10 @@ type executor struct {
 	children  map[string]bool // children to cancel with the run
 	idleElem  *list.Element   // in the engine's cache while waiting; cacheMu
 	evictGen  uint64          // the slot's wake count when evicted
+	waitGen   atomic.Uint64   // the slot's wake count at wait's last check
 	wg        sync.WaitGroup  // futures workers
 	batch     journal.Batch   // reused by the workflow goroutine's commits
+	stepTask  task            // reused by Step (the workflow goroutine's steps)
 }
 
 type abortReason uint8
@@ -255,7 +258,9 @@ func (x *executor) commit(b *journal.Batch) bool {
 	if x.aborted() {
 		return false
 	}
-	b.Now = x.e.clock.Now()
+	if len(b.Create)+len(b.Update)+len(b.Send) > 0 {
+		b.Now = x.e.clock.Now()
+	}
 	if err := x.e.store.Commit(context.Background(), b); err != nil {
 		x.stop(x.commitFailure(err))
 		return false
@@ -286,7 +291,7 @@ func (x *executor) write(wake *time.Time, recs ...journal.Record) {
 func (x *executor) wait(ready func() bool) {
 	cached := false
 	for {
-		ch := x.s.waitCh()
+		ch, gen := x.s.waitCh()
 		if x.aborted() {
 			x.exit()
 		}
@@ -296,6 +301,7 @@ func (x *executor) wait(ready func() bool) {
 			}
 			return
 		}
+		x.waitGen.Store(gen) // before markIdle: evict reads it
 		if !cached {
 			cached = true
 			x.e.markIdle(x)

@@ -77,7 +77,7 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 		return f
 	}
 	t := x.newTask(ctx, o, name, opts)
-	t.fn = wrapStep(fn, name, x.e.cfg.MaxPayloadBytes)
+	t.fn = typedStep[T](fn)
 	t.future = f.st
 	x.schedule(t)
 	return f

@@ -84,6 +84,11 @@ func (e *Engine) acquire(ctx context.Context, key string) error {
 		}
 	}
 	select {
+	case e.stepSem <- struct{}{}: // the common case, without a blocking select
+		return nil
+	default:
+	}
+	select {
 	case e.stepSem <- struct{}{}:
 		return nil
 	case <-ctx.Done():

@@ -54,7 +54,8 @@ func describe(kind uint8, name string) string {
 // whatever the journal already holds for it.
 type op struct {
 	pos  uint32
-	recs []journal.Record // recorded at pos, in Seq order
+	recs []journal.Record // recorded at pos before this incarnation, in Seq order
+	n    uint32           // records at pos so far: recorded, then written
 	full bool             // pos is past Config.MaxHistory: nothing may be recorded
 }
 
@@ -72,13 +73,10 @@ func (o *op) done() (journal.Record, bool) {
 	return journal.Record{}, false
 }
 
-// seq is the Seq the operation's next record takes.
-func (o *op) seq() uint32 { return uint32(len(o.recs)) }
-
 // record returns a record of this operation with the next Seq.
 func (o *op) record(kind uint8, name string, flags uint8) journal.Record {
-	r := journal.Record{Pos: o.pos, Seq: o.seq(), Kind: kind, Name: name, Flags: flags}
-	o.recs = append(o.recs, r)
+	r := journal.Record{Pos: o.pos, Seq: o.n, Kind: kind, Name: name, Flags: flags}
+	o.n++
 	return r
 }
 
@@ -97,6 +95,7 @@ func (x *executor) take(kind uint8, name string) op {
 		x.ri++
 	}
 	o.recs = x.recs[start:x.ri:x.ri]
+	o.n = uint32(len(o.recs))
 	if x.ri == len(x.recs) && x.recs != nil {
 		x.recs, x.ri = nil, 0 // replay is over: let the journal go
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -24,10 +25,10 @@ type slot struct {
 
 	mu        sync.Mutex
 	state     slotState
-	x         *executor     // the running executor, in stateActive
-	bcast     chan struct{} // closed and replaced by every wake
-	gen       uint64        // counts wakes
-	cancelErr error         // ErrCanceled or ErrDeadlineExceeded once requested
+	x         *executor             // the running executor, in stateActive
+	bcast     chan struct{}         // closed and replaced by every wake
+	gen       uint64                // counts wakes
+	cancel    atomic.Pointer[error] // ErrCanceled or ErrDeadlineExceeded once requested
 	delivered map[uint32]journal.Record
 	stopped   bool // the engine is closing
 	queued    bool // waiting in the loader's queue
@@ -46,12 +47,13 @@ func newSlot(e *Engine, id string, def Definition) *slot {
 	return &slot{e: e, id: id, def: def, finished: make(chan struct{}), bcast: make(chan struct{})}
 }
 
-// waitCh returns the channel the next wake closes. Take it before checking
-// the condition being waited for, so a wake in between is not lost.
-func (s *slot) waitCh() <-chan struct{} {
+// waitCh returns the channel the next wake closes, and the count of wakes
+// so far. Take it before checking the condition being waited for, so a
+// wake in between is not lost.
+func (s *slot) waitCh() (<-chan struct{}, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.bcast
+	return s.bcast, s.gen
 }
 
 // wake notifies the active executor, or loads an idle run.
@@ -99,16 +101,12 @@ func (s *slot) takeDelivered(pos uint32) (journal.Record, bool) {
 // canceled and waits return. The durable record of the request is the
 // caller's business.
 func (s *slot) requestCancel(err error) {
-	s.mu.Lock()
-	first := s.cancelErr == nil
-	if first {
-		s.cancelErr = err
-	}
-	x := s.x
-	s.mu.Unlock()
-	if !first {
+	if !s.cancel.CompareAndSwap(nil, &err) {
 		return
 	}
+	s.mu.Lock()
+	x := s.x
+	s.mu.Unlock()
 	if x != nil {
 		x.cancelLive()
 		x.cancelChildren()
@@ -118,9 +116,10 @@ func (s *slot) requestCancel(err error) {
 
 // cancelRequested returns the pending cancel error, or nil.
 func (s *slot) cancelRequested() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cancelErr
+	if p := s.cancel.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // stop marks the slot as stopping with the engine and aborts its executor.
@@ -182,10 +181,11 @@ func (s *slot) load() {
 	}
 	s.state = stateActive
 	s.x = x
-	if row.CancelRequested && s.cancelErr == nil {
-		s.cancelErr = ErrCanceled
+	if row.CancelRequested {
+		var canceled error = ErrCanceled
+		s.cancel.CompareAndSwap(nil, &canceled)
 	}
-	if s.cancelErr != nil {
+	if s.cancelRequested() != nil {
 		x.cancelLive()
 	}
 	s.mu.Unlock()

@@ -64,23 +64,27 @@ type stepInfoKey struct{}
 
 // StepInfoFrom returns the step information carried by a step's context.
 func StepInfoFrom(ctx context.Context) (StepInfo, bool) {
-	info, ok := ctx.Value(stepInfoKey{}).(*StepInfo)
+	sc, ok := ctx.Value(stepInfoKey{}).(*stepContext)
 	if !ok {
 		return StepInfo{}, false
 	}
-	return *info, true
+	info := sc.t.info()
+	info.Attempt = sc.attempt
+	return info, true
 }
 
-// stepContext is a step attempt's context: its parent plus the StepInfo,
-// in one allocation.
+// stepContext is a step attempt's context: its parent plus what
+// StepInfoFrom needs, in one allocation; the StepInfo is built only if
+// asked for.
 type stepContext struct {
 	context.Context
-	info StepInfo
+	t       *task
+	attempt int
 }
 
 func (c *stepContext) Value(key any) any {
 	if key == (stepInfoKey{}) {
-		return &c.info
+		return c
 	}
 	return c.Context.Value(key)
 }
@@ -113,8 +117,9 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 		x.deliverLive(&o, kindStep, name, err)
 		return zero, x.delivered
 	}
-	t := x.newTask(ctx, o, name, opts)
-	t.fn = wrapStep(fn, name, x.e.cfg.MaxPayloadBytes)
+	t := &x.stepTask
+	x.initTask(t, ctx, o, name, opts)
+	t.fn = typedStep[T](fn)
 	for !t.runOnce() {
 		at := t.nextAt
 		x.e.timers.add(x.id, at, false)
@@ -124,17 +129,24 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 	return decodeOutcome[T](x, t.done)
 }
 
-// wrapStep adapts a typed step function to the engine: it encodes the
-// result, and reports encoding failures apart from the step's own errors.
-func wrapStep[T any](fn func(context.Context) (T, error), name string, limit int) func(context.Context) ([]byte, error, error) {
-	return func(ctx context.Context) ([]byte, error, error) {
-		v, err := fn(ctx)
-		if err != nil {
-			return nil, err, nil
-		}
-		b, encErr := encodePayload(v, limit)
-		return b, nil, payloadErr(encErr, "result of step %q", name)
+// stepFunc is a typed step function as the engine calls it.
+type stepFunc interface {
+	// call runs the function and encodes its result; encoding failures
+	// are reported apart from the step's own errors.
+	call(t *task, ctx context.Context) (data []byte, stepErr, encErr error)
+}
+
+// typedStep is a user's step function. Converting one to a stepFunc
+// allocates nothing (a func is pointer-shaped), unlike a closure.
+type typedStep[T any] func(context.Context) (T, error)
+
+func (f typedStep[T]) call(t *task, ctx context.Context) ([]byte, error, error) {
+	v, err := f(ctx)
+	if err != nil {
+		return nil, err, nil
 	}
+	b, encErr := encodePayload(v, t.x.e.cfg.MaxPayloadBytes)
+	return b, nil, payloadErr(encErr, "result of step %q", t.name)
 }
 
 // decodeOutcome turns an operation's outcome record into its typed
@@ -159,12 +171,13 @@ func (x *executor) replayed(done journal.Record) {
 }
 
 // deliverLive records, at position o, that cancellation reached the
-// workflow there, and delivers it.
-func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) {
+// workflow there, delivers it, and returns the record.
+func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) journal.Record {
 	r := o.record(kind, name, flagDone|flagError|flagCancel)
 	r.Data = encodeError(cause)
 	x.write(nil, r)
 	x.deliverCancel(decodeError(r.Data))
+	return r
 }
 
 // A task is one step's execution state: what was recorded, which attempt
@@ -176,19 +189,29 @@ type task struct {
 	name   string
 	cfg    stepConfig
 	policy retry.Policy
-	fn     func(context.Context) ([]byte, error, error)
+	fn     stepFunc
 
 	attempt int       // the next attempt's number, from 1
 	nextAt  time.Time // not before this
-	lastErr error     // the last failed attempt's error (recorded form)
 	started bool      // an at-most-once attempt began and did not end
 	done    journal.Record
 	isDone  bool
 	future  *futureState // set for Go
+	sc      stepContext  // the running attempt's context
 }
 
+// newTask returns a task for the step at o (a future's: Go).
 func (x *executor) newTask(ctx Context, o op, name string, opts []StepOption) *task {
-	t := &task{x: x, ctx: ctx, o: o, name: name, attempt: 1}
+	t := new(task)
+	x.initTask(t, ctx, o, name, opts)
+	return t
+}
+
+// initTask sets t up for the step at o, from what the journal holds of
+// it. Step reuses one task per executor: the workflow goroutine runs one
+// step at a time.
+func (x *executor) initTask(t *task, ctx Context, o op, name string, opts []StepOption) {
+	*t = task{x: x, ctx: ctx, o: o, name: name, attempt: 1}
 	for _, opt := range opts {
 		opt(&t.cfg)
 	}
@@ -202,13 +225,11 @@ func (x *executor) newTask(ctx Context, o op, name string, opts []StepOption) *t
 		case r.Flags&flagAttempt != 0:
 			t.attempt++
 			t.nextAt = r.Time
-			t.lastErr = decodeError(r.Data)
 			t.started = false
 		case r.Flags&flagStarted != 0:
 			t.started = true
 		}
 	}
-	return t
 }
 
 func (t *task) info() StepInfo {
@@ -259,14 +280,13 @@ func (t *task) runOnce() bool {
 	if stepErr == nil {
 		return t.finish(data, nil, false)
 	}
-	t.lastErr = normalize(stepErr)
 	delay, again := t.policy.Next(t.attempt, stepErr)
 	if !again {
 		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, false)
 	}
 	next := x.now().Add(delay)
 	r := t.o.record(kindStep, t.name, flagAttempt|flagError)
-	r.Data, r.Time = encodeError(t.lastErr), next
+	r.Data, r.Time = encodeError(stepErr), next
 	if !t.commit(r, &next) {
 		return t.abandon()
 	}
@@ -285,15 +305,15 @@ func (t *task) execute() (data []byte, stepErr, encErr error) {
 		return nil, err, nil
 	}
 	defer x.e.release(t.cfg.limit)
-	sc := &stepContext{Context: parent, info: t.info()}
-	var ctx context.Context = sc
+	t.sc = stepContext{Context: parent, t: t, attempt: t.attempt}
+	var ctx context.Context = &t.sc
 	timeout := t.policy.Timeout
 	if t.cfg.timeout > 0 {
 		timeout = t.cfg.timeout
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(sc, timeout)
+		ctx, cancel = context.WithTimeout(&t.sc, timeout)
 		defer cancel()
 	}
 	defer func() {
@@ -302,7 +322,7 @@ func (t *task) execute() (data []byte, stepErr, encErr error) {
 			stepErr = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
 		}
 	}()
-	return t.fn(ctx)
+	return t.fn.call(t, ctx)
 }
 
 // finish records the step's outcome: data, or err (a final failure).

@@ -41,6 +41,13 @@ func sleep(ctx Context, until func(now time.Time) time.Time) error {
 	if len(o.recs) > 0 {
 		at = o.recs[0].Time // the timer was set before a restart
 	} else {
+		if x.replaying() {
+			// Nothing recorded here, yet the journal goes on: the first
+			// execution found the time passed and did not wait. Replay
+			// must not wait either, whatever the clock reads now (it may
+			// have moved back).
+			return nil
+		}
 		if cause := x.pendingCancel(ctx); cause != nil {
 			x.deliverLive(&o, kindSleep, "", cause)
 			return x.delivered
@@ -171,7 +178,11 @@ func (t *timerLoop) loop() {
 		var c <-chan time.Time
 		stop := func() bool { return false }
 		if !next.IsZero() {
-			c, stop = clock.Timer(next.Sub(now))
+			if ac, ok := clock.(timerAtClock); ok {
+				c, stop = ac.TimerAt(next) // immune to the clock moving meanwhile
+			} else {
+				c, stop = clock.Timer(next.Sub(now))
+			}
 		}
 		select {
 		case <-c:

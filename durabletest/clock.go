@@ -42,8 +42,21 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &clockTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
+	return c.timerAtLocked(c.now.Add(d))
+}
+
+// TimerAt is Timer until t: the channel receives once the clock reaches
+// t (at once if it has). The engine uses it for its timers, so a clock
+// moved while the engine sets a timer does not shift it.
+func (c *Clock) TimerAt(t time.Time) (<-chan time.Time, func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timerAtLocked(t)
+}
+
+func (c *Clock) timerAtLocked(at time.Time) (<-chan time.Time, func() bool) {
+	t := &clockTimer{at: at, c: make(chan time.Time, 1)}
+	if !at.After(c.now) {
 		t.c <- c.now
 		return t.c, func() bool { return false }
 	}
@@ -61,15 +74,18 @@ func (c *Clock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 // timers that are due.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
-	t := c.now.Add(d)
-	c.mu.Unlock()
-	c.Set(t)
+	defer c.mu.Unlock()
+	c.setLocked(c.now.Add(d))
 }
 
 // Set moves the clock to t and fires the timers that are due.
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setLocked(t)
+}
+
+func (c *Clock) setLocked(t time.Time) {
 	c.now = t
 	for tm := range c.timers {
 		if !tm.at.After(t) {

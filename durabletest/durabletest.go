@@ -18,6 +18,7 @@ package durabletest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,9 @@ type Env struct {
 	Store  *journal.Memory
 	Config *durable.Config
 	Engine *durable.Engine
+
+	mu    sync.Mutex    // guards Engine against SendAfter's goroutines
+	ended chan struct{} // closed when the test ends
 }
 
 // New returns an Env whose engine runs cfg (nil: defaults) on a new memory
@@ -43,9 +47,12 @@ func New(t testing.TB, cfg *durable.Config) *Env {
 	if cfg == nil {
 		cfg = &durable.Config{}
 	}
-	env := &Env{t: t, Store: journal.NewMemory(), Config: cfg}
+	env := &Env{t: t, Store: journal.NewMemory(), Config: cfg, ended: make(chan struct{})}
 	env.Engine = env.open()
 	t.Cleanup(func() {
+		env.mu.Lock()
+		defer env.mu.Unlock()
+		close(env.ended) // pending SendAfters give up
 		if err := env.Engine.Close(); err != nil {
 			t.Errorf("durabletest: Close: %v", err)
 		}
@@ -67,8 +74,13 @@ func (env *Env) open() *durable.Engine {
 // journal, which resumes every unfinished run. It returns the new engine,
 // also in env.Engine. Handles from the old engine report ErrClosed; start
 // the same id again to get a handle on the new one.
+//
+// To simulate a deploy of new code, set env.Config before Restart: the
+// new engine uses it.
 func (env *Env) Restart() *durable.Engine {
 	env.t.Helper()
+	env.mu.Lock()
+	defer env.mu.Unlock()
 	if err := env.Engine.Close(); err != nil {
 		env.t.Errorf("durabletest: Close: %v", err)
 	}
@@ -77,11 +89,26 @@ func (env *Env) Restart() *durable.Engine {
 }
 
 // SendAfter sends msg to run id on channel after d, from a goroutine, on
-// whatever engine env has then. In a synctest bubble d is virtual time.
-// A failed Send fails the test.
+// whatever engine env has then (a Restart in progress finishes first). In
+// a synctest bubble d is virtual time. A failed Send fails the test; so
+// does one while the engine is closed outside Restart. A SendAfter still
+// pending when the test ends sends nothing.
 func (env *Env) SendAfter(d time.Duration, id, channel string, msg any) {
 	go func() {
-		time.Sleep(d)
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-env.ended:
+			return
+		}
+		env.mu.Lock()
+		defer env.mu.Unlock()
+		select {
+		case <-env.ended:
+			return
+		default:
+		}
 		if err := durable.Send(context.Background(), env.Engine, id, channel, msg); err != nil {
 			env.t.Errorf("durabletest: send to %q on %q after %v: %v", id, channel, d, err)
 		}

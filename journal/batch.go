@@ -63,8 +63,8 @@ type planAppend struct {
 // if the earlier operations of b were applied.
 func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 	p := &plan{}
-	touched := map[string]*runPut{}
-	var order []string // touched ids, first touch first
+	var touched map[string]*runPut // lazily: most batches touch no run
+	var order []string             // touched ids, first touch first
 	get := func(id string) (*Run, error) {
 		if rp, ok := touched[id]; ok {
 			return rp.new, nil
@@ -76,6 +76,9 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			return rp.new
 		}
 		n := *old
+		if touched == nil {
+			touched = map[string]*runPut{}
+		}
 		touched[old.ID] = &runPut{old: old, new: &n}
 		order = append(order, old.ID)
 		return &n
@@ -110,10 +113,20 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			continue
 		}
 		c.CreatedAt, c.UpdatedAt = now, now
+		if touched == nil {
+			touched = map[string]*runPut{}
+		}
 		touched[c.ID] = &runPut{new: &c}
 		order = append(order, c.ID)
 	}
-	appended := map[string]bool{}
+	type recKey struct {
+		id       string
+		pos, seq uint32
+	}
+	var appended map[recKey]bool // lazily: one append needs no duplicate check
+	if len(b.Append) > 1 {
+		appended = make(map[recKey]bool, len(b.Append))
+	}
 	for _, a := range b.Append {
 		r, err := live("append to", a.RunID)
 		if err != nil {
@@ -122,8 +135,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		if len(a.Name) > MaxNameLen {
 			return nil, fmt.Errorf("append to run %q: name of %d bytes: %w", a.RunID, len(a.Name), ErrInvalid)
 		}
-		k := recordKey(a.Pos, a.Seq)
-		ak := a.RunID + "\x00" + string(k[:])
+		ak := recKey{a.RunID, a.Pos, a.Seq}
 		taken := appended[ak]
 		if !taken {
 			if taken, err = t.hasRecord(a.RunID, r.Epoch, a.Pos, a.Seq); err != nil {
@@ -133,7 +145,9 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		if taken {
 			return nil, fmt.Errorf("append to run %q at %d.%d: %w", a.RunID, a.Pos, a.Seq, ErrConflict)
 		}
-		appended[ak] = true
+		if appended != nil {
+			appended[ak] = true
+		}
 		p.appends = append(p.appends, planAppend{a, r.Epoch})
 	}
 	for _, u := range b.Update {
@@ -175,7 +189,10 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		}
 		n.UpdatedAt = now
 	}
-	consumed := map[MessageKey]bool{}
+	var consumed map[MessageKey]bool
+	if len(b.Consume) > 1 {
+		consumed = make(map[MessageKey]bool, len(b.Consume))
+	}
 	for _, k := range b.Consume {
 		if _, err := live("consume from", k.RunID); err != nil {
 			return nil, err
@@ -190,7 +207,9 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		if !ok {
 			return nil, fmt.Errorf("consume message %d on %q of run %q: %w", k.Seq, k.Channel, k.RunID, ErrConflict)
 		}
-		consumed[k] = true
+		if consumed != nil {
+			consumed[k] = true
+		}
 		p.consume = append(p.consume, k)
 	}
 	for i := range b.Send {

@@ -122,7 +122,7 @@ func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) {
 				}
 			} else {
 				now := r.batch.Now
-				if now.IsZero() {
+				if now.IsZero() && r.batch.needsNow() {
 					now = time.Now()
 				}
 				p, r.err = makePlan(t, r.batch, now.Round(0))

@@ -48,44 +48,45 @@ func NewMemory() *Memory {
 	return &Memory{runs: map[string]*memRun{}}
 }
 
-func (m *Memory) read(ctx context.Context) (func(), error) {
+// read read-locks m; the caller unlocks with m.mu.RUnlock if err is nil.
+func (m *Memory) read(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	m.mu.RLock()
 	if m.closed {
 		m.mu.RUnlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	return m.mu.RUnlock, nil
+	return nil
 }
 
-func (m *Memory) write(ctx context.Context) (func(), error) {
+// write locks m; the caller unlocks with m.mu.Unlock if err is nil.
+func (m *Memory) write(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	return m.mu.Unlock, nil
+	return nil
 }
 
 // CreateRun implements [Store.CreateRun].
 func (m *Memory) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
-	unlock, err := m.write(ctx)
-	if err != nil {
+	if err := m.write(ctx); err != nil {
 		return Run{}, false, err
 	}
-	defer unlock()
+	defer m.mu.Unlock()
 	t := memTxn{m}
 	old, p, err := createPlan(t, r, time.Now())
 	if err != nil {
 		return Run{}, false, err
 	}
 	if old != nil {
-		return *old, false, nil
+		return cloneRun(old), false, nil
 	}
 	if err := p.apply(t); err != nil {
 		return Run{}, false, err
@@ -95,13 +96,12 @@ func (m *Memory) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 
 // Commit implements [Store.Commit].
 func (m *Memory) Commit(ctx context.Context, b *Batch) error {
-	unlock, err := m.write(ctx)
-	if err != nil {
+	if err := m.write(ctx); err != nil {
 		return err
 	}
-	defer unlock()
+	defer m.mu.Unlock()
 	now := b.Now
-	if now.IsZero() {
+	if now.IsZero() && b.needsNow() {
 		now = time.Now()
 	}
 	t := memTxn{m}
@@ -114,11 +114,10 @@ func (m *Memory) Commit(ctx context.Context, b *Batch) error {
 
 // GetRun implements [Store.GetRun].
 func (m *Memory) GetRun(ctx context.Context, id string) (Run, error) {
-	unlock, err := m.read(ctx)
-	if err != nil {
+	if err := m.read(ctx); err != nil {
 		return Run{}, err
 	}
-	defer unlock()
+	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
 		return Run{}, fmt.Errorf("get run %q: %w", id, ErrNotFound)
@@ -128,11 +127,10 @@ func (m *Memory) GetRun(ctx context.Context, id string) (Run, error) {
 
 // Records implements [Store.Records].
 func (m *Memory) Records(ctx context.Context, id string) ([]Record, error) {
-	unlock, err := m.read(ctx)
-	if err != nil {
+	if err := m.read(ctx); err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
 		return nil, fmt.Errorf("records of run %q: %w", id, ErrNotFound)
@@ -178,11 +176,10 @@ func (m *Memory) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
 
 // Messages implements [Store.Messages].
 func (m *Memory) Messages(ctx context.Context, id, channel string, limit int) ([]Message, error) {
-	unlock, err := m.read(ctx)
-	if err != nil {
+	if err := m.read(ctx); err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
 		return nil, fmt.Errorf("messages of run %q: %w", id, ErrNotFound)
@@ -201,11 +198,10 @@ func (m *Memory) Messages(ctx context.Context, id, channel string, limit int) ([
 
 // Timers implements [Store.Timers].
 func (m *Memory) Timers(ctx context.Context, until time.Time, limit int) ([]Timer, error) {
-	unlock, err := m.read(ctx)
-	if err != nil {
+	if err := m.read(ctx); err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer m.mu.RUnlock()
 	var out []Timer
 	for id, mr := range m.runs {
 		if w := mr.run.WakeAt; !w.IsZero() && !w.After(until) {
@@ -245,13 +241,14 @@ func cloneRun(r *Run) Run {
 // memTxn applies plans to a Memory whose write lock is held.
 type memTxn struct{ m *Memory }
 
+// getRun returns the stored run itself, not a copy: plans only read it
+// (they change copies), and putRun reads old before it replaces it.
 func (t memTxn) getRun(id string) (*Run, error) {
 	mr := t.m.runs[id]
 	if mr == nil {
 		return nil, nil
 	}
-	r := mr.run
-	return &r, nil
+	return &mr.run, nil
 }
 
 func (t memTxn) putRun(old, r *Run) error {
@@ -279,6 +276,9 @@ func (t memTxn) find(id string, pos, seq uint32) (*memRun, int, bool) {
 	mr := t.m.runs[id]
 	if mr == nil {
 		return nil, 0, false
+	}
+	if n := len(mr.records); n == 0 || mr.records[n-1].Pos < pos || (mr.records[n-1].Pos == pos && mr.records[n-1].Seq < seq) {
+		return mr, n, false // appending in order, the common case
 	}
 	i, ok := slices.BinarySearchFunc(mr.records, [2]uint32{pos, seq}, func(r Record, k [2]uint32) int {
 		if r.Pos != k[0] {
@@ -402,10 +402,9 @@ func (t memTxn) purge(e expiry) error {
 
 // Purge implements [Store.Purge].
 func (m *Memory) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
-	unlock, err := m.write(ctx)
-	if err != nil {
+	if err := m.write(ctx); err != nil {
 		return 0, err
 	}
-	defer unlock()
+	defer m.mu.Unlock()
 	return purgePlan(memTxn{m}, before, limit)
 }

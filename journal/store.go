@@ -204,6 +204,11 @@ type Batch struct {
 	Delete []string
 }
 
+// needsNow reports whether applying b writes a time.
+func (b *Batch) needsNow() bool {
+	return len(b.Create)+len(b.Update)+len(b.Send) > 0
+}
+
 // Len is the number of operations in b.
 func (b *Batch) Len() int {
 	return len(b.Create) + len(b.Append) + len(b.Update) + len(b.Consume) + len(b.Send) + len(b.Delete)
