@@ -262,7 +262,11 @@ func (e *Engine) recover(name string) error {
 		after := ""
 		for {
 			page, err := e.store.ListRuns(e.ctx, journal.Filter{Status: st, Workflow: name, After: after, Limit: 1000})
-			if err != nil {
+			if errors.Is(err, journal.ErrCorrupt) {
+				// Damaged run values are left out; the others recover.
+				// `durable check` names them.
+				e.log.Error("durable: runs with damaged stored state cannot be resumed", "err", err)
+			} else if err != nil {
 				return fmt.Errorf("durable: list unfinished runs: %w", err)
 			}
 			if len(page) == 0 {
@@ -291,14 +295,16 @@ func (e *Engine) recover(name string) error {
 	if len(load) == 0 && len(unregistered) == 0 {
 		return nil
 	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	// spawn, not a bare wg.Add: a Start that registers a workflow can race
+	// with Close, and wg.Add must not run concurrently with Close's Wait.
+	if !e.spawn(func() {
 		e.parkUnregistered(unregistered)
 		for _, s := range load {
 			e.enqueueLoad(s)
 		}
-	}()
+	}) {
+		return ErrClosed
+	}
 	return nil
 }
 

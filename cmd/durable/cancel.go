@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// cancel records a cancel request for a run.
+func (c *cli) cancel(args []string) int {
+	pos, code, ok := c.parse(c.flags("cancel"), args, 2)
+	if !ok {
+		return code
+	}
+	path, id := pos[0], pos[1]
+	s := c.openWritable(path)
+	if s == nil {
+		return exitFailure
+	}
+	defer s.Close()
+	r, code, ok := c.getRun(s, path, id)
+	if !ok {
+		return code
+	}
+	switch {
+	case r.Status == journal.StatusCanceled:
+		fmt.Fprintf(c.stdout, "run %q is already canceled; nothing to do\n", id)
+		return exitOK
+	case r.Status.Terminal():
+		return c.errorf("run %q has already %s; there is nothing to cancel", id, r.Status)
+	case r.CancelRequested:
+		fmt.Fprintf(c.stdout, "run %q: cancel already requested; it takes effect when the application next opens the journal\n", id)
+		return exitOK
+	}
+	b := &journal.Batch{Update: []journal.Update{{RunID: id, CancelRequested: true}}}
+	if err := s.Commit(c.ctx, b); err != nil {
+		if errors.Is(err, journal.ErrFinished) {
+			return c.errorf("run %q has finished; there is nothing to cancel", id)
+		}
+		return c.storeFailed(path, fmt.Sprintf("cancel run %q", id), err)
+	}
+	fmt.Fprintf(c.stdout, "run %q: cancel requested; the application acts on it when it next opens the journal\n", id)
+	if r.Status == journal.StatusParked {
+		fmt.Fprintf(c.stdout, "(the run is parked: the cancel takes effect when an engine with compatible code for workflow %q resumes it)\n", r.Workflow)
+	}
+	return exitOK
+}
+
+// resume sets a parked run back to running.
+func (c *cli) resume(args []string) int {
+	pos, code, ok := c.parse(c.flags("resume"), args, 2)
+	if !ok {
+		return code
+	}
+	path, id := pos[0], pos[1]
+	s := c.openWritable(path)
+	if s == nil {
+		return exitFailure
+	}
+	defer s.Close()
+	r, code, ok := c.getRun(s, path, id)
+	if !ok {
+		return code
+	}
+	switch {
+	case r.Status == journal.StatusRunning:
+		fmt.Fprintf(c.stdout, "run %q is already running; nothing to do\n", id)
+		return exitOK
+	case r.Status != journal.StatusParked:
+		return c.errorf("run %q is %s; only a parked run can be resumed", id, r.Status)
+	}
+	b := &journal.Batch{Update: []journal.Update{{RunID: id, Status: journal.StatusRunning}}}
+	if err := s.Commit(c.ctx, b); err != nil {
+		return c.storeFailed(path, fmt.Sprintf("resume run %q", id), err)
+	}
+	fmt.Fprintf(c.stdout, "run %q: set to running; the next engine that opens the journal with workflow %q resumes it (and parks it again if its code still does not fit)\n", id, r.Workflow)
+	return exitOK
+}
+
+// getRun reads run id, or says why it cannot.
+func (c *cli) getRun(s *journal.Bolt, path, id string) (journal.Run, int, bool) {
+	r, err := s.GetRun(c.ctx, id)
+	if errors.Is(err, journal.ErrNotFound) {
+		return r, c.errorf("%s: no run %q", path, id), false
+	}
+	if err != nil {
+		return r, c.storeFailed(path, fmt.Sprintf("run %q", id), err), false
+	}
+	return r, 0, true
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/journal"
+)
+
+// show prints a run's fields and its timeline.
+func (c *cli) show(args []string) int {
+	pos, code, ok := c.parse(c.flags("show"), args, 2)
+	if !ok {
+		return code
+	}
+	path, id := pos[0], pos[1]
+	s := c.openReadOnly(path)
+	if s == nil {
+		return exitFailure
+	}
+	defer s.Close()
+	r, err := s.GetRun(c.ctx, id)
+	if errors.Is(err, journal.ErrNotFound) {
+		return c.errorf("%s: no run %q", path, id)
+	}
+	if err != nil {
+		return c.storeFailed(path, fmt.Sprintf("run %q", id), err)
+	}
+	info := durable.RunInfoOf(r)
+
+	w := c.stdout
+	field := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "%-10s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	field("run", "%s", r.ID)
+	field("workflow", "%s", r.Workflow)
+	field("status", "%s", r.Status)
+	if info.Err != nil {
+		field("error", "%s", strings.ReplaceAll(info.Err.Error(), "\n", "\n"+strings.Repeat(" ", 11)))
+	}
+	if r.Parent != "" {
+		field("parent", "%s (waits at position %d)", r.Parent, r.ParentPos)
+	}
+	if r.Epoch > 0 {
+		field("epoch", "%d (continued as new %d times)", r.Epoch, r.Epoch)
+	}
+	field("created", "%s", fmtTime(r.CreatedAt))
+	field("updated", "%s", fmtTime(r.UpdatedAt))
+	if !r.WakeAt.IsZero() {
+		field("wakes at", "%s", fmtTime(r.WakeAt))
+	}
+	if !r.Deadline.IsZero() {
+		field("deadline", "%s", fmtTime(r.Deadline))
+	}
+	if r.CancelRequested {
+		field("cancel", "requested")
+	}
+	field("input", "%s", orNone(durable.DescribePayload(r.Input)))
+	if r.Status == journal.StatusCompleted {
+		field("output", "%s", orNone(durable.DescribePayload(r.Output)))
+	}
+	if kids, err := s.ListRuns(c.ctx, journal.Filter{Parent: r.ID}); err == nil && len(kids) > 0 {
+		var ks []string
+		for _, k := range kids {
+			ks = append(ks, fmt.Sprintf("%s (%s)", k.ID, k.Status))
+		}
+		field("children", "%s", strings.Join(ks, ", "))
+	}
+	if r.Status == journal.StatusParked {
+		fmt.Fprintf(w, "\nThe run is parked: an engine with compatible code for workflow %q resumes it when it opens the journal\n(`durable resume` marks it running meanwhile).\n", r.Workflow)
+	}
+
+	events, err := durable.History(c.ctx, s, id)
+	if err != nil {
+		fmt.Fprintf(w, "\ntimeline: cannot be read\n")
+		return c.storeFailed(path, "timeline", err)
+	}
+	if len(events) == 0 {
+		fmt.Fprintf(w, "\ntimeline: no records yet\n")
+		return exitOK
+	}
+	fmt.Fprintf(w, "\ntimeline (%s):\n", plural(len(events), "record", "records"))
+	for _, ev := range events {
+		fmt.Fprintln(w, ev.String())
+	}
+	return exitOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
