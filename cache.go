@@ -45,12 +45,12 @@ func (e *Engine) markBusy(x *executor) {
 	e.cacheMu.Unlock()
 }
 
-// evict stops x if it has no step executing. The run is loaded again as
-// soon as it exits if a wake came after the workflow last checked what it
-// waits for: a wake it had not seen, or one it was acting on when stopped
-// (its commit is refused), must not be lost. Comparing with the wake
-// count at eviction time instead would lose a wake that lands between
-// the choice of the victim and this call.
+// evict stops x if it has no step executing. When it has exited, the slot
+// loads the run again at once if a wake came after the workflow last found
+// nothing ready (executor.waitGen): a wake it had not seen yet, or one it
+// was acting on when stopped (its commit is then refused), must not be
+// lost. (Comparing with the wake count at the time of evict would lose a
+// wake that lands between the choice of the victim and this call.)
 func (x *executor) evict() {
 	x.mu.Lock()
 	busy := x.workers > 0 || len(x.ready) > 0
@@ -58,6 +58,5 @@ func (x *executor) evict() {
 	if busy {
 		return // it rejoins the cache when it waits again
 	}
-	x.evictGen = x.waitGen.Load()
 	x.stop(abortEvict, nil)
 }

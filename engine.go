@@ -341,6 +341,9 @@ func (e *Engine) register(def Definition) error {
 		return nil
 	}
 	if err := e.recover(def.Name()); err != nil {
+		e.mu.Lock()
+		delete(e.defs, def.Name()) // so the next Start tries again
+		e.mu.Unlock()
 		if e.isClosed() {
 			return ErrClosed
 		}

@@ -54,8 +54,7 @@ type executor struct {
 	waiting   []*task
 	children  map[string]bool // children to cancel with the run
 	idleElem  *list.Element   // in the engine's cache while waiting; cacheMu
-	evictGen  uint64          // the slot's wake count when evicted
-	waitGen   atomic.Uint64   // the slot's wake count at wait's last check
+	waitGen   atomic.Uint64   // the slot's wake count when wait last found nothing ready
 	wg        sync.WaitGroup  // futures workers
 	batch     journal.Batch   // reused by the workflow goroutine's commits
 	stepTask  task            // reused by Step (the workflow goroutine's steps)
@@ -159,7 +158,7 @@ func (x *executor) exited() {
 	case abortGone:
 		s.done()
 	case abortEvict:
-		s.evicted(x.evictGen)
+		s.evicted(x.waitGen.Load())
 	default: // abortClose
 		s.setIdle()
 	}
@@ -301,7 +300,7 @@ func (x *executor) wait(ready func() bool) {
 			}
 			return
 		}
-		x.waitGen.Store(gen) // before markIdle: evict reads it
+		x.waitGen.Store(gen)
 		if !cached {
 			cached = true
 			x.e.markIdle(x)

@@ -134,7 +134,8 @@ func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id s
 	for _, o := range opts {
 		o(&sc)
 	}
-	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(e.clock.Now())}
+	now := e.clock.Now()
+	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now}
 	got, _, err := e.store.CreateRun(ctx, row)
 	if err != nil {
 		if e.isClosed() {

@@ -274,8 +274,8 @@ func (t *task) runOnce() bool {
 	if cause := t.cancelCause(); cause != nil {
 		return t.finish(nil, cause, t.future == nil)
 	}
-	if encErr != nil {
-		return t.finish(nil, encErr, false)
+	if encErr != nil { // the step ran, but its result cannot be recorded
+		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: encErr}, false)
 	}
 	if stepErr == nil {
 		return t.finish(data, nil, false)

@@ -283,7 +283,10 @@ func createPlan(t txn, r Run, now time.Time) (existing *Run, p *plan, err error)
 	if err != nil || old != nil {
 		return old, nil, err
 	}
-	r.CreatedAt, r.UpdatedAt = now, now
+	if !r.CreatedAt.IsZero() {
+		now = r.CreatedAt // the caller's clock
+	}
+	r.CreatedAt, r.UpdatedAt = normTime(now), normTime(now)
 	return nil, &plan{puts: []runPut{{new: &r}}}, nil
 }
 

@@ -21,7 +21,9 @@ import (
 type Store interface {
 	// CreateRun creates run r if no run with r.ID exists, and returns the
 	// stored run and true. If the id exists it changes nothing and returns
-	// the existing run and false. r.Status must be StatusRunning.
+	// the existing run and false. r.Status must be StatusRunning. A
+	// non-zero r.CreatedAt is the creation time (and UpdatedAt); else the
+	// store's clock gives it.
 	// Errors: [ErrClosed], [ErrInvalid], or an I/O error.
 	CreateRun(ctx context.Context, r Run) (Run, bool, error)
 
