@@ -51,6 +51,7 @@ func (x *executor) continued(c *continueAsNew) {
 		x.exited()
 		return
 	}
+	x.e.noteFinish(b.Now)
 	s := x.s
 	s.mu.Lock()
 	s.delivered = nil

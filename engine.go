@@ -168,11 +168,12 @@ type Engine struct {
 	cacheMu sync.Mutex
 	cache   cache
 
-	loader  loader
-	timers  *timerLoop
-	stepSem chan struct{}
-	limits  map[string]*limiter
-	wg      sync.WaitGroup // every goroutine the engine starts
+	loader    loader
+	retention retention
+	timers    *timerLoop
+	stepSem   chan struct{}
+	limits    map[string]*limiter
+	wg        sync.WaitGroup // every goroutine the engine starts
 }
 
 // Open opens (creating it if needed) the bbolt journal at path and returns
@@ -236,6 +237,7 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 		e.defs[d.Name()] = d
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.retention.kick = make(chan struct{}, 1)
 	e.timers = newTimerLoop(e)
 	e.wg.Add(2)
 	go e.timers.loop()

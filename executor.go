@@ -233,6 +233,7 @@ func (x *executor) finish(out []byte, werr error) {
 		return
 	}
 	x.s.done()
+	x.e.noteFinish(b.Now)
 	if toParent != nil {
 		x.e.deliverToParent(x.row.Parent, *toParent)
 	}
