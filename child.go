@@ -124,9 +124,11 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 		Append: []journal.Append{{RunID: x.id, Record: r}},
 		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input, Parent: x.id, ParentPos: o.pos, Deadline: sc.deadlineFrom(x.now())}},
 	}
+	crashPoint("child-start", x.id, int(o.pos))
 	if !x.commit(b) {
 		x.exit()
 	}
+	crashPoint("child-started", x.id, int(o.pos))
 	return r, true
 }
 

@@ -221,6 +221,7 @@ func (x *executor) finish(out []byte, werr error) {
 		toParent = &r
 		b.Append = []journal.Append{{RunID: x.row.Parent, Record: r}}
 	}
+	crashPoint("complete", x.id, -1)
 	err := x.e.store.Commit(context.Background(), b)
 	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
 		// The parent is gone, finished, or already has the result.
@@ -232,6 +233,7 @@ func (x *executor) finish(out []byte, werr error) {
 		x.exited()
 		return
 	}
+	crashPoint("completed", x.id, -1)
 	x.s.done()
 	x.e.noteFinish(b.Now)
 	if toParent != nil {

@@ -119,6 +119,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		if wake != nil {
 			b.Update = []journal.Update{{RunID: x.id, SetWake: true}}
 		}
+		crashPoint("message-consume", x.id, int(o.pos))
 		if !x.commit(b) {
 			x.exit()
 		}

@@ -143,6 +143,7 @@ func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id s
 		}
 		return nil, fmt.Errorf("durable: start run %q: %w", id, err)
 	}
+	crashPoint("start", id, -1)
 	if got.Workflow != w.Name() {
 		return nil, fmt.Errorf("durable: start run %q of workflow %q: it is a %q run: %w", id, w.Name(), got.Workflow, ErrWorkflowMismatch)
 	}

@@ -267,7 +267,9 @@ func (t *task) runOnce() bool {
 			return t.abandon()
 		}
 	}
+	crashPoint("step-before", x.id, int(t.o.pos))
 	data, stepErr, encErr := t.execute()
+	crashPoint("step-effect", x.id, int(t.o.pos))
 	if x.aborted() {
 		return t.abandon()
 	}
@@ -344,6 +346,7 @@ func (t *task) finish(data []byte, err error, cancel bool) bool {
 	if !t.commit(r, wake) {
 		return t.abandon()
 	}
+	crashPoint("step-commit", t.x.id, int(t.o.pos))
 	t.done, t.isDone = r, true
 	return true
 }

@@ -72,6 +72,7 @@ func (x *executor) waitTimer(ctx Context, o *op, kind uint8, name string, at tim
 		x.deliverLive(o, kind, name, cause)
 		return x.delivered
 	}
+	crashPoint("timer-fire", x.id, int(o.pos))
 	x.write(&time.Time{}, o.record(kind, name, flagDone))
 	return nil
 }
