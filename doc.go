@@ -68,7 +68,8 @@
 // of a run that is being recovered attaches to it: one execution, never
 // two. [Engine.Close] stops runs without failing them: steps in flight see
 // their contexts canceled, nothing they return is recorded, and they run
-// again on the next Open.
+// again on the next Open ([AtMostOnce] steps return a
+// [*StepInterruptedError] instead of running again).
 //
 // # Retries
 //

@@ -355,7 +355,8 @@ func (e *Engine) register(def Definition) error {
 }
 
 // Close stops the engine: it stops every run without failing it (an
-// interrupted step is not recorded and runs again when the run resumes),
+// interrupted step is not recorded and runs again when the run resumes;
+// an [AtMostOnce] step returns a [*StepInterruptedError] instead),
 // cancels the contexts of running steps and waits up to
 // Config.ShutdownTimeout for them to return. A step that ignores its
 // context is abandoned after that: its result is never recorded. Close

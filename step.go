@@ -39,8 +39,10 @@ func WithTimeout(d time.Duration) StepOption {
 
 // AtMostOnce marks a step that must not run twice, such as a payment
 // without an idempotency key: the engine journals each attempt's start
-// before running it, and if a crash interrupts an attempt, the step
-// returns a [*StepInterruptedError] on resume instead of running again.
+// before running it, and if a crash or [Engine.Close] interrupts an
+// attempt (Close cancels its context, but it may have had its effect), the
+// step returns a [*StepInterruptedError] on resume instead of running
+// again.
 // The workflow decides what to do (ask the other system, using the key).
 // An attempt costs one more fsync.
 func AtMostOnce() StepOption {
