@@ -14,6 +14,16 @@
 //			...
 //		})
 //	}
+//
+// In the bubble, synctest.Wait returns once every run is blocked (waiting
+// for a timer or a message): a test can then read [durable.Engine.Get]
+// and see a settled state. [Env.Restart] simulates a crash and a resume;
+// set Env.Config before it to resume with other code (a deploy). Give a
+// restart downtime by closing env.Engine, sleeping, then calling Restart.
+//
+// A [Clock] (as durable.Config.Clock) moves only when the test moves it,
+// backwards too; it works with or without a bubble. Use it to test what
+// a clock jump does to timers; use the bubble for everything else.
 package durabletest
 
 import (
