@@ -754,13 +754,9 @@ func TestCancelNotLoadedWithChildren(t *testing.T) {
 	})
 }
 
-// Cancel while the workflow waits in AwaitAll for a timer. KNOWN BUG,
-// skipped until fixed: AwaitAll takes no journal position, so it has
-// nowhere to deliver the cancellation; it waits out the timer (10h here)
-// and, unless the workflow calls another cancelable operation, the run
-// then ends StatusCompleted although it was canceled.
+// Cancel while the workflow waits in AwaitAll for a timer: AwaitAll
+// journals where the cancellation reached it and returns at once.
 func TestCancelInAwaitAll(t *testing.T) {
-	t.Skip("known bug: AwaitAll ignores the run's cancellation (see the comment)")
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		wf := durable.Define("tm-cancel-await-all", func(ctx durable.Context, _ struct{}) (int, error) {

@@ -83,9 +83,14 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 	return f
 }
 
-// Get waits for the step to finish and returns its result, like [Step].
-// ctx must be the Context of the run that called Go (or WithoutCancel of
-// it).
+// Get waits for the step (or child) to finish and returns its result,
+// like [Step]. ctx must be the Context of the run that called Go (or
+// WithoutCancel of it). Get takes no journal position and does not return
+// early on the run's cancellation: a step future resolves soon anyway
+// (its step's context is canceled, and it ends with the cancellation), and
+// a child is canceled with its parent unless it is [Detached]. To stop
+// waiting for a detached child when the run is canceled, wait with
+// [AwaitAny] first.
 func (f *Future[T]) Get(ctx Context) (T, error) {
 	x := ctx.executor()
 	if !f.st.check() {

@@ -43,7 +43,7 @@ func (ev Event) String() string {
 
 var kindNames = map[uint8]string{
 	kindStep: "step", kindSleep: "sleep", kindReceive: "receive", kindChild: "child",
-	kindNow: "now", kindSelect: "select", kindTimer: "timer",
+	kindNow: "now", kindSelect: "select", kindTimer: "timer", kindAll: "all",
 }
 
 // History returns the events of run id's journal, in position order.

@@ -133,8 +133,9 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 
 // Cancel asks run id to stop. The request is journaled before Cancel
 // returns, and the run's children are canceled too (except detached ones).
-// The run's steps see their contexts canceled, Sleep, Receive and Get
-// return an error matching [ErrCanceled], and the run ends
+// The run's steps see their contexts canceled (a future's step then ends
+// with the cancellation), Sleep, Receive, AwaitAny and AwaitAll return an
+// error matching [ErrCanceled], and the run ends
 // [StatusCanceled] unless the workflow handles the cancellation (see
 // [WithoutCancel] for cleanup). Canceling a canceled run does nothing; a
 // run that already completed or failed gives an error matching

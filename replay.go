@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -19,6 +20,7 @@ const (
 	kindNow     uint8 = 5
 	kindSelect  uint8 = 6
 	kindTimer   uint8 = 7
+	kindAll     uint8 = 8 // AwaitAll
 )
 
 // Record flags.
@@ -28,7 +30,26 @@ const (
 	flagCancel  uint8 = 1 << 2 // cancellation was delivered to the workflow here
 	flagAttempt uint8 = 1 << 3 // a failed attempt; Time is when the next one may start
 	flagStarted uint8 = 1 << 4 // an at-most-once attempt began
+	// flagDeadline, with flagCancel: what was delivered was the run's
+	// deadline (ErrDeadlineExceeded), not a cancel request.
+	flagDeadline uint8 = 1 << 5
 )
+
+// cancelFlags are the flags that record the delivery of cause.
+func cancelFlags(cause error) uint8 {
+	if errors.Is(cause, ErrDeadlineExceeded) {
+		return flagCancel | flagDeadline
+	}
+	return flagCancel
+}
+
+// cancelCause is the cancellation a record's flags say was delivered.
+func cancelCause(flags uint8) error {
+	if flags&flagDeadline != 0 {
+		return ErrDeadlineExceeded
+	}
+	return ErrCanceled
+}
 
 func describe(kind uint8, name string) string {
 	switch kind {
@@ -46,6 +67,8 @@ func describe(kind uint8, name string) string {
 		return "select"
 	case kindTimer:
 		return "timer"
+	case kindAll:
+		return "await all"
 	}
 	return fmt.Sprintf("operation %d %q", kind, name)
 }

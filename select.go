@@ -197,21 +197,54 @@ func applyOutcome(x *executor, items []Awaitable, data []byte) (int, error) {
 
 // AwaitAll waits until every item is ready, then returns the first error
 // among the futures' results in argument order (nil if none failed). It
-// takes no journal position: what it waits for is journaled by the items
-// themselves. Receive cases cannot be awaited all at once (use [Receive]).
+// takes a journal position: that it finished, or that the run's
+// cancellation came first (it then returns an error matching
+// [ErrCanceled]), is journaled. Receive cases cannot be awaited all at
+// once (use [Receive]).
 func AwaitAll(ctx Context, items ...Awaitable) error {
-	x := ctx.executor()
 	for _, it := range items {
 		if _, ok := it.(interface{ isReceiveCase() }); ok {
 			return errors.New("durable: AwaitAll cannot wait for a ReceiveCase; use Receive")
 		}
 	}
-	for _, it := range items {
-		x.wait(func() bool {
-			ok, _, _ := it.poll(x)
-			return ok
-		})
+	x := ctx.executor()
+	o := x.take(kindAll, "")
+	if o.full {
+		return x.tooLong()
 	}
+	if done, ok := o.done(); ok {
+		x.replayed(done)
+		if done.Flags&flagError != 0 {
+			return decodeError(done.Data)
+		}
+		return firstError(x, items)
+	}
+	if err := ctx.canceled(); err != nil {
+		return err
+	}
+	allReady := func() bool {
+		for _, it := range items {
+			if ok, _, _ := it.poll(x); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	ready := false
+	x.wait(func() bool {
+		ready = allReady()
+		return ready || x.pendingCancel(ctx) != nil
+	})
+	if !ready {
+		x.deliverLive(&o, kindAll, "", x.pendingCancel(ctx))
+		return x.delivered
+	}
+	x.write(nil, o.record(kindAll, "", flagDone))
+	return firstError(x, items)
+}
+
+// firstError returns the first error among the futures' results.
+func firstError(x *executor, items []Awaitable) error {
 	for _, it := range items {
 		if f, ok := it.(interface{ result(*executor) error }); ok {
 			if err := f.result(x); err != nil {

@@ -168,17 +168,17 @@ func decodeOutcome[T any](x *executor, r journal.Record) (T, error) {
 // cancellation delivered at that point.
 func (x *executor) replayed(done journal.Record) {
 	if done.Flags&flagCancel != 0 {
-		x.deliverCancel(decodeError(done.Data))
+		x.deliverCancel(cancelCause(done.Flags))
 	}
 }
 
 // deliverLive records, at position o, that cancellation reached the
 // workflow there, delivers it, and returns the record.
 func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) journal.Record {
-	r := o.record(kind, name, flagDone|flagError|flagCancel)
+	r := o.record(kind, name, flagDone|flagError|cancelFlags(cause))
 	r.Data = encodeError(cause)
 	x.write(nil, r)
-	x.deliverCancel(decodeError(r.Data))
+	x.deliverCancel(cancelCause(r.Flags))
 	return r
 }
 
@@ -253,12 +253,12 @@ func (t *task) info() StepInfo {
 func (t *task) runOnce() bool {
 	x := t.x
 	if cause := t.cancelCause(); cause != nil {
-		return t.finish(nil, cause, t.future == nil)
+		return t.finish(nil, cause, t.deliverFlags(cause))
 	}
 	if t.started && t.cfg.atMostOnce {
 		info := t.info()
 		err := &StepInterruptedError{Step: t.name, Key: info.IdempotencyKey, Attempt: t.attempt}
-		return t.finish(nil, err, false)
+		return t.finish(nil, err, 0)
 	}
 	if x.now().Before(t.nextAt) {
 		return false
@@ -276,17 +276,22 @@ func (t *task) runOnce() bool {
 		return t.abandon()
 	}
 	if cause := t.cancelCause(); cause != nil {
-		return t.finish(nil, cause, t.future == nil)
+		if stepErr == nil && encErr == nil {
+			// It succeeded anyway: keep the result (its effect happened);
+			// the cancellation reaches the workflow here all the same.
+			return t.finish(data, nil, t.deliverFlags(cause))
+		}
+		return t.finish(nil, cause, t.deliverFlags(cause))
 	}
 	if encErr != nil { // the step ran, but its result cannot be recorded
-		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: encErr}, false)
+		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: encErr}, 0)
 	}
 	if stepErr == nil {
-		return t.finish(data, nil, false)
+		return t.finish(data, nil, 0)
 	}
 	delay, again := t.policy.Next(t.attempt, stepErr)
 	if !again {
-		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, false)
+		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, 0)
 	}
 	next := x.now().Add(delay)
 	r := t.o.record(kindStep, t.name, flagAttempt|flagError)
@@ -329,15 +334,13 @@ func (t *task) execute() (data []byte, stepErr, encErr error) {
 	return t.fn.call(t, ctx)
 }
 
-// finish records the step's outcome: data, or err (a final failure).
-func (t *task) finish(data []byte, err error, cancel bool) bool {
-	flags := flagDone
+// finish records the step's outcome: data, or err (a final failure),
+// with extra flags (a cancellation delivered).
+func (t *task) finish(data []byte, err error, extra uint8) bool {
+	flags := flagDone | extra
 	if err != nil {
 		flags |= flagError
 		data = encodeError(err)
-	}
-	if cancel {
-		flags |= flagCancel
 	}
 	r := t.o.record(kindStep, t.name, flags)
 	r.Data = data
@@ -351,6 +354,17 @@ func (t *task) finish(data []byte, err error, cancel bool) bool {
 	crashPoint("step-commit", t.x.id, int(t.o.pos))
 	t.done, t.isDone = r, true
 	return true
+}
+
+// deliverFlags are the flags with which a step that ends by cause records
+// it: a step the workflow goroutine runs delivers the cancellation to the
+// workflow at its position; a future's does not (the workflow is
+// elsewhere).
+func (t *task) deliverFlags(cause error) uint8 {
+	if t.future != nil {
+		return 0
+	}
+	return cancelFlags(cause)
 }
 
 // cancelCause returns the cancellation the step must end with, or nil. A
