@@ -39,7 +39,8 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 	} else {
 		childID = x.id + "/" + strconv.FormatUint(uint64(o.pos), 10)
 	}
-	f.decode = func(x *executor, r journal.Record) (O, error) {
+	f.decode = func(x *executor, st *futureState) (O, error) {
+		r := st.rec
 		out, err := decodeOutcome[O](x, r)
 		if err != nil && r.Flags&flagDone != 0 && r.Seq > 0 {
 			err = &ChildError{Parent: x.s.def.Name(), ParentID: x.id, Workflow: w.Name(), RunID: childID, Err: err}

@@ -37,6 +37,11 @@ func marshal(v any) (b []byte, err error) {
 	if err := checkEncodable(reflect.ValueOf(v)); err != nil {
 		return nil, err
 	}
+	return encode(v)
+}
+
+// encode is marshal without the cycle check.
+func encode(v any) (b []byte, err error) {
 	s := codecPool.Get().(*codecState)
 	defer func() {
 		if p := recover(); p != nil { // a MarshalMsgpack method that panics
@@ -79,7 +84,24 @@ func unmarshal(b []byte, v any) (err error) {
 // *PayloadError whose What the caller fills in with [payloadErr], so the
 // description costs nothing when all goes well.
 func encodePayload(v any, limit int) ([]byte, error) {
-	b, err := marshal(v)
+	return encodeChecked(v, limit, nil)
+}
+
+// encodeChecked is encodePayload for a value whose type's info the caller
+// has already looked up (nil: look it up).
+func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
+	rv := reflect.ValueOf(v)
+	if ti == nil && rv.IsValid() {
+		ti = infoOfType(rv.Type())
+	}
+	var err error
+	if ti != nil && ti.mayCycle {
+		err = (&walker{onPath: map[pathKey]bool{}}).walk(rv, 0)
+	}
+	var b []byte
+	if err == nil {
+		b, err = encode(v)
+	}
 	if err != nil {
 		return nil, &PayloadError{Op: "encode", Err: err}
 	}
@@ -122,15 +144,68 @@ func checkEncodable(v reflect.Value) error {
 	return w.walk(v, 0)
 }
 
-var cycleTypes sync.Map // reflect.Type → bool
+// typeInfo is what the codec knows of a type, computed once.
+type typeInfo struct {
+	mayCycle bool // a value can reach itself: walk it before encoding
+	plain    bool // msgpack gives back an equal, unshared value: see isPlain
+}
 
-func mayCycle(t reflect.Type) bool {
-	if v, ok := cycleTypes.Load(t); ok {
-		return v.(bool)
+var typeInfos sync.Map // reflect.Type → *typeInfo
+
+func infoOfType(t reflect.Type) *typeInfo {
+	if v, ok := typeInfos.Load(t); ok {
+		return v.(*typeInfo)
 	}
-	r := typeMayCycle(t, map[reflect.Type]bool{})
-	cycleTypes.Store(t, r)
-	return r
+	ti := &typeInfo{mayCycle: typeMayCycle(t, map[reflect.Type]bool{}), plain: isPlain(t, 0)}
+	typeInfos.Store(t, ti)
+	return ti
+}
+
+func mayCycle(t reflect.Type) bool { return infoOfType(t).mayCycle }
+
+var (
+	customEncoder   = reflect.TypeFor[msgpack.CustomEncoder]()
+	customDecoder   = reflect.TypeFor[msgpack.CustomDecoder]()
+	marshaler       = reflect.TypeFor[msgpack.Marshaler]()
+	unmarshaler     = reflect.TypeFor[msgpack.Unmarshaler]()
+	binaryMarshaler = reflect.TypeFor[interface{ MarshalBinary() ([]byte, error) }]()
+	textMarshaler   = reflect.TypeFor[interface{ MarshalText() ([]byte, error) }]()
+)
+
+// isPlain reports whether every value of t survives an encode and decode
+// equal and unshared: booleans, numbers, strings, and arrays and structs
+// of them whose fields are all exported and encoded, with no custom
+// encoding. For such a type a live step's value is exactly what replay
+// decodes, so the engine returns it without decoding it again. Anything
+// holding a pointer, slice, map, interface or time goes through the
+// journal's round trip instead, so the workflow sees the same value live
+// and on replay, unshared with the step.
+func isPlain(t reflect.Type, depth int) bool {
+	if depth > 8 {
+		return false
+	}
+	for _, m := range []reflect.Type{customEncoder, customDecoder, marshaler, unmarshaler, binaryMarshaler, textMarshaler} {
+		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
+			return false
+		}
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return true
+	case reflect.Array:
+		return isPlain(t.Elem(), depth+1)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || !encodedField(f) || f.Anonymous || !isPlain(f.Type, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func typeMayCycle(t reflect.Type, visiting map[reflect.Type]bool) bool {

@@ -12,7 +12,7 @@ import (
 // made the future.
 type Future[T any] struct {
 	st     *futureState
-	decode func(x *executor, r journal.Record) (T, error)
+	decode func(x *executor, st *futureState) (T, error)
 }
 
 // futureState is a future's untyped part: done closes once rec holds the
@@ -21,6 +21,7 @@ type Future[T any] struct {
 type futureState struct {
 	done chan struct{}
 	rec  journal.Record
+	live any // the result itself, when the step ran here and its type is plain
 	poll func()
 }
 
@@ -64,7 +65,7 @@ func (f *futureState) ready() bool {
 func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) *Future[T] {
 	x := ctx.executor()
 	o := x.take(kindStep, name)
-	f := &Future[T]{st: newFutureState(), decode: decodeOutcome[T]}
+	f := &Future[T]{st: newFutureState(), decode: decodeFuture[T]}
 	if done, ok := o.done(); ok {
 		f.st.resolve(done)
 		return f
@@ -83,6 +84,15 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 	return f
 }
 
+// decodeFuture is a step future's result: the live value if there is one,
+// else the recorded outcome decoded.
+func decodeFuture[T any](x *executor, st *futureState) (T, error) {
+	if v, ok := st.live.(T); ok {
+		return v, nil
+	}
+	return decodeOutcome[T](x, st.rec)
+}
+
 // Get waits for the step (or child) to finish and returns its result,
 // like [Step]. ctx must be the Context of the run that called Go (or
 // WithoutCancel of it). Get takes no journal position and does not return
@@ -96,7 +106,7 @@ func (f *Future[T]) Get(ctx Context) (T, error) {
 	if !f.st.check() {
 		x.wait(f.st.check)
 	}
-	return f.decode(x, f.st.rec)
+	return f.decode(x, f.st)
 }
 
 // Ready reports whether the result is available, without waiting.
@@ -143,6 +153,7 @@ func (x *executor) worker() {
 		switch {
 		case x.aborted() && !t.isDone:
 		case done:
+			t.future.live = t.live
 			t.future.resolve(t.done)
 			x.s.wake()
 		default:

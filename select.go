@@ -259,6 +259,6 @@ func (c *ReceiveCase[T]) isReceiveCase() {}
 
 // result returns the future's error (decoding its value too).
 func (f *Future[T]) result(x *executor) error {
-	_, err := f.decode(x, f.st.rec)
+	_, err := f.decode(x, f.st)
 	return err
 }

@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -128,27 +129,39 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 		x.wait(func() bool { return !x.now().Before(at) || t.cancelCause() != nil })
 	}
 	x.replayed(t.done)
+	if v, ok := t.live.(T); ok {
+		return v, nil
+	}
 	return decodeOutcome[T](x, t.done)
 }
 
 // stepFunc is a typed step function as the engine calls it.
 type stepFunc interface {
 	// call runs the function and encodes its result; encoding failures
-	// are reported apart from the step's own errors.
-	call(t *task, ctx context.Context) (data []byte, stepErr, encErr error)
+	// are reported apart from the step's own errors. live is the result
+	// itself when its type is plain (see isPlain): the workflow gets it
+	// without a decode, since a decode would give back the same value.
+	call(t *task, ctx context.Context) (data []byte, live any, stepErr, encErr error)
 }
 
 // typedStep is a user's step function. Converting one to a stepFunc
 // allocates nothing (a func is pointer-shaped), unlike a closure.
 type typedStep[T any] func(context.Context) (T, error)
 
-func (f typedStep[T]) call(t *task, ctx context.Context) ([]byte, error, error) {
+func (f typedStep[T]) call(t *task, ctx context.Context) ([]byte, any, error, error) {
 	v, err := f(ctx)
 	if err != nil {
-		return nil, err, nil
+		return nil, nil, err, nil
 	}
-	b, encErr := encodePayload(v, t.x.e.cfg.MaxPayloadBytes)
-	return b, nil, payloadErr(encErr, "result of step %q", t.name)
+	ti := infoOfType(reflect.TypeFor[T]())
+	b, encErr := encodeChecked(v, t.x.e.cfg.MaxPayloadBytes, ti)
+	if encErr != nil {
+		return nil, nil, nil, payloadErr(encErr, "result of step %q", t.name)
+	}
+	if ti.plain {
+		return b, v, nil, nil
+	}
+	return b, nil, nil, nil
 }
 
 // decodeOutcome turns an operation's outcome record into its typed
@@ -197,6 +210,7 @@ type task struct {
 	nextAt  time.Time // not before this
 	started bool      // an at-most-once attempt began and did not end
 	done    journal.Record
+	live    any // the successful result itself, if its type is plain
 	isDone  bool
 	future  *futureState // set for Go
 	sc      stepContext  // the running attempt's context
@@ -270,7 +284,7 @@ func (t *task) runOnce() bool {
 		}
 	}
 	crashPoint("step-before", x.id, int(t.o.pos))
-	data, stepErr, encErr := t.execute()
+	data, live, stepErr, encErr := t.execute()
 	crashPoint("step-effect", x.id, int(t.o.pos))
 	if x.aborted() {
 		return t.abandon()
@@ -279,6 +293,7 @@ func (t *task) runOnce() bool {
 		if stepErr == nil && encErr == nil {
 			// It succeeded anyway: keep the result (its effect happened);
 			// the cancellation reaches the workflow here all the same.
+			t.live = live
 			return t.finish(data, nil, t.deliverFlags(cause))
 		}
 		return t.finish(nil, cause, t.deliverFlags(cause))
@@ -287,6 +302,7 @@ func (t *task) runOnce() bool {
 		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: encErr}, 0)
 	}
 	if stepErr == nil {
+		t.live = live
 		return t.finish(data, nil, 0)
 	}
 	delay, again := t.policy.Next(t.attempt, stepErr)
@@ -307,11 +323,11 @@ func (t *task) runOnce() bool {
 
 // execute runs one attempt of fn under the step's limits, with its
 // context, turning a panic into an error.
-func (t *task) execute() (data []byte, stepErr, encErr error) {
+func (t *task) execute() (data []byte, live any, stepErr, encErr error) {
 	x := t.x
 	parent := x.stepParent(t.ctx)
 	if err := x.e.acquire(parent, t.cfg.limit); err != nil {
-		return nil, err, nil
+		return nil, nil, err, nil
 	}
 	defer x.e.release(t.cfg.limit)
 	t.sc = stepContext{Context: parent, t: t, attempt: t.attempt}
@@ -327,7 +343,7 @@ func (t *task) execute() (data []byte, stepErr, encErr error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			data, encErr = nil, nil
+			data, live, encErr = nil, nil, nil
 			stepErr = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
 		}
 	}()
