@@ -311,10 +311,21 @@ func parseExpireKey(k []byte) (expiry, bool) {
 	}, true
 }
 
-// boltTxn applies plans inside a bbolt write transaction.
-type boltTxn struct{ tx *bolt.Tx }
+// boltTxn applies plans inside a bbolt write transaction. It keeps the
+// runs it has decoded, so a group of commits to one run decodes its stored
+// state once per transaction, not once per commit.
+type boltTxn struct {
+	tx   *bolt.Tx
+	runs map[string]*Run // decoded or written in this transaction; nil: deleted
+}
 
-func (t boltTxn) getRun(id string) (*Run, error) {
+func newBoltTxn(tx *bolt.Tx) *boltTxn { return &boltTxn{tx: tx, runs: map[string]*Run{}} }
+
+// getRun returns the run, shared with the cache: plans only read it.
+func (t *boltTxn) getRun(id string) (*Run, error) {
+	if r, ok := t.runs[id]; ok {
+		return r, nil
+	}
 	v := t.tx.Bucket(bucketRuns).Get([]byte(id))
 	if v == nil {
 		return nil, nil
@@ -323,10 +334,12 @@ func (t boltTxn) getRun(id string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.runs[id] = &r
 	return &r, nil
 }
 
-func (t boltTxn) putRun(old, r *Run) error {
+func (t *boltTxn) putRun(old, r *Run) error {
+	t.runs[r.ID] = r
 	if err := t.tx.Bucket(bucketRuns).Put([]byte(r.ID), encodeRun(r)); err != nil {
 		return err
 	}
@@ -371,7 +384,7 @@ func (t boltTxn) putRun(old, r *Run) error {
 	return nil
 }
 
-func (t boltTxn) hasRecord(id string, epoch, pos, seq uint32) (bool, error) {
+func (t *boltTxn) hasRecord(id string, epoch, pos, seq uint32) (bool, error) {
 	b := t.tx.Bucket(bucketRecords).Bucket(recordsBucket(id, epoch))
 	if b == nil {
 		return false, nil
@@ -380,7 +393,7 @@ func (t boltTxn) hasRecord(id string, epoch, pos, seq uint32) (bool, error) {
 	return b.Get(k[:]) != nil, nil
 }
 
-func (t boltTxn) putRecord(id string, epoch uint32, r *Record) error {
+func (t *boltTxn) putRecord(id string, epoch uint32, r *Record) error {
 	b, err := t.tx.Bucket(bucketRecords).CreateBucketIfNotExists(recordsBucket(id, epoch))
 	if err != nil {
 		return err
@@ -389,16 +402,16 @@ func (t boltTxn) putRecord(id string, epoch uint32, r *Record) error {
 	return b.Put(k[:], encodeRecord(id, r))
 }
 
-func (t boltTxn) hasMessage(k MessageKey) (bool, error) {
+func (t *boltTxn) hasMessage(k MessageKey) (bool, error) {
 	b := t.tx.Bucket(bucketInbox).Bucket([]byte(k.RunID))
 	return b != nil && b.Get(messageKey(k.Channel, k.Seq)) != nil, nil
 }
 
-func (t boltTxn) deleteMessage(k MessageKey) error {
+func (t *boltTxn) deleteMessage(k MessageKey) error {
 	return t.tx.Bucket(bucketInbox).Bucket([]byte(k.RunID)).Delete(messageKey(k.Channel, k.Seq))
 }
 
-func (t boltTxn) putMessage(m *Message) error {
+func (t *boltTxn) putMessage(m *Message) error {
 	b, err := t.tx.Bucket(bucketInbox).CreateBucketIfNotExists([]byte(m.RunID))
 	if err != nil {
 		return err
@@ -409,7 +422,8 @@ func (t boltTxn) putMessage(m *Message) error {
 	return b.Put(messageKey(m.Channel, m.Seq), encodeMessage(m))
 }
 
-func (t boltTxn) deleteRun(r *Run) error {
+func (t *boltTxn) deleteRun(r *Run) error {
+	t.runs[r.ID] = nil
 	id := []byte(r.ID)
 	if err := t.tx.Bucket(bucketRuns).Delete(id); err != nil {
 		return err
@@ -451,7 +465,7 @@ func deleteBucket(parent *bolt.Bucket, name []byte) error {
 	return nil
 }
 
-func (t boltTxn) expired(before time.Time, limit int) ([]expiry, error) {
+func (t *boltTxn) expired(before time.Time, limit int) ([]expiry, error) {
 	var out []expiry
 	end := uint64(unixNano(before)) ^ 1<<63
 	c := t.tx.Bucket(bucketExpire).Cursor()
@@ -468,7 +482,7 @@ func (t boltTxn) expired(before time.Time, limit int) ([]expiry, error) {
 	return out, nil
 }
 
-func (t boltTxn) purge(e expiry) error {
+func (t *boltTxn) purge(e expiry) error {
 	if err := t.tx.Bucket(bucketExpire).Delete(expireKey(e)); err != nil {
 		return err
 	}

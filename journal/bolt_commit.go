@@ -13,6 +13,11 @@ import (
 // queued (up to BoltOptions.MaxBatch), applies them in one transaction,
 // fsyncs once, and wakes their callers. When it is idle a request goes out
 // at once; requests that arrive during an fsync ride the next transaction.
+// After a transaction shared by n writers it waits a little (a quarter of
+// that commit's duration, at most maxLinger) for n requests, since the
+// writers it just woke are likely to commit again: with 64 concurrent runs
+// that keeps transactions near 64 commits instead of two alternating
+// halves. After a lone writer's commit it never waits.
 // A request that fails validation fails alone; if the transaction itself
 // fails, each request is retried in a transaction of its own so only the
 // culprit fails.
@@ -74,24 +79,42 @@ func (s *Bolt) submit(ctx context.Context, req *commitReq) error {
 	}
 }
 
+// maxLinger bounds how long the committer waits for writers to come back
+// after a shared transaction (see commitLoop).
+const maxLinger = time.Millisecond
+
 func (s *Bolt) commitLoop() {
 	defer close(s.done)
 	reqs := make([]*commitReq, 0, s.opts.MaxBatch)
+	lastN, lastTook := 0, time.Duration(0) // the previous transaction's writers and duration
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for req := range s.queue {
 		reqs = append(reqs[:0], req)
-	drain:
-		for len(reqs) < s.opts.MaxBatch {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break drain
+		reqs = s.drain(reqs)
+		if lastN > 1 && len(reqs) < lastN {
+			// The previous transaction served several writers, who are
+			// likely about to commit again: give them a quarter of a
+			// commit's time to join this one. A lone writer (lastN 1)
+			// never waits.
+			linger.Reset(min(lastTook/4, maxLinger))
+		wait:
+			for len(reqs) < lastN && len(reqs) < s.opts.MaxBatch {
+				select {
+				case r, ok := <-s.queue:
+					if !ok {
+						break wait
+					}
+					reqs = append(reqs, r)
+				case <-linger.C:
+					break wait
 				}
-				reqs = append(reqs, r)
-			default:
-				break drain
 			}
+			linger.Stop()
 		}
+		start := time.Now()
 		s.commitGroup(reqs, true)
+		lastN, lastTook = len(reqs), time.Since(start)
 		for i, r := range reqs {
 			close(r.done)
 			reqs[i] = nil
@@ -99,10 +122,26 @@ func (s *Bolt) commitLoop() {
 	}
 }
 
+// drain adds the requests already queued to reqs, up to MaxBatch.
+func (s *Bolt) drain(reqs []*commitReq) []*commitReq {
+	for len(reqs) < s.opts.MaxBatch {
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return reqs
+			}
+			reqs = append(reqs, r)
+		default:
+			return reqs
+		}
+	}
+	return reqs
+}
+
 // commitGroup applies reqs in one transaction and sets each one's outcome.
 func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) {
 	err := s.update(func(tx *bolt.Tx) error {
-		t := boltTxn{tx}
+		t := newBoltTxn(tx)
 		for _, r := range reqs {
 			r.err, r.existing, r.created = nil, nil, nil
 			var p *plan
