@@ -104,5 +104,5 @@ func (x *executor) stepParent(c Context) context.Context {
 	if c.detached() {
 		return x.e.ctx
 	}
-	return x.live
+	return x.liveContext()
 }

@@ -38,9 +38,13 @@ type executor struct {
 	delivered error // the cancel error once delivered; workflow goroutine only
 
 	// live is the parent of the contexts of steps that can be canceled; it
-	// is canceled when the run is canceled or the executor aborts.
+	// is canceled when the run is canceled or the executor aborts. It is
+	// made when a step first runs: a run that only replays (most runs at
+	// Open) never registers a context with the engine's.
+	liveMu     sync.Mutex
 	live       context.Context
 	liveCancel context.CancelFunc
+	liveDone   bool // canceled before it was made
 
 	abortOnce sync.Once
 	abort     chan struct{} // closed by stop
@@ -55,9 +59,13 @@ type executor struct {
 	children  map[string]bool // children to cancel with the run
 	idleElem  *list.Element   // in the engine's cache while waiting; cacheMu
 	waitGen   atomic.Uint64   // the slot's wake count when wait last found nothing ready
-	wg        sync.WaitGroup  // futures workers
-	batch     journal.Batch   // reused by the workflow goroutine's commits
-	stepTask  task            // reused by Step (the workflow goroutine's steps)
+	// noMessagesAt is 1 + the slot's wake count at load when the inbox was
+	// empty then (0: not known empty). Until a wake (every Send wakes the
+	// run), a receive need not read the inbox.
+	noMessagesAt atomic.Uint64
+	wg           sync.WaitGroup // futures workers
+	batch        journal.Batch  // reused by the workflow goroutine's commits
+	stepTask     task           // reused by Step (the workflow goroutine's steps)
 }
 
 type abortReason uint8
@@ -81,7 +89,6 @@ func newExecutor(s *slot, row journal.Run, recs []journal.Record) *executor {
 		doneCh: make(chan struct{}),
 		abort:  make(chan struct{}),
 	}
-	x.live, x.liveCancel = context.WithCancel(s.e.ctx)
 	x.ctx = &wfContext{x: x}
 	return x
 }
@@ -116,7 +123,7 @@ func (x *executor) stop(reason abortReason, err error) {
 	x.abortOnce.Do(func() {
 		x.reason, x.reasonErr = reason, err
 		close(x.abort)
-		x.liveCancel()
+		x.cancelLive()
 	})
 }
 
@@ -145,7 +152,7 @@ func (x *executor) park(reason error) {
 
 // exited cleans up after the workflow goroutine stopped without returning.
 func (x *executor) exited() {
-	x.liveCancel()
+	x.cancelLive()
 	x.stopWorkers()
 	x.e.markBusy(x)
 	s := x.s
@@ -177,7 +184,28 @@ func (x *executor) stopWorkers() {
 }
 
 // cancelLive cancels the contexts of this executor's cancelable steps.
-func (x *executor) cancelLive() { x.liveCancel() }
+func (x *executor) cancelLive() {
+	x.liveMu.Lock()
+	defer x.liveMu.Unlock()
+	if x.liveCancel != nil {
+		x.liveCancel()
+	}
+	x.liveDone = true
+}
+
+// liveContext returns the parent of cancelable steps' contexts, making it
+// on first use (canceled already if cancelLive came first).
+func (x *executor) liveContext() context.Context {
+	x.liveMu.Lock()
+	defer x.liveMu.Unlock()
+	if x.live == nil {
+		x.live, x.liveCancel = context.WithCancel(x.e.ctx)
+		if x.liveDone {
+			x.liveCancel()
+		}
+	}
+	return x.live
+}
 
 // finish records the workflow's outcome, hands it to the parent, and
 // releases the slot.

@@ -32,6 +32,19 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 	return nil
 }
 
+// nextMessage reads the oldest message on channel from the run's inbox,
+// unless the inbox was empty when the run was loaded and nothing woke the
+// run since (a Send always wakes it): then there is none.
+func (x *executor) nextMessage(channel string) ([]journal.Message, error) {
+	if at := x.noMessagesAt.Load(); at != 0 {
+		if _, gen := x.s.waitCh(); gen+1 == at {
+			return nil, nil
+		}
+		x.noMessagesAt.Store(0)
+	}
+	return x.e.store.Messages(context.Background(), x.id, channel, 1)
+}
+
 // Receive waits for the next message sent to this run on channel and
 // returns it, decoded into T. The message is taken from the inbox and
 // recorded at this journal position in one commit, so it is received
@@ -86,7 +99,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	var msg *journal.Message
 	var readErr error
 	x.wait(func() bool {
-		msgs, err := x.e.store.Messages(context.Background(), x.id, channel, 1)
+		msgs, err := x.nextMessage(channel)
 		switch {
 		case err != nil:
 			readErr = err

@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -85,7 +84,7 @@ func (c *ReceiveCase[T]) Value() (T, bool) { return c.value, c.ok }
 
 // poll implements Awaitable.
 func (c *ReceiveCase[T]) poll(x *executor) (bool, *journal.Message, error) {
-	msgs, err := x.e.store.Messages(context.Background(), x.id, c.channel, 1)
+	msgs, err := x.nextMessage(c.channel)
 	if err != nil || len(msgs) == 0 {
 		return false, nil, err
 	}

@@ -145,7 +145,9 @@ func (s *slot) load() {
 	s.mu.Unlock()
 
 	e := s.e
-	row, recs, err := e.readRun(s.id)
+	_, gen := s.waitCh() // wakes from here on may bring messages the read misses
+	l, err := e.store.Load(context.Background(), s.id)
+	row, recs := l.Run, l.Records
 	if err == nil && row.Status.Terminal() {
 		s.done() // finished elsewhere (or before a restart): nothing to run
 		return
@@ -173,6 +175,9 @@ func (s *slot) load() {
 		}
 	}
 	x := newExecutor(s, row, recs)
+	if !l.HasMessages {
+		x.noMessagesAt.Store(gen + 1) // +1: 0 means "unknown"
+	}
 	s.mu.Lock()
 	if s.stopped {
 		s.state = stateIdle
@@ -235,20 +240,6 @@ func (s *slot) done() {
 	}
 	e.mu.Unlock()
 	close(s.finished)
-}
-
-// readRun returns a run's stored state and journal.
-func (e *Engine) readRun(id string) (journal.Run, []journal.Record, error) {
-	ctx := context.Background()
-	row, err := e.store.GetRun(ctx, id)
-	if err != nil {
-		return row, nil, err
-	}
-	if row.Status.Terminal() {
-		return row, nil, nil
-	}
-	recs, err := e.store.Records(ctx, id)
-	return row, recs, err
 }
 
 // park records that a run cannot go on with this code, and drops its slot.

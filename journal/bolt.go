@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -73,7 +74,7 @@ func (s *Bolt) Commit(ctx context.Context, b *Batch) error {
 // GetRun implements [Store.GetRun].
 func (s *Bolt) GetRun(ctx context.Context, id string) (r Run, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketRuns).Get([]byte(id))
+		v := tx.Bucket(bucketRuns).Get(key(id))
 		if v == nil {
 			return fmt.Errorf("get run %q: %w", id, ErrNotFound)
 		}
@@ -86,7 +87,7 @@ func (s *Bolt) GetRun(ctx context.Context, id string) (r Run, err error) {
 // Records implements [Store.Records].
 func (s *Bolt) Records(ctx context.Context, id string) (out []Record, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketRuns).Get([]byte(id))
+		v := tx.Bucket(bucketRuns).Get(key(id))
 		if v == nil {
 			return fmt.Errorf("records of run %q: %w", id, ErrNotFound)
 		}
@@ -94,20 +95,62 @@ func (s *Bolt) Records(ctx context.Context, id string) (out []Record, err error)
 		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketRecords).Bucket(recordsBucket(id, r.Epoch))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			r, err := decodeRecord(id, k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-			return nil
-		})
+		out, err = readRecords(tx, id, r.Epoch)
+		return err
 	})
 	return out, err
+}
+
+// Load implements [Store.Load].
+func (s *Bolt) Load(ctx context.Context, id string) (l Loaded, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRuns).Get(key(id))
+		if v == nil {
+			return fmt.Errorf("load run %q: %w", id, ErrNotFound)
+		}
+		if l.Run, err = decodeRun(id, v); err != nil {
+			return err
+		}
+		if in := tx.Bucket(bucketInbox).Bucket(key(id)); in != nil {
+			k, _ := in.Cursor().First()
+			l.HasMessages = k != nil
+		}
+		if l.Run.Status.Terminal() {
+			return nil
+		}
+		l.Records, err = readRecords(tx, id, l.Run.Epoch)
+		return err
+	})
+	return l, err
+}
+
+// readRecords decodes the records of one epoch of a run. A first pass
+// over the keys sizes the result and one buffer for all the records' data;
+// step names that repeat (a loop of one step) share one string. Replaying
+// a run so allocates a handful of times, not several times per record.
+func readRecords(tx *bolt.Tx, id string, epoch uint32) ([]Record, error) {
+	b := tx.Bucket(bucketRecords).Bucket(recordsBucket(id, epoch))
+	if b == nil {
+		return nil, nil
+	}
+	n, size := 0, 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		n++
+		size += len(v)
+	}
+	out := make([]Record, 0, n)
+	arena := make([]byte, 0, size)
+	var prev string
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		r, err := decodeRecordAfter(id, k, v, prev, &arena)
+		if err != nil {
+			return nil, err
+		}
+		prev = r.Name
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // ListRuns implements [Store.ListRuns]. With a Status it walks the status
@@ -176,10 +219,10 @@ func (s *Bolt) ListRuns(ctx context.Context, f Filter) (out []Run, err error) {
 // Messages implements [Store.Messages].
 func (s *Bolt) Messages(ctx context.Context, id, channel string, limit int) (out []Message, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketRuns).Get([]byte(id)) == nil {
+		if tx.Bucket(bucketRuns).Get(key(id)) == nil {
 			return fmt.Errorf("messages of run %q: %w", id, ErrNotFound)
 		}
-		b := tx.Bucket(bucketInbox).Bucket([]byte(id))
+		b := tx.Bucket(bucketInbox).Bucket(key(id))
 		if b == nil {
 			return nil
 		}
@@ -276,12 +319,17 @@ func statusKey(s Status, id string) []byte {
 	return append([]byte{byte(s)}, id...)
 }
 
+// key gives a string's bytes without copying them, for bbolt calls: bbolt
+// copies every key it keeps (Put, CreateBucket) and only reads the others,
+// and nothing here writes to the result.
+func key(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 // recordsBucket names the bucket of a run's records in one epoch: the run
 // id for epoch 0, then the id, a 0 byte and the big-endian epoch. Run ids
 // have no 0 byte, so the buckets of one run sort together after its id.
 func recordsBucket(id string, epoch uint32) []byte {
 	if epoch == 0 {
-		return []byte(id)
+		return key(id)
 	}
 	return binary.BigEndian.AppendUint32(append([]byte(id), 0), epoch)
 }
@@ -326,7 +374,7 @@ func (t *boltTxn) getRun(id string) (*Run, error) {
 	if r, ok := t.runs[id]; ok {
 		return r, nil
 	}
-	v := t.tx.Bucket(bucketRuns).Get([]byte(id))
+	v := t.tx.Bucket(bucketRuns).Get(key(id))
 	if v == nil {
 		return nil, nil
 	}
@@ -340,7 +388,7 @@ func (t *boltTxn) getRun(id string) (*Run, error) {
 
 func (t *boltTxn) putRun(old, r *Run) error {
 	t.runs[r.ID] = r
-	if err := t.tx.Bucket(bucketRuns).Put([]byte(r.ID), encodeRun(r)); err != nil {
+	if err := t.tx.Bucket(bucketRuns).Put(key(r.ID), encodeRun(r)); err != nil {
 		return err
 	}
 	st := t.tx.Bucket(bucketStatus)
@@ -403,16 +451,16 @@ func (t *boltTxn) putRecord(id string, epoch uint32, r *Record) error {
 }
 
 func (t *boltTxn) hasMessage(k MessageKey) (bool, error) {
-	b := t.tx.Bucket(bucketInbox).Bucket([]byte(k.RunID))
+	b := t.tx.Bucket(bucketInbox).Bucket(key(k.RunID))
 	return b != nil && b.Get(messageKey(k.Channel, k.Seq)) != nil, nil
 }
 
 func (t *boltTxn) deleteMessage(k MessageKey) error {
-	return t.tx.Bucket(bucketInbox).Bucket([]byte(k.RunID)).Delete(messageKey(k.Channel, k.Seq))
+	return t.tx.Bucket(bucketInbox).Bucket(key(k.RunID)).Delete(messageKey(k.Channel, k.Seq))
 }
 
 func (t *boltTxn) putMessage(m *Message) error {
-	b, err := t.tx.Bucket(bucketInbox).CreateBucketIfNotExists([]byte(m.RunID))
+	b, err := t.tx.Bucket(bucketInbox).CreateBucketIfNotExists(key(m.RunID))
 	if err != nil {
 		return err
 	}
@@ -424,7 +472,7 @@ func (t *boltTxn) putMessage(m *Message) error {
 
 func (t *boltTxn) deleteRun(r *Run) error {
 	t.runs[r.ID] = nil
-	id := []byte(r.ID)
+	id := key(r.ID)
 	if err := t.tx.Bucket(bucketRuns).Delete(id); err != nil {
 		return err
 	}

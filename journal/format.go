@@ -86,26 +86,45 @@ func encodeRecord(runID string, r *Record) []byte {
 }
 
 func decodeRecord(runID string, key, v []byte) (Record, error) {
+	return decodeRecordAfter(runID, key, v, "", nil)
+}
+
+// decodeRecordAfter is decodeRecord that reuses prev, the name of the
+// record before, if the name is the same (no allocation for the repeated
+// names of a loop of steps), and copies the data into arena's spare
+// capacity when it fits (one allocation for a run's records, not one
+// each). arena may be nil.
+func decodeRecordAfter(runID string, key, v []byte, prev string, arena *[]byte) (Record, error) {
 	var r Record
-	what := "record"
 	if len(key) != 8 {
-		return r, corruptf(runID, what, "key of %d bytes, want 8", len(key))
+		return r, corruptf(runID, "record", "key of %d bytes, want 8", len(key))
 	}
 	r.Pos = binary.BigEndian.Uint32(key[0:4])
 	r.Seq = binary.BigEndian.Uint32(key[4:8])
-	what = "record " + strconv.Itoa(int(r.Pos)) + "." + strconv.Itoa(int(r.Seq))
-	body, err := open(v, []byte(runID), key, runID, what)
+	body, err := open(v, []byte(runID), key, runID, "record")
 	if err != nil {
-		return r, err
+		return r, recordErr(err, r)
 	}
-	d := decoder{b: body}
+	d := decoder{b: body, arena: arena}
 	d.array(recordFields)
 	r.Kind = uint8(d.uint(math.MaxUint8))
 	r.Flags = uint8(d.uint(math.MaxUint8))
-	r.Name = d.str()
+	r.Name = d.strLike(prev)
 	r.Time = fromUnixNano(d.int())
 	r.Data = d.bin()
-	return r, d.finish(runID, what)
+	if err := d.finish(runID, "record"); err != nil {
+		return r, recordErr(err, r)
+	}
+	return r, nil
+}
+
+// recordErr names the record in a CorruptError (only when there is one:
+// the name costs an allocation).
+func recordErr(err error, r Record) error {
+	if ce, ok := err.(*CorruptError); ok {
+		ce.What = "record " + strconv.Itoa(int(r.Pos)) + "." + strconv.Itoa(int(r.Seq))
+	}
+	return err
 }
 
 func encodeRun(r *Run) []byte {
@@ -311,8 +330,9 @@ func appendBool(b []byte, v bool) []byte {
 // later calls return zero values. Lengths are checked against the bytes
 // that remain before anything is allocated.
 type decoder struct {
-	b   []byte
-	err string
+	b     []byte
+	err   string
+	arena *[]byte // if set, bin copies into its spare capacity when it fits
 }
 
 func (d *decoder) fail(msg string) {
@@ -457,13 +477,20 @@ func (d *decoder) length(c byte, fix, c8, c16, c32 byte, fixMask byte) int {
 	return 0
 }
 
-func (d *decoder) str() string {
+func (d *decoder) str() string { return d.strLike("") }
+
+// strLike decodes a string, returning like itself if the bytes are equal.
+func (d *decoder) strLike(like string) string {
 	c := d.code()
 	if d.err != "" {
 		return ""
 	}
 	n := d.length(c, 0xa0, 0xd9, 0xda, 0xdb, 0x1f)
-	return string(d.take(n))
+	p := d.take(n)
+	if string(p) == like {
+		return like
+	}
+	return string(p)
 }
 
 func (d *decoder) bin() []byte {
@@ -475,6 +502,13 @@ func (d *decoder) bin() []byte {
 	p := d.take(n)
 	if p == nil {
 		return nil
+	}
+	if d.arena != nil && n <= cap(*d.arena)-len(*d.arena) {
+		a := *d.arena
+		start := len(a)
+		a = append(a, p...)
+		*d.arena = a
+		return a[start:len(a):len(a)]
 	}
 	out := make([]byte, n)
 	copy(out, p)

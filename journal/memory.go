@@ -143,6 +143,27 @@ func (m *Memory) Records(ctx context.Context, id string) ([]Record, error) {
 	return out, nil
 }
 
+// Load implements [Store.Load].
+func (m *Memory) Load(ctx context.Context, id string) (Loaded, error) {
+	if err := m.read(ctx); err != nil {
+		return Loaded{}, err
+	}
+	defer m.mu.RUnlock()
+	mr := m.runs[id]
+	if mr == nil {
+		return Loaded{}, fmt.Errorf("load run %q: %w", id, ErrNotFound)
+	}
+	l := Loaded{Run: cloneRun(&mr.run), HasMessages: len(mr.inbox) > 0}
+	if !mr.run.Status.Terminal() {
+		l.Records = make([]Record, len(mr.records))
+		for i, r := range mr.records {
+			r.Data = bytes.Clone(r.Data)
+			l.Records[i] = r
+		}
+	}
+	return l, nil
+}
+
 // ListRuns implements [Store.ListRuns].
 func (m *Memory) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
 	if err := ctx.Err(); err != nil {

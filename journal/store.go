@@ -47,6 +47,12 @@ type Store interface {
 	// [ErrClosed].
 	Records(ctx context.Context, id string) ([]Record, error)
 
+	// Load returns what an engine needs to resume run id, in one read: the
+	// run, the records of its current epoch (as Records gives them; none
+	// for a terminal run), and whether any message waits in its inbox.
+	// Errors: [ErrNotFound], [ErrCorrupt], [ErrClosed].
+	Load(ctx context.Context, id string) (Loaded, error)
+
 	// ListRuns returns the runs that match f in id order. A run whose
 	// stored value is damaged is left out and named in an [ErrCorrupt]
 	// error returned together with the runs that could be read.
@@ -149,6 +155,13 @@ type Record struct {
 	Name  string
 	Time  time.Time
 	Data  []byte
+}
+
+// Loaded is what [Store.Load] returns.
+type Loaded struct {
+	Run         Run
+	Records     []Record
+	HasMessages bool // a message waits in the run's inbox, on any channel
 }
 
 // Message is a message waiting in a run's inbox.

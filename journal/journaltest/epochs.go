@@ -1,6 +1,7 @@
 package journaltest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -135,5 +136,31 @@ func testTimeExtremes(t *testing.T, s journal.Store) {
 	}
 	if r := getRun(t, s, "r"); !r.WakeAt.Equal(maxTime) {
 		t.Fatalf("WakeAt = %v, want %v", r.WakeAt, maxTime)
+	}
+}
+
+// testLoad: Load gives the run, its current epoch's records (none once
+// it finished) and whether its inbox holds a message.
+func testLoad(t *testing.T, s journal.Store) {
+	createRuns(t, s, "r")
+	if _, err := s.Load(t.Context(), "missing"); !errors.Is(err, journal.ErrNotFound) {
+		t.Fatalf("Load(missing) = %v, want ErrNotFound", err)
+	}
+	commit(t, s, "records", &journal.Batch{Now: at(1), Append: []journal.Append{appendRec("r", 1, 0, "b"), appendRec("r", 0, 0, "a")}})
+	l, err := s.Load(t.Context(), "r")
+	if err != nil || l.Run.ID != "r" || len(l.Records) != 2 || string(l.Records[0].Data) != "a" || l.HasMessages {
+		t.Fatalf("Load = %+v, %v; want run r, records a then b, no messages", l, err)
+	}
+	commit(t, s, "send", &journal.Batch{Now: at(2), Send: []journal.Message{{RunID: "r", Channel: "c", Data: []byte("m")}}})
+	if l, err = s.Load(t.Context(), "r"); err != nil || !l.HasMessages {
+		t.Fatalf("Load after a send: HasMessages = %v, %v; want true", l.HasMessages, err)
+	}
+	commit(t, s, "consume", &journal.Batch{Now: at(3), Consume: []journal.MessageKey{{RunID: "r", Channel: "c", Seq: messages(t, s, "r", "c", 0)[0].Seq}}})
+	if l, err = s.Load(t.Context(), "r"); err != nil || l.HasMessages {
+		t.Fatalf("Load after the message was consumed: HasMessages = %v, %v; want false", l.HasMessages, err)
+	}
+	commit(t, s, "finish", &journal.Batch{Now: at(4), Update: []journal.Update{{RunID: "r", Status: journal.StatusCompleted}}})
+	if l, err = s.Load(t.Context(), "r"); err != nil || l.Run.Status != journal.StatusCompleted || l.Records != nil {
+		t.Fatalf("Load of a finished run = %+v, %v; want it completed, without records", l, err)
 	}
 }

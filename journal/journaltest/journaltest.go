@@ -84,6 +84,7 @@ var tests = []test{
 	{"Purge/FinishedRuns", testPurgeRuns},
 	{"Purge/Epochs", testPurgeEpochs},
 	{"Times/Extremes", testTimeExtremes},
+	{"Load", testLoad},
 
 	// lifecycle.go
 	{"Close", testClose},
