@@ -59,7 +59,12 @@ func encode(v any) (b []byte, err error) {
 }
 
 // unmarshal decodes b into the value v points to; all of b must be used.
+// b is checked first (mpCheck): the library would allocate what a damaged
+// length claims.
 func unmarshal(b []byte, v any) (err error) {
+	if err := mpCheck(b); err != nil {
+		return err
+	}
 	s := codecPool.Get().(*codecState)
 	defer func() {
 		if p := recover(); p != nil {
@@ -95,11 +100,15 @@ func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
 		ti = infoOfType(rv.Type())
 	}
 	var err error
-	if ti != nil && ti.mayCycle {
-		err = (&walker{onPath: map[pathKey]bool{}}).walk(rv, 0)
-	}
 	var b []byte
-	if err == nil {
+	switch {
+	case ti != nil && ti.plan != nil:
+		b = ti.plan.appendPlain(make([]byte, 0, 64), rv)
+	case ti != nil && ti.mayCycle:
+		if err = (&walker{onPath: map[pathKey]bool{}}).walk(rv, 0); err == nil {
+			b, err = encode(v)
+		}
+	default:
 		b, err = encode(v)
 	}
 	if err != nil {
@@ -109,6 +118,19 @@ func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
 		return nil, &PayloadError{Op: "encode", Size: len(b), Limit: limit}
 	}
 	return b, nil
+}
+
+// decodeTyped decodes b into *v, with the plain codec when T is plain.
+func decodeTyped[T any](b []byte, v *T) error {
+	if ti := infoOfType(reflect.TypeFor[T]()); ti.plan != nil {
+		var tmp T
+		r := mpReader{b: b}
+		if ti.plan.decodePlain(&r, reflect.ValueOf(&tmp).Elem()) && len(r.b) == 0 {
+			*v = tmp
+			return nil
+		}
+	}
+	return decodePayload(b, v)
 }
 
 // decodePayload decodes b into *v; its error is a *PayloadError like
@@ -146,8 +168,9 @@ func checkEncodable(v reflect.Value) error {
 
 // typeInfo is what the codec knows of a type, computed once.
 type typeInfo struct {
-	mayCycle bool // a value can reach itself: walk it before encoding
-	plain    bool // msgpack gives back an equal, unshared value: see isPlain
+	mayCycle bool       // a value can reach itself: walk it before encoding
+	plain    bool       // msgpack gives back an equal, unshared value: see isPlain
+	plan     *plainPlan // for plain types: the fast codec (plaincodec.go)
 }
 
 var typeInfos sync.Map // reflect.Type → *typeInfo
@@ -157,6 +180,9 @@ func infoOfType(t reflect.Type) *typeInfo {
 		return v.(*typeInfo)
 	}
 	ti := &typeInfo{mayCycle: typeMayCycle(t, map[reflect.Type]bool{}), plain: isPlain(t, 0)}
+	if ti.plain {
+		ti.plan = planOf(t)
+	}
 	typeInfos.Store(t, ti)
 	return ti
 }
