@@ -20,7 +20,9 @@ func RunChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I) (O, err
 // as its Parent. Its creation is journaled in this run at this position,
 // in the same commit, so it is started exactly once even if the process
 // dies right after; its result is journaled here when it finishes, even
-// if this run is not loaded then. An empty id means "<parent id>/<position>".
+// if this run is not loaded then. An empty id means "<parent id>/<position>"
+// ("<parent id>/<epoch>.<position>" once the run continued as new, so that
+// each epoch starts children of its own).
 //
 // Canceling this run cancels the child, unless it was started [Detached].
 // A failed child's error, as the parent sees it, is a [*ChildError].
@@ -38,6 +40,9 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		childID = id
 	} else {
 		childID = x.id + "/" + strconv.FormatUint(uint64(o.pos), 10)
+		if x.row.Epoch > 0 {
+			childID = x.id + "/" + strconv.FormatUint(uint64(x.row.Epoch), 10) + "." + strconv.FormatUint(uint64(o.pos), 10)
+		}
 	}
 	f.decode = func(x *executor, st *futureState) (O, error) {
 		r := st.rec
@@ -74,9 +79,11 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 			x.exit()
 		}
 		if r, ok := x.createChild(&o, w.Name(), childID, in, &sc); !ok {
-			f.st.resolve(r) // refused: recorded as the operation's outcome
+			f.st.resolve(r) // refused, or finished before: the operation's recorded outcome
 			return f
 		}
+	} else {
+		x.checkChild(&o, w.Name(), childID)
 	}
 	x.trackChild(childID, detached)
 	if _, err := x.e.attach(childID, w); err != nil {
@@ -95,7 +102,11 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 // createChild journals the child's start at o and creates the child run,
 // in one commit. If the child cannot be created (its input does not
 // encode, or its id is taken by another run) it records that failure as
-// the operation's outcome and returns it with false.
+// the operation's outcome and returns it with false. If the child exists
+// and finished (it was this run's child at this position in an earlier
+// epoch: see ContinueAsNew), it records the child's outcome too, since the
+// child, which never runs twice, delivered it to that epoch's journal, and
+// returns it with false.
 func (x *executor) createChild(o *op, name, childID string, in any, sc *startConfig) (journal.Record, bool) {
 	fail := func(err error) (journal.Record, bool) {
 		r := o.record(kindChild, name, flagDone|flagError)
@@ -111,6 +122,10 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	switch {
 	case err == nil && (old.Parent != x.id || old.ParentPos != o.pos || old.Workflow != name):
 		return fail(fmt.Errorf("durable: child run %q: the id belongs to another run (workflow %q, parent %q): %w", childID, old.Workflow, old.Parent, ErrWorkflowMismatch))
+	case err == nil && old.ParentEpoch != x.row.Epoch && !old.Status.Terminal():
+		// Started at this position in an earlier epoch and still running:
+		// its result goes to that epoch, never to this one.
+		return fail(fmt.Errorf("durable: child run %q: the id belongs to a child the run started before it continued as new, which is still running: %w", childID, ErrWorkflowMismatch))
 	case err != nil && !isNotFound(err):
 		x.stop(x.commitFailure(err))
 		x.exit()
@@ -122,15 +137,44 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	r := o.record(kindChild, name, flags)
 	r.Data = []byte(childID)
 	b := &journal.Batch{
-		Append: []journal.Append{{RunID: x.id, Record: r}},
-		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input, Parent: x.id, ParentPos: o.pos, Deadline: sc.deadlineFrom(x.now())}},
+		Append: []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}},
+		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input,
+			Parent: x.id, ParentPos: o.pos, ParentEpoch: x.row.Epoch, Deadline: sc.deadlineFrom(x.now())}},
+	}
+	finished := err == nil && old.Status.Terminal()
+	if finished {
+		res := o.record(kindChild, name, flagDone)
+		res.Data = old.Output
+		if old.Status != journal.StatusCompleted {
+			res.Flags, res.Data = res.Flags|flagError, old.Err
+		}
+		b.Append = append(b.Append, journal.Append{RunID: x.id, Epoch: x.row.Epoch, Record: res})
+		r = res
 	}
 	crashPoint("child-start", x.id, int(o.pos))
 	if !x.commit(b) {
 		x.exit()
 	}
 	crashPoint("child-started", x.id, int(o.pos))
-	return r, true
+	return r, !finished
+}
+
+// checkChild parks the run if the child whose start is recorded at o is
+// not this run's child there: the journal is damaged (the start and the
+// child are committed together), and waiting for the child's result would
+// wait forever.
+func (x *executor) checkChild(o *op, name, childID string) {
+	row, err := x.e.store.GetRun(context.Background(), childID)
+	switch {
+	case isNotFound(err):
+		x.park(fmt.Errorf("durable: run %q: position %d records the start of child run %q, which does not exist: %w", x.id, o.pos, childID, journal.ErrCorrupt))
+	case err != nil:
+		x.stop(x.commitFailure(err))
+		x.exit()
+	case row.Parent != x.id || row.ParentPos != o.pos || row.Workflow != name:
+		x.park(fmt.Errorf("durable: run %q: position %d records the start of child run %q, which is a %q run of parent %q at %d: %w",
+			x.id, o.pos, childID, row.Workflow, row.Parent, row.ParentPos, journal.ErrCorrupt))
+	}
 }
 
 // trackChild remembers a child that the run's cancellation must reach,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/retry"
 )
 
@@ -22,7 +23,8 @@ import (
 // [ErrCanceled], [ErrDeadlineExceeded], [ErrTimeout], [ErrNotFound],
 // [ErrStepInterrupted], [ErrPayload], [ErrPayloadTooLarge],
 // [ErrNondeterministic], [ErrNotRegistered], [ErrWorkflowMismatch],
-// context.Canceled and context.DeadlineExceeded.
+// [ErrTooManyRecords], journal.ErrCorrupt, context.Canceled and
+// context.DeadlineExceeded.
 type RecordedError struct {
 	Type      string // Go type of the original error, e.g. "*fs.PathError"
 	Msg       string
@@ -60,6 +62,8 @@ var sentinelNames = []struct {
 	{"nondeterministic", ErrNondeterministic},
 	{"not_registered", ErrNotRegistered},
 	{"workflow_mismatch", ErrWorkflowMismatch},
+	{"too_many_records", ErrTooManyRecords},
+	{"corrupt", journal.ErrCorrupt}, // why a run with damaged records is parked
 	{"context.Canceled", context.Canceled},
 	{"context.DeadlineExceeded", context.DeadlineExceeded},
 }

@@ -48,7 +48,8 @@ var (
 	// ErrStepInterrupted: an at-most-once step was interrupted by a crash
 	// and is not run again. See [StepInterruptedError].
 	ErrStepInterrupted = errors.New("durable: at-most-once step interrupted")
-	// ErrTooManyRecords: the run reached Config.MaxRecordsPerRun.
+	// ErrTooManyRecords: the run made Config.MaxHistory durable operations
+	// in its epoch; see [ContinueAsNew].
 	ErrTooManyRecords = errors.New("durable: run has too many records")
 )
 

@@ -233,7 +233,10 @@ func (x *executor) finish(out []byte, werr error) {
 	u := journal.Update{RunID: x.id, Status: status, Output: out}
 	if werr != nil {
 		status = journal.StatusFailed
-		if x.s.cancelRequested() != nil && (errors.Is(werr, ErrCanceled) || errors.Is(werr, context.Canceled)) {
+		// Canceled if the run was canceled: live, or as the journal says
+		// (after a restart a deadline's cancel request is made again only
+		// when its timer fires, which may come after the replay ends).
+		if (x.s.cancelRequested() != nil || x.delivered != nil) && (errors.Is(werr, ErrCanceled) || errors.Is(werr, context.Canceled)) {
 			status = journal.StatusCanceled
 		}
 		u = journal.Update{RunID: x.id, Status: status, Err: encodeError(werr)}
@@ -247,7 +250,7 @@ func (x *executor) finish(out []byte, werr error) {
 			r.Data = u.Err
 		}
 		toParent = &r
-		b.Append = []journal.Append{{RunID: x.row.Parent, Record: r}}
+		b.Append = []journal.Append{{RunID: x.row.Parent, Epoch: x.row.ParentEpoch, Record: r}}
 	}
 	crashPoint("complete", x.id, -1)
 	err := x.e.store.Commit(context.Background(), b)
@@ -305,7 +308,7 @@ func (x *executor) write(wake *time.Time, recs ...journal.Record) {
 	b := &x.batch
 	*b = journal.Batch{Append: b.Append[:0], Update: b.Update[:0]}
 	for _, r := range recs {
-		b.Append = append(b.Append, journal.Append{RunID: x.id, Record: r})
+		b.Append = append(b.Append, journal.Append{RunID: x.id, Epoch: x.row.Epoch, Record: r})
 	}
 	if wake != nil {
 		b.Update = append(b.Update, journal.Update{RunID: x.id, SetWake: true, Wake: *wake})

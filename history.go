@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -36,10 +37,13 @@ func (ev Event) String() string {
 		s += " " + ev.Time.Format(time.RFC3339Nano)
 	}
 	if ev.Detail != "" {
-		s += ": " + ev.Detail
+		s += ": " + oneLine.Replace(ev.Detail) // error messages may span lines (errors.Join)
 	}
 	return s
 }
+
+// oneLine escapes line breaks.
+var oneLine = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 
 var kindNames = map[uint8]string{
 	kindStep: "step", kindSleep: "sleep", kindReceive: "receive", kindChild: "child",

@@ -82,6 +82,12 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	var deadline time.Time
 	if len(o.recs) > 0 {
 		deadline = o.recs[0].Time // set before a restart
+		if deadline.IsZero() {
+			// Only a receive with a timeout records something before it
+			// is done, and that is its deadline. Without one the run
+			// would wait for ever: the journal is damaged.
+			x.park(fmt.Errorf("durable: run %q: position %d holds a receive record without a deadline: %w", x.id, o.pos, journal.ErrCorrupt))
+		}
 	} else if timeout > 0 {
 		if cause := x.pendingCancel(ctx); cause != nil {
 			x.deliverLive(&o, kindReceive, channel, cause)
@@ -126,7 +132,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		r := o.record(kindReceive, channel, flagDone)
 		r.Data = msg.Data
 		b := &journal.Batch{
-			Append:  []journal.Append{{RunID: x.id, Record: r}},
+			Append:  []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}},
 			Consume: []journal.MessageKey{{RunID: x.id, Channel: channel, Seq: msg.Seq}},
 		}
 		if wake != nil {

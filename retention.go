@@ -75,11 +75,16 @@ func (e *Engine) retentionLoop() {
 			return
 		}
 		now := e.clock.Now()
-		if _, err := e.Purge(e.ctx, now.Add(-keep)); err != nil && e.ctx.Err() == nil {
+		// Due: what finished keep ago or earlier. The timer is set for
+		// lastFinish+keep exactly, and a clock that then reads exactly that
+		// (a synctest bubble, a test clock) must find that run due: else it
+		// is neither deleted nor recent, and the loop sleeps for good.
+		cutoff := now.Add(-keep + 1)
+		if _, err := e.Purge(e.ctx, cutoff); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("durable: retention: cannot delete finished runs", "err", err)
 		}
 		r.mu.Lock()
-		recent := r.lastFinish.After(now.Add(-keep))
+		recent := !r.lastFinish.Before(cutoff) // finished since: not deleted yet
 		r.mu.Unlock()
 		switch {
 		case recent:

@@ -132,6 +132,9 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		if a.Epoch != r.Epoch {
+			return nil, fmt.Errorf("append to run %q in epoch %d: the run is in epoch %d: %w", a.RunID, a.Epoch, r.Epoch, ErrConflict)
+		}
 		if len(a.Name) > MaxNameLen {
 			return nil, fmt.Errorf("append to run %q: name of %d bytes: %w", a.RunID, len(a.Name), ErrInvalid)
 		}

@@ -71,7 +71,7 @@ func verifyJournal(t *testing.T, path string) {
 			{RunID: "r5", Status: journal.StatusCanceled, Err: []byte("canceled")},
 			{RunID: "r6", ContinueAsNew: true, Input: []byte("next")},
 		}},
-		{Append: []journal.Append{rec("r6", 0, "epoch 1")}},
+		{Append: []journal.Append{func() journal.Append { a := rec("r6", 0, "epoch 1"); a.Epoch = 1; return a }()}},
 	}
 	for i, b := range batches {
 		if err := s.Commit(ctx, b); err != nil {

@@ -21,7 +21,8 @@ import (
 //	record:  [kind uint, flags uint, name str, time int, data bin|nil]
 //	run:     [workflow str, status uint, parent str, parentPos uint,
 //	          epoch uint, input bin|nil, output bin|nil, err bin|nil,
-//	          created int, updated int, wake int, deadline int, cancel bool]
+//	          created int, updated int, wake int, deadline int, cancel bool,
+//	          parentEpoch uint]
 //	message: [data bin|nil, sentAt int]
 //
 // Times are Unix nanoseconds; 0 is the zero time.
@@ -30,7 +31,7 @@ const (
 	headerSize    = 5
 
 	recordFields  = 5
-	runFields     = 13
+	runFields     = 14
 	messageFields = 2
 )
 
@@ -143,6 +144,7 @@ func encodeRun(r *Run) []byte {
 	buf = appendInt(buf, unixNano(r.WakeAt))
 	buf = appendInt(buf, unixNano(r.Deadline))
 	buf = appendBool(buf, r.CancelRequested)
+	buf = appendUint(buf, uint64(r.ParentEpoch))
 	return seal(buf, []byte(r.ID), nil)
 }
 
@@ -167,6 +169,7 @@ func decodeRun(id string, v []byte) (Run, error) {
 	r.WakeAt = fromUnixNano(d.int())
 	r.Deadline = fromUnixNano(d.int())
 	r.CancelRequested = d.bool()
+	r.ParentEpoch = uint32(d.uint(math.MaxUint32))
 	if err := d.finish(id, "run"); err != nil {
 		return r, err
 	}

@@ -262,16 +262,16 @@ func TestBadBodiesDetected(t *testing.T) {
 		{"unsigned time over int64", rec([]byte{0x95, 0, 0, 0xa0, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0})},
 		{"bool for time", rec([]byte{0x95, 0, 0, 0xa0, 0xc3, 0xc0})},
 		{"trailing bytes", rec(append(bytes.Clone(valid), 0))},
-		{"run with status 0", run(append([]byte{0x9d, 0xa1, 'w', 0, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0xc2))},
-		{"run with status 6", run(append([]byte{0x9d, 0xa1, 'w', 6, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0xc2))},
-		{"run with an int for cancel", run(append([]byte{0x9d, 0xa1, 'w', 1, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0x01))},
-		{"run with parentPos over uint32", run([]byte{0x9d, 0xa1, 'w', 1, 0xa0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0, 0xc2})},
+		{"run with status 0", run(append([]byte{0x9e, 0xa1, 'w', 0, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0xc2, 0))},
+		{"run with status 6", run(append([]byte{0x9e, 0xa1, 'w', 6, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0xc2, 0))},
+		{"run with an int for cancel", run(append([]byte{0x9e, 0xa1, 'w', 1, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0x01, 0))},
+		{"run with parentPos over uint32", run([]byte{0x9e, 0xa1, 'w', 1, 0xa0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0, 0xc2, 0})},
 	} {
 		wantCorrupt(t, c.what, "r", c.err)
 	}
 	// A resealed valid run body decodes: the run cases above fail for the
 	// reason they name.
-	if err := run(append([]byte{0x9d, 0xa1, 'w', 1, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0xc2)); err != nil {
+	if err := run(append([]byte{0x9e, 0xa1, 'w', 1, 0xa0, 0, 0, 0xc0, 0xc0, 0xc0, 0, 0, 0, 0}, 0xc2, 0)); err != nil {
 		t.Fatalf("decodeRun of a minimal valid body = %v, want success", err)
 	}
 	// Another format version.

@@ -129,8 +129,9 @@ type Run struct {
 	Status   Status
 	Parent   string // id of the parent run; "" for a top-level run
 	// ParentPos is the position in the parent's journal that waits for
-	// this run's result.
-	ParentPos uint32
+	// this run's result, in the parent's epoch ParentEpoch.
+	ParentPos   uint32
+	ParentEpoch uint32
 	Epoch     uint32 // incremented when the run continues as new
 	Input     []byte
 	Output    []byte // the result, once Completed
@@ -229,9 +230,13 @@ func (b *Batch) Len() int {
 	return len(b.Create) + len(b.Append) + len(b.Update) + len(b.Consume) + len(b.Send) + len(b.Delete)
 }
 
-// Append adds Record to run RunID's journal.
+// Append adds Record to run RunID's journal, in epoch Epoch, which must
+// be the run's current epoch: a writer that still works on an epoch the
+// run has left (a child finishing for its parent's old epoch, say) gets
+// ErrConflict instead of writing into the new one.
 type Append struct {
 	RunID string
+	Epoch uint32
 	Record
 }
 

@@ -29,7 +29,8 @@ func testContinueAsNew(t *testing.T, s journal.Store) {
 	if got := timers(t, s, at(1000), 0); len(got) != 0 {
 		t.Fatalf("Timers after ContinueAsNew = %v, want none", got)
 	}
-	commit(t, s, "epoch 1", &journal.Batch{Now: at(3), Append: []journal.Append{appendRec("r", 0, 0, "c")}})
+	commitFails(t, s, "an append for the old epoch", &journal.Batch{Now: at(3), Append: []journal.Append{appendRec("r", 5, 0, "stale")}}, journal.ErrConflict)
+	commit(t, s, "epoch 1", &journal.Batch{Now: at(3), Append: []journal.Append{inEpoch(1, appendRec("r", 0, 0, "c"))}})
 	got := records(t, s, "r")
 	if len(got) != 1 || string(got[0].Data) != "c" {
 		t.Fatalf("Records in epoch 1 = %v, want the one record \"c\"", got)
@@ -94,9 +95,9 @@ func testPurgeEpochs(t *testing.T, s journal.Store) {
 	createRuns(t, s, "r")
 	commit(t, s, "epoch 0", &journal.Batch{Now: at(1), Append: []journal.Append{appendRec("r", 0, 0, "a")}})
 	commit(t, s, "to epoch 1", &journal.Batch{Now: at(10), Update: []journal.Update{{RunID: "r", ContinueAsNew: true}}})
-	commit(t, s, "epoch 1", &journal.Batch{Now: at(11), Append: []journal.Append{appendRec("r", 0, 0, "b")}})
+	commit(t, s, "epoch 1", &journal.Batch{Now: at(11), Append: []journal.Append{inEpoch(1, appendRec("r", 0, 0, "b"))}})
 	commit(t, s, "to epoch 2", &journal.Batch{Now: at(20), Update: []journal.Update{{RunID: "r", ContinueAsNew: true}}})
-	commit(t, s, "epoch 2", &journal.Batch{Now: at(21), Append: []journal.Append{appendRec("r", 0, 0, "c")}})
+	commit(t, s, "epoch 2", &journal.Batch{Now: at(21), Append: []journal.Append{inEpoch(2, appendRec("r", 0, 0, "c"))}})
 
 	if n, err := s.Purge(t.Context(), at(15), 0); err != nil || n != 1 {
 		t.Fatalf("Purge(before epoch 1 ended) = %d, %v; want 1 (epoch 0), nil", n, err)
@@ -163,4 +164,10 @@ func testLoad(t *testing.T, s journal.Store) {
 	if l, err = s.Load(t.Context(), "r"); err != nil || l.Run.Status != journal.StatusCompleted || l.Records != nil {
 		t.Fatalf("Load of a finished run = %+v, %v; want it completed, without records", l, err)
 	}
+}
+
+// inEpoch sets the epoch of an append.
+func inEpoch(epoch uint32, a journal.Append) journal.Append {
+	a.Epoch = epoch
+	return a
 }

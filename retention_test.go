@@ -1,0 +1,872 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/durabletest"
+	"github.com/durable-go/durable/journal"
+)
+
+// Retention tests: finished runs (and the journals of ended epochs) are
+// deleted a retention period after they finished, never unfinished ones;
+// Engine.Purge does it on demand; the bbolt file reuses the freed pages.
+// Helpers shared with continue_test.go are here.
+
+// rnKeep is the retention period of these tests, and rnInterval the
+// retention loop's check interval for it: retention.go checks every tenth
+// of the period (at least every minute, at most every hour) while runs
+// finished within it. A run that finished at F is present until F+rnKeep
+// and gone by F+rnKeep+rnInterval.
+const (
+	rnKeep     = time.Hour
+	rnInterval = 6 * time.Minute
+)
+
+// rnQuiet drops the engine's log: some tests park runs on purpose.
+var rnQuiet = slog.New(slog.DiscardHandler)
+
+// rnEnv is an engine on a memory journal (a durabletest.Env) or on a bbolt
+// file, for one test inside a synctest bubble. E changes on restart.
+type rnEnv struct {
+	t    *testing.T
+	cfg  *durable.Config
+	dt   *durabletest.Env // the memory variant
+	bolt *journal.Bolt    // the bbolt variant
+	E    *durable.Engine
+}
+
+// rnCfg returns a copy of cfg with a quiet logger.
+func rnCfg(cfg *durable.Config) *durable.Config {
+	c := *cfg
+	if c.Logger == nil {
+		c.Logger = rnQuiet
+	}
+	return &c
+}
+
+func rnMemory(t *testing.T, cfg *durable.Config) *rnEnv {
+	t.Helper()
+	c := rnCfg(cfg)
+	dt := durabletest.New(t, c)
+	return &rnEnv{t: t, cfg: c, dt: dt, E: dt.Engine}
+}
+
+func rnBolt(t *testing.T, cfg *durable.Config) *rnEnv {
+	t.Helper()
+	s, err := journal.OpenBolt(filepath.Join(t.TempDir(), "journal.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() }) // after the engine's Close (cleanups run last first)
+	env := &rnEnv{t: t, cfg: rnCfg(cfg), bolt: s}
+	env.E = rnNew(t, s, env.cfg)
+	return env
+}
+
+// rnNew returns an engine on store, closed when the test ends.
+func rnNew(t *testing.T, store journal.Store, cfg *durable.Config) *durable.Engine {
+	t.Helper()
+	e, err := durable.New(store, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return e
+}
+
+// store is the env's journal.
+func (env *rnEnv) store() journal.Store {
+	if env.dt != nil {
+		return env.dt.Store
+	}
+	return env.bolt
+}
+
+// restart closes the engine and opens a new one on the same journal with
+// cfg (nil: the same config), like a crash and a resume.
+func (env *rnEnv) restart(cfg *durable.Config) {
+	env.t.Helper()
+	if cfg != nil {
+		env.cfg = rnCfg(cfg)
+	}
+	if env.dt != nil {
+		env.dt.Config = env.cfg
+		env.E = env.dt.Restart()
+		return
+	}
+	if err := env.E.Close(); err != nil {
+		env.t.Errorf("Close: %v", err)
+	}
+	env.E = rnNew(env.t, env.bolt, env.cfg)
+}
+
+// rnBoth runs fn in a synctest bubble on a memory journal and on a bbolt
+// file, as parallel subtests.
+func rnBoth(t *testing.T, cfg *durable.Config, fn func(t *testing.T, env *rnEnv)) {
+	t.Helper()
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) { fn(t, rnMemory(t, cfg)) })
+	})
+	t.Run("bolt", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) { fn(t, rnBolt(t, cfg)) })
+	})
+}
+
+// rnGone reports whether run id was deleted.
+func rnGone(t *testing.T, e *durable.Engine, id string) bool {
+	t.Helper()
+	_, err := e.Get(context.Background(), id)
+	if err != nil && !errors.Is(err, durable.ErrNotFound) {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	return err != nil
+}
+
+// rnGet returns run id's info; the run must exist.
+func rnGet(t *testing.T, e *durable.Engine, id string) durable.RunInfo {
+	t.Helper()
+	info, err := e.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	return info
+}
+
+// rnSleepUntil sleeps (in the bubble) until at, then waits for the engine
+// to settle.
+func rnSleepUntil(at time.Time) {
+	time.Sleep(time.Until(at))
+	synctest.Wait()
+}
+
+// rnCounter counts executions by name. It is safe for concurrent use.
+type rnCounter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *rnCounter) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	c.m[name]++
+}
+
+func (c *rnCounter) get(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name]
+}
+
+// rnWaiter waits for a message on "go" that may never come.
+var rnWaiter = durable.Define("rn-waiter", func(ctx durable.Context, _ struct{}) (string, error) {
+	return durable.Receive[string](ctx, "go")
+})
+
+// A finished run of each terminal status is kept for the retention period
+// and deleted by the retention loop within one check interval after it;
+// a run that waits for a message that never comes is never deleted.
+func TestRetentionDeletesFinishedRuns(t *testing.T) {
+	t.Parallel()
+	ok := durable.Define("rn-ok", func(ctx durable.Context, _ struct{}) (int, error) {
+		return durable.Step(ctx, "one", func(context.Context) (int, error) { return 1, nil })
+	})
+	fail := durable.Define("rn-fail", func(ctx durable.Context, _ struct{}) (int, error) {
+		return 0, errors.New("rn: the workflow fails")
+	})
+	cfg := &durable.Config{Workflows: []durable.Definition{ok, fail, rnWaiter}, Retention: rnKeep}
+	for _, tc := range []struct {
+		name   string
+		status durable.Status
+		// finish makes run "r" finish, in the bubble.
+		finish func(t *testing.T, env *rnEnv)
+	}{
+		{"completed", durable.StatusCompleted, func(t *testing.T, env *rnEnv) {
+			if _, err := durable.Run(t.Context(), env.E, ok, "r", struct{}{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"failed", durable.StatusFailed, func(t *testing.T, env *rnEnv) {
+			if _, err := durable.Run(t.Context(), env.E, fail, "r", struct{}{}); err == nil {
+				t.Fatal("the run did not fail")
+			}
+		}},
+		{"canceled", durable.StatusCanceled, func(t *testing.T, env *rnEnv) {
+			h, err := durable.Start(t.Context(), env.E, rnWaiter, "r", struct{}{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Minute) // not at the engine's start: another phase of the loop
+			if err := env.E.Cancel(t.Context(), "r"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Result(t.Context()); !errors.Is(err, durable.ErrCanceled) {
+				t.Fatalf("Result = %v, want ErrCanceled", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+				if _, err := durable.Start(t.Context(), env.E, rnWaiter, "forever", struct{}{}); err != nil {
+					t.Fatal(err)
+				}
+				tc.finish(t, env)
+				synctest.Wait()
+				info := rnGet(t, env.E, "r")
+				if info.Status != tc.status {
+					t.Fatalf("status %v, want %v", info.Status, tc.status)
+				}
+				finished := info.UpdatedAt
+
+				rnSleepUntil(finished.Add(rnKeep - time.Second))
+				if rnGone(t, env.E, "r") {
+					t.Fatalf("run deleted %v after it finished, before the retention period of %v", time.Since(finished), rnKeep)
+				}
+				rnSleepUntil(finished.Add(rnKeep + rnInterval + time.Second))
+				if !rnGone(t, env.E, "r") {
+					t.Fatalf("run still there %v after it finished (retention %v, check interval %v)", time.Since(finished), rnKeep, rnInterval)
+				}
+				time.Sleep(30 * 24 * time.Hour)
+				if st := rnGet(t, env.E, "forever").Status; st != durable.StatusRunning {
+					t.Errorf("waiting run: status %v after 30 days, want running", st)
+				}
+			})
+		})
+	}
+}
+
+// Running, sleeping and parked runs are never deleted, by the retention
+// loop or by Purge, however old they are.
+func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
+	t.Parallel()
+	sleeper := durable.Define("rn-sleeper", func(ctx durable.Context, _ struct{}) (int, error) {
+		return 0, durable.Sleep(ctx, 1000*time.Hour)
+	})
+	lost := durable.Define("rn-lost", func(ctx durable.Context, _ struct{}) (string, error) {
+		return durable.Receive[string](ctx, "go")
+	})
+	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
+	cfg := &durable.Config{Workflows: []durable.Definition{rnWaiter, sleeper, lost, done}, Retention: rnKeep}
+	rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+		ctx := t.Context()
+		for _, start := range []func() error{
+			func() error { _, err := durable.Start(ctx, env.E, rnWaiter, "waiting", struct{}{}); return err },
+			func() error { _, err := durable.Start(ctx, env.E, sleeper, "sleeping", struct{}{}); return err },
+			func() error { _, err := durable.Start(ctx, env.E, lost, "parked", struct{}{}); return err },
+			func() error { _, err := durable.Run(ctx, env.E, done, "done", struct{}{}); return err },
+		} {
+			if err := start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		// A deploy without rn-lost: its run parks.
+		env.restart(&durable.Config{Workflows: []durable.Definition{rnWaiter, sleeper, done}, Retention: rnKeep})
+		synctest.Wait()
+
+		time.Sleep(3 * 24 * time.Hour)
+		synctest.Wait()
+		if !rnGone(t, env.E, "done") {
+			t.Error("the finished run was not deleted after 3 days: the retention loop did not run")
+		}
+		want := map[string]durable.Status{"waiting": durable.StatusRunning, "sleeping": durable.StatusRunning, "parked": durable.StatusParked}
+		check := func(when string) {
+			t.Helper()
+			for id, st := range want {
+				if _, err := env.E.Get(ctx, id); err != nil {
+					t.Errorf("%s: run %q: %v", when, id, err)
+				} else if got := rnGet(t, env.E, id).Status; got != st {
+					t.Errorf("%s: run %q is %v, want %v", when, id, got, st)
+				}
+			}
+		}
+		check("after 3 days")
+		n, err := env.E.Purge(ctx, time.Now().Add(365*24*time.Hour))
+		if err != nil || n != 0 {
+			t.Errorf("Purge(in a year) = %d, %v; want 0 (nothing finished is left)", n, err)
+		}
+		check("after Purge")
+	})
+}
+
+// A negative Retention keeps finished runs forever; Engine.Purge still
+// deletes them when asked.
+func TestRetentionNegativeKeepsEverything(t *testing.T) {
+	t.Parallel()
+	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
+	rnBoth(t, &durable.Config{Workflows: []durable.Definition{done}, Retention: -1}, func(t *testing.T, env *rnEnv) {
+		if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(365 * 24 * time.Hour)
+		synctest.Wait()
+		if rnGone(t, env.E, "r") {
+			t.Fatal("run deleted although Retention is negative")
+		}
+		if n, err := env.E.Purge(t.Context(), time.Now()); err != nil || n != 1 {
+			t.Fatalf("Purge = %d, %v; want 1", n, err)
+		}
+		if !rnGone(t, env.E, "r") {
+			t.Error("run still there after Purge")
+		}
+	})
+}
+
+// Engine.Purge deletes what finished strictly before its argument, in as
+// many transactions as it takes, and returns the count.
+func TestRetentionPurge(t *testing.T) {
+	t.Parallel()
+	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
+	fail := durable.Define("rn-fail", func(ctx durable.Context, _ struct{}) (int, error) {
+		return 0, errors.New("rn: the workflow fails")
+	})
+	cfg := &durable.Config{Workflows: []durable.Definition{done, fail, rnWaiter}, Retention: -1}
+	rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+		ctx := t.Context()
+		t0 := time.Now()
+		for i := range 3 {
+			if _, err := durable.Run(ctx, env.E, done, fmt.Sprintf("early-%d", i), struct{}{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := durable.Start(ctx, env.E, rnWaiter, "running", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Hour)
+		for i := range 2 {
+			if _, err := durable.Run(ctx, env.E, done, fmt.Sprintf("late-%d", i), struct{}{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := durable.Run(ctx, env.E, fail, "late-failed", struct{}{}); err == nil {
+			t.Fatal("the run did not fail")
+		}
+		for _, tc := range []struct {
+			before time.Time
+			want   int
+			gone   []string
+		}{
+			{t0, 0, nil}, // finished at t0: not before it
+			{t0.Add(30 * time.Minute), 3, []string{"early-0", "early-1", "early-2"}},
+			{t0.Add(30 * time.Minute), 0, nil},
+			{t0.Add(time.Hour + time.Nanosecond), 3, []string{"late-0", "late-1", "late-failed"}},
+			{t0.Add(1000 * time.Hour), 0, nil},
+		} {
+			n, err := env.E.Purge(ctx, tc.before)
+			if err != nil || n != tc.want {
+				t.Fatalf("Purge(t0+%v) = %d, %v; want %d", tc.before.Sub(t0), n, err, tc.want)
+			}
+			for _, id := range tc.gone {
+				if !rnGone(t, env.E, id) {
+					t.Errorf("Purge(t0+%v): run %q still there", tc.before.Sub(t0), id)
+				}
+			}
+		}
+		if st := rnGet(t, env.E, "running").Status; st != durable.StatusRunning {
+			t.Errorf("running run: %v", st)
+		}
+
+		// More than one transaction's worth (Purge works in batches of 100).
+		for i := range 250 {
+			if _, err := durable.Run(ctx, env.E, done, fmt.Sprintf("many-%03d", i), struct{}{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		if n, err := env.E.Purge(ctx, time.Now()); err != nil || n != 250 {
+			t.Fatalf("Purge of 250 runs = %d, %v", n, err)
+		}
+		page, err := env.E.List(ctx, durable.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Runs) != 1 || page.Runs[0].ID != "running" {
+			t.Errorf("after Purge, List = %v; want only the running run", page.Runs)
+		}
+	})
+}
+
+// A child that finished before its parent is deleted on its own schedule;
+// the parent's journal keeps the child's result, so the parent replays
+// after a restart (which follows the deletion) and completes with it, and
+// the child does not run again.
+func TestRetentionChildDeletedBeforeParent(t *testing.T) {
+	t.Parallel()
+	// The workflows count their steps per store variant: each is
+	// registered by Start.
+	rnBoth(t, &durable.Config{Retention: rnKeep}, func(t *testing.T, env *rnEnv) {
+		var runs rnCounter
+		kid := durable.Define("rn-kid", func(ctx durable.Context, in int) (int, error) {
+			return durable.Step(ctx, "double", func(context.Context) (int, error) {
+				runs.add("double")
+				return 2 * in, nil
+			})
+		})
+		parent := durable.Define("rn-parent", func(ctx durable.Context, in int) (int, error) {
+			v, err := durable.RunChild(ctx, kid, "kid", in)
+			if err != nil {
+				return 0, err
+			}
+			if err := durable.Sleep(ctx, 3*time.Hour); err != nil {
+				return 0, err
+			}
+			return durable.Step(ctx, "plus-one", func(context.Context) (int, error) {
+				runs.add("plus-one")
+				return v + 1, nil
+			})
+		})
+		ctx := t.Context()
+		t0 := time.Now()
+		if _, err := durable.Start(ctx, env.E, parent, "parent", 21); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if st := rnGet(t, env.E, "kid").Status; st != durable.StatusCompleted {
+			t.Fatalf("child: %v, want completed", st)
+		}
+		rnSleepUntil(t0.Add(rnKeep + rnInterval + time.Second))
+		if !rnGone(t, env.E, "kid") {
+			t.Fatal("the finished child was not deleted while its parent runs")
+		}
+		if st := rnGet(t, env.E, "parent").Status; st != durable.StatusRunning {
+			t.Fatalf("parent: %v, want running", st)
+		}
+		evs, err := durable.History(ctx, env.store(), "parent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) < 2 || evs[1].Kind != "child" || evs[1].What != "completed" || evs[1].Detail != "42" {
+			t.Fatalf("parent's history %v; want the child's result 42 at 0.1", evs)
+		}
+
+		env.restart(&durable.Config{Workflows: []durable.Definition{kid, parent}, Retention: rnKeep})
+		h, err := durable.Start(ctx, env.E, parent, "parent", 21)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.Result(ctx)
+		if err != nil || got != 43 {
+			t.Fatalf("Result = %d, %v; want 43", got, err)
+		}
+		if n := runs.get("double"); n != 1 {
+			t.Errorf("the child's step ran %d times, want 1", n)
+		}
+		if n := runs.get("plus-one"); n != 1 {
+			t.Errorf("the parent's step ran %d times, want 1", n)
+		}
+		if !rnGone(t, env.E, "kid") {
+			t.Error("the deleted child came back")
+		}
+	})
+}
+
+// A detached child outlives its parent's deletion, and then finishes
+// (its result has no parent to go to) and is deleted in its turn.
+func TestRetentionParentDeletedBeforeChild(t *testing.T) {
+	t.Parallel()
+	parent := durable.Define("rn-leaver", func(ctx durable.Context, _ struct{}) (int, error) {
+		durable.StartChild(ctx, rnWaiter, "kid", struct{}{}, durable.Detached())
+		return 1, nil
+	})
+	cfg := &durable.Config{Workflows: []durable.Definition{parent, rnWaiter}, Retention: rnKeep}
+	rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+		ctx := t.Context()
+		if _, err := durable.Run(ctx, env.E, parent, "parent", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		finished := rnGet(t, env.E, "parent").UpdatedAt
+		rnSleepUntil(finished.Add(rnKeep + rnInterval + time.Second))
+		if !rnGone(t, env.E, "parent") {
+			t.Fatal("the parent was not deleted")
+		}
+		if info := rnGet(t, env.E, "kid"); info.Status != durable.StatusRunning || info.Parent != "parent" {
+			t.Fatalf("child: %v of parent %q; want running, of parent", info.Status, info.Parent)
+		}
+		if err := durable.Send(ctx, env.E, "kid", "go", "now"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		info := rnGet(t, env.E, "kid")
+		if info.Status != durable.StatusCompleted {
+			t.Fatalf("child after its message: %v (%v), want completed", info.Status, info.Err)
+		}
+		rnSleepUntil(info.UpdatedAt.Add(rnKeep + rnInterval + time.Second))
+		if !rnGone(t, env.E, "kid") {
+			t.Error("the child was not deleted")
+		}
+	})
+}
+
+// Once its run was deleted, a run id can be started again: a new run
+// executes, with the new input.
+func TestRetentionRunIDReusable(t *testing.T) {
+	t.Parallel()
+	rnBoth(t, &durable.Config{Retention: rnKeep}, func(t *testing.T, env *rnEnv) {
+		var runs rnCounter
+		wf := durable.Define("rn-tenfold", func(ctx durable.Context, in int) (int, error) {
+			return durable.Step(ctx, "tenfold", func(context.Context) (int, error) {
+				runs.add("tenfold")
+				return 10 * in, nil
+			})
+		})
+		ctx := t.Context()
+		if got, err := durable.Run(ctx, env.E, wf, "r", 1); err != nil || got != 10 {
+			t.Fatalf("first run = %d, %v", got, err)
+		}
+		// Before the deletion, Start returns the finished run.
+		if got, err := durable.Run(ctx, env.E, wf, "r", 2); err != nil || got != 10 {
+			t.Fatalf("second Start before the deletion = %d, %v; want the first run's 10", got, err)
+		}
+		first := rnGet(t, env.E, "r").CreatedAt
+		time.Sleep(rnKeep + rnInterval + time.Second)
+		synctest.Wait()
+		if !rnGone(t, env.E, "r") {
+			t.Fatal("run not deleted")
+		}
+		if got, err := durable.Run(ctx, env.E, wf, "r", 2); err != nil || got != 20 {
+			t.Fatalf("run after the deletion = %d, %v; want 20", got, err)
+		}
+		if n := runs.get("tenfold"); n != 2 {
+			t.Errorf("the step ran %d times, want 2 (once per run)", n)
+		}
+		if c := rnGet(t, env.E, "r").CreatedAt; !c.After(first) {
+			t.Errorf("the new run was created at %v, not after the first (%v)", c, first)
+		}
+	})
+}
+
+// rnCountingClock is the bubble's clock, counting the engine's calls.
+type rnCountingClock struct{ calls atomic.Int64 }
+
+func (c *rnCountingClock) Now() time.Time {
+	c.calls.Add(1)
+	return time.Now()
+}
+
+func (c *rnCountingClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	c.calls.Add(1)
+	tm := time.NewTimer(d)
+	return tm.C, tm.Stop
+}
+
+// Once every finished run was deleted, the retention loop sets no timer:
+// a bubble whose runs all wait for messages that never come is idle (and
+// a test blocked on such a run is reported by synctest as a deadlock,
+// instead of spinning through virtual time). Measured by the engine's
+// clock calls: none at all during 30 idle virtual days.
+func TestRetentionLetsTheBubbleIdle(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
+		clock := &rnCountingClock{}
+		env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{done, rnWaiter}, Retention: rnKeep, Clock: clock, Logger: rnQuiet})
+		ctx := t.Context()
+		if _, err := durable.Start(ctx, env.Engine, rnWaiter, "waiting", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := durable.Run(ctx, env.Engine, done, "done", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(rnKeep + rnInterval + time.Minute)
+		synctest.Wait()
+		if !rnGone(t, env.Engine, "done") {
+			t.Fatal("the finished run was not deleted")
+		}
+
+		calls, t0 := clock.calls.Load(), time.Now()
+		synctest.Wait()
+		if d := time.Since(t0); d != 0 {
+			t.Fatalf("virtual time moved %v while every goroutine was blocked", d)
+		}
+		time.Sleep(30 * 24 * time.Hour)
+		synctest.Wait()
+		if n := clock.calls.Load() - calls; n != 0 {
+			t.Errorf("the engine used its clock %d times in 30 idle virtual days: a timer keeps the bubble busy", n)
+		}
+		if st := rnGet(t, env.Engine, "waiting").Status; st != durable.StatusRunning {
+			t.Errorf("waiting run: %v", st)
+		}
+	})
+}
+
+// rnFive is five steps; the results depend on the input.
+var rnFive = durable.Define("rn-five", func(ctx durable.Context, in int) (int, error) {
+	sum := 0
+	for i := range 5 {
+		v, err := durable.Step(ctx, "part", func(context.Context) (int, error) { return in*10 + i, nil })
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+})
+
+// rnRunMany runs n runs of wf (ids prefix-00000 ...) to completion from
+// 256 goroutines, so that group commits are large.
+func rnRunMany(t *testing.T, e *durable.Engine, wf *durable.Workflow[int, int], prefix string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 256)
+	for range 256 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if _, err := durable.Run(ctx, e, wf, fmt.Sprintf("%s-%05d", prefix, i), i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// rnFileSize returns the size of the bbolt file at path and its high-water
+// mark: the end of the last page bbolt allocated (tx.Size()), which the
+// file size rounds up. The file must be closed.
+func rnFileSize(t *testing.T, path string) (size, used int64) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size(), used
+}
+
+// After Purge, bbolt reuses the freed pages: a second batch of 2,000 runs ×
+// 5 steps after purging the first barely grows the file.
+func TestRetentionReusesPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 4,000 runs to a bbolt file")
+	}
+	t.Parallel()
+	const runs = 2000
+	path := filepath.Join(t.TempDir(), "journal.db")
+	cfg := &durable.Config{Workflows: []durable.Definition{rnFive}, Retention: -1, Logger: rnQuiet}
+	open := func() (*journal.Bolt, *durable.Engine) {
+		s, err := journal.OpenBolt(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := durable.New(s, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, e
+	}
+	closeAll := func(s *journal.Bolt, e *durable.Engine) {
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s, e := open()
+	rnRunMany(t, e, rnFive, "a", runs)
+	closeAll(s, e)
+	size1, used1 := rnFileSize(t, path)
+
+	s, e = open()
+	n, err := e.Purge(t.Context(), time.Now().Add(time.Second))
+	if err != nil || n != runs {
+		t.Fatalf("Purge = %d, %v; want %d", n, err, runs)
+	}
+	rep, err := s.Verify(t.Context())
+	if err != nil || !rep.OK() || rep.Runs != 0 || rep.Epochs != 0 || rep.Records != 0 {
+		t.Fatalf("after Purge: %+v, %v; want an empty, sound journal", rep, err)
+	}
+	rnRunMany(t, e, rnFive, "b", runs)
+	closeAll(s, e)
+	size2, used2 := rnFileSize(t, path)
+
+	t.Logf("%d runs × 5 steps: file %d bytes (%d in use); after Purge and as many again: file %d bytes (%d in use): ×%.2f (in use ×%.2f)",
+		runs, size1, used1, size2, used2, float64(size2)/float64(size1), float64(used2)/float64(used1))
+	// Without page reuse the second pass would need as many new pages as
+	// the first: ×2 in use. With reuse it needs a few more for bbolt's
+	// freelist and for pages that are fragmented (a page freed by Purge
+	// fits only what fits in it), and the group commits differ between
+	// passes, hence a tolerance of 20% rather than equality. The file's
+	// size is the in-use size rounded up by bbolt's growth (powers of two
+	// up to 16 MiB, then steps of 16 MiB), so it is checked against the
+	// same bound.
+	if float64(used2) > 1.2*float64(used1) {
+		t.Errorf("pages in use grew ×%.2f after Purge and the same load again: freed pages were not reused", float64(used2)/float64(used1))
+	}
+	if float64(size2) > 1.2*float64(size1) {
+		t.Errorf("file grew ×%.2f after Purge and the same load again", float64(size2)/float64(size1))
+	}
+}
+
+// Purge deletes in small transactions of its own: while it deletes 5,000
+// finished runs (50 transactions), a running workflow's steps keep
+// committing. No timing is asserted, only progress during the purge.
+func TestRetentionPurgeDoesNotBlockSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 5,000 runs to a bbolt file")
+	}
+	t.Parallel()
+	const runs = 5000
+	one := durable.Define("rn-one", func(ctx durable.Context, in int) (int, error) {
+		return durable.Step(ctx, "one", func(context.Context) (int, error) { return in, nil })
+	})
+	var calls atomic.Int64
+	var stop atomic.Bool
+	ticker := durable.Define("rn-ticker", func(ctx durable.Context, _ struct{}) (int, error) {
+		for n := 0; ; n++ {
+			done, err := durable.Step(ctx, "tick", func(context.Context) (bool, error) {
+				calls.Add(1)
+				return stop.Load(), nil
+			})
+			if err != nil || done {
+				return n, err
+			}
+		}
+	})
+	s, err := journal.OpenBolt(filepath.Join(t.TempDir(), "journal.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	e := rnNew(t, s, &durable.Config{Workflows: []durable.Definition{one, ticker}, Retention: -1, Logger: rnQuiet})
+	rnRunMany(t, e, one, "old", runs)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	h, err := durable.Start(ctx, e, ticker, "ticker", struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); calls.Load() < 3; time.Sleep(time.Millisecond) { // the ticker is under way
+		if time.Since(start) > time.Minute {
+			t.Fatal("the ticker does not tick")
+		}
+	}
+	before := calls.Load()
+	n, err := e.Purge(ctx, time.Now().Add(time.Second))
+	after := calls.Load()
+	if err != nil || n != runs {
+		t.Fatalf("Purge = %d, %v; want %d", n, err, runs)
+	}
+	stop.Store(true)
+	ticks, err := h.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Steps run one after the other: step k+1 begins after step k
+	// committed, so k calls during the purge mean at least k-1 commits.
+	t.Logf("%d ticks committed during a Purge of %d runs; %d in all", after-before-1, runs, ticks)
+	if after-before < 2 {
+		t.Errorf("%d step calls during the Purge of %d runs: the workflow's commits waited for the whole purge", after-before, runs)
+	}
+	if st := rnGet(t, e, "ticker").Status; st != durable.StatusCompleted {
+		t.Errorf("ticker: %v", st)
+	}
+}
+
+// A run that finished before a restart is deleted by the new engine: it
+// purges at Open and once more a retention period later, so the run is
+// gone a retention period (and a check interval) after the restart at the
+// latest, and present until its own period is over.
+func TestRetentionAfterRestart(t *testing.T) {
+	t.Parallel()
+	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
+	cfg := &durable.Config{Workflows: []durable.Definition{done}, Retention: rnKeep}
+	for _, down := range []time.Duration{0, 30 * time.Minute, 3 * time.Hour} {
+		t.Run(fmt.Sprintf("restart after %v", down), func(t *testing.T) {
+			t.Parallel()
+			rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+				if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
+					t.Fatal(err)
+				}
+				finished := rnGet(t, env.E, "r").UpdatedAt
+				if err := env.E.Close(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(down) // the engine is down
+				env.restart(nil)
+				restarted := time.Now()
+				synctest.Wait()
+				if down > rnKeep {
+					if !rnGone(t, env.E, "r") {
+						t.Fatal("a run past its retention period was not deleted at Open")
+					}
+					return
+				}
+				rnSleepUntil(finished.Add(rnKeep - time.Second))
+				if rnGone(t, env.E, "r") {
+					t.Fatal("run deleted before its retention period")
+				}
+				rnSleepUntil(restarted.Add(rnKeep + rnInterval + time.Second))
+				if !rnGone(t, env.E, "r") {
+					t.Fatalf("run still there %v after it finished, %v after the restart", time.Since(finished), time.Since(restarted))
+				}
+			})
+		})
+	}
+}
+
+// The default retention period is 7 days, checked every hour (a tenth of
+// it, at most an hour).
+func TestRetentionDefaultIsSevenDays(t *testing.T) {
+	t.Parallel()
+	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
+	synctest.Test(t, func(t *testing.T) {
+		env := rnMemory(t, &durable.Config{Workflows: []durable.Definition{done}})
+		if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		finished := rnGet(t, env.E, "r").UpdatedAt
+		const week = 7 * 24 * time.Hour
+		rnSleepUntil(finished.Add(week - time.Second))
+		if rnGone(t, env.E, "r") {
+			t.Fatal("run deleted before 7 days")
+		}
+		rnSleepUntil(finished.Add(week + time.Hour + time.Second))
+		if !rnGone(t, env.E, "r") {
+			t.Fatal("run still there 7 days and an hour after it finished")
+		}
+	})
+}
