@@ -64,17 +64,10 @@ func (f *futureState) ready() bool {
 // is resolved at once.
 func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) *Future[T] {
 	x := ctx.executor()
-	o := x.take(kindStep, name)
+	o, rec, settled := x.begin(ctx, kindStep, name)
 	f := &Future[T]{st: newFutureState(), decode: decodeFuture[T]}
-	if done, ok := o.done(); ok {
-		f.st.resolve(done)
-		return f
-	}
-	if err := ctx.canceled(); err != nil || o.full {
-		if o.full {
-			err = x.tooLong()
-		}
-		f.st.resolve(errorRecord(err))
+	if settled {
+		f.st.resolve(rec)
 		return f
 	}
 	t := x.newTask(ctx, o, name, opts)

@@ -68,16 +68,9 @@ func ReceiveTimeout[T any](ctx Context, channel string, d time.Duration) (T, err
 func receive[T any](ctx Context, channel string, timeout time.Duration) (T, error) {
 	var zero T
 	x := ctx.executor()
-	o := x.take(kindReceive, channel)
-	if o.full {
-		return zero, x.tooLong()
-	}
-	if done, ok := o.done(); ok {
-		x.replayed(done)
-		return decodeOutcome[T](x, done)
-	}
-	if err := ctx.canceled(); err != nil {
-		return zero, err
+	o, rec, settled := x.begin(ctx, kindReceive, channel)
+	if settled {
+		return decodeOutcome[T](x, rec)
 	}
 	var deadline time.Time
 	if len(o.recs) > 0 {

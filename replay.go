@@ -142,6 +142,34 @@ func (x *executor) take(kind uint8, name string) op {
 	return o
 }
 
+// begin takes the next position for a durable operation of kind and name
+// (see take) and reports whether the operation is settled with nothing to
+// execute; rec is then its outcome: recorded (replay, which delivers
+// again a cancellation it delivered), or an error (past
+// Config.MaxHistory, or the run's cancellation already delivered).
+func (x *executor) begin(ctx Context, kind uint8, name string) (o op, rec journal.Record, settled bool) {
+	o = x.take(kind, name)
+	if o.full {
+		return o, errorRecord(x.tooLong()), true
+	}
+	if done, ok := o.done(); ok {
+		x.replayed(done)
+		return o, done, true
+	}
+	if err := ctx.canceled(); err != nil {
+		return o, errorRecord(err), true
+	}
+	return o, journal.Record{}, false
+}
+
+// outcomeErr is the error of an operation that returns only an error.
+func outcomeErr(r journal.Record) error {
+	if r.Flags&flagError != 0 {
+		return decodeError(r.Data)
+	}
+	return nil
+}
+
 // replaying reports whether the journal holds operations beyond those
 // handed out so far.
 func (x *executor) replaying() bool { return x.ri < len(x.recs) }

@@ -116,19 +116,12 @@ type selectOutcome struct {
 // [ErrCanceled]) if that comes first. AwaitAny takes a journal position.
 func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 	x := ctx.executor()
-	o := x.take(kindSelect, "")
-	if o.full {
-		return -1, x.tooLong()
-	}
-	if done, ok := o.done(); ok {
-		x.replayed(done)
-		if done.Flags&flagError != 0 {
-			return -1, decodeError(done.Data)
+	o, rec, settled := x.begin(ctx, kindSelect, "")
+	if settled {
+		if err := outcomeErr(rec); err != nil {
+			return -1, err
 		}
-		return applyOutcome(x, items, done.Data)
-	}
-	if err := ctx.canceled(); err != nil {
-		return -1, err
+		return applyOutcome(x, items, rec.Data)
 	}
 	if len(items) == 0 {
 		return -1, errors.New("durable: AwaitAny of nothing")
@@ -207,19 +200,12 @@ func AwaitAll(ctx Context, items ...Awaitable) error {
 		}
 	}
 	x := ctx.executor()
-	o := x.take(kindAll, "")
-	if o.full {
-		return x.tooLong()
-	}
-	if done, ok := o.done(); ok {
-		x.replayed(done)
-		if done.Flags&flagError != 0 {
-			return decodeError(done.Data)
+	o, rec, settled := x.begin(ctx, kindAll, "")
+	if settled {
+		if err := outcomeErr(rec); err != nil {
+			return err
 		}
 		return firstError(x, items)
-	}
-	if err := ctx.canceled(); err != nil {
-		return err
 	}
 	allReady := func() bool {
 		for _, it := range items {

@@ -105,16 +105,9 @@ func (c *stepContext) Value(key any) any {
 func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
 	var zero T
 	x := ctx.executor()
-	o := x.take(kindStep, name)
-	if o.full {
-		return zero, x.tooLong()
-	}
-	if done, ok := o.done(); ok {
-		x.replayed(done)
-		return decodeOutcome[T](x, done)
-	}
-	if err := ctx.canceled(); err != nil {
-		return zero, err
+	o, rec, settled := x.begin(ctx, kindStep, name)
+	if settled {
+		return decodeOutcome[T](x, rec)
 	}
 	if err := x.pendingCancel(ctx); err != nil {
 		x.deliverLive(&o, kindStep, name, err)

@@ -23,19 +23,9 @@ func SleepUntil(ctx Context, t time.Time) error {
 
 func sleep(ctx Context, until func(now time.Time) time.Time) error {
 	x := ctx.executor()
-	o := x.take(kindSleep, "")
-	if o.full {
-		return x.tooLong()
-	}
-	if done, ok := o.done(); ok {
-		x.replayed(done)
-		if done.Flags&flagError != 0 {
-			return decodeError(done.Data)
-		}
-		return nil
-	}
-	if err := ctx.canceled(); err != nil {
-		return err
+	o, rec, settled := x.begin(ctx, kindSleep, "")
+	if settled {
+		return outcomeErr(rec)
 	}
 	var at time.Time
 	if len(o.recs) > 0 {
