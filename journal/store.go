@@ -132,14 +132,14 @@ type Run struct {
 	// this run's result, in the parent's epoch ParentEpoch.
 	ParentPos   uint32
 	ParentEpoch uint32
-	Epoch     uint32 // incremented when the run continues as new
-	Input     []byte
-	Output    []byte // the result, once Completed
-	Err       []byte // the error, once Failed or Canceled, or why it is Parked
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	WakeAt    time.Time // earliest pending timer; zero if none (indexed)
-	Deadline  time.Time // zero if none
+	Epoch       uint32 // incremented when the run continues as new
+	Input       []byte
+	Output      []byte // the result, once Completed
+	Err         []byte // the error, once Failed or Canceled, or why it is Parked
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	WakeAt      time.Time // earliest pending timer; zero if none (indexed)
+	Deadline    time.Time // zero if none
 	// CancelRequested is set by a cancel request and never cleared.
 	CancelRequested bool
 }
