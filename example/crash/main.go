@@ -11,19 +11,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/demo"
 )
 
 // The workflow: six steps, each a few hundred milliseconds of "work".
@@ -91,58 +89,31 @@ func main() {
 
 	// First child: kill it while step killAt is executing.
 	victim := fmt.Sprintf("step %d ", *killAt)
-	cmd, lines := startChild(1, path)
-	for line := range lines {
+	child := startChild(1, path)
+	for line := range child.Lines {
 		fmt.Println(line)
 		if strings.Contains(line, victim) && strings.HasSuffix(line, "executing...") {
 			time.Sleep(150 * time.Millisecond) // well inside the step
 			say("SIGKILL child 1 in the middle of step %d (%s)", *killAt, steps[*killAt-1])
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				log.Fatal(err)
-			}
+			child.Kill()
 			break
 		}
 	}
-	for range lines { // drain
-	}
-	_ = cmd.Wait()
 
 	// Second child: a fresh process resumes the run from the journal.
 	say("starting child 2 on the same journal")
-	cmd, lines = startChild(2, path)
-	for line := range lines {
+	child = startChild(2, path)
+	for line := range child.Lines {
 		fmt.Println(line)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := child.Wait(); err != nil {
 		log.Fatalf("child 2: %v", err)
 	}
 }
 
-// startChild runs this program again as child n and streams its output.
-func startChild(n int, path string) (*exec.Cmd, <-chan string) {
-	self, err := os.Executable()
-	if err != nil {
-		log.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("CRASH_DEMO_CHILD=%d", n), "CRASH_DEMO_JOURNAL="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	return cmd, lines
+// startChild runs this program again as child n on the journal at path.
+func startChild(n int, path string) *demo.Child {
+	return demo.Start(fmt.Sprintf("CRASH_DEMO_CHILD=%d", n), "CRASH_DEMO_JOURNAL="+path)
 }
 
 func runChild(path string) {

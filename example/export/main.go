@@ -24,7 +24,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -35,15 +34,14 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/backoff"
+	"github.com/durable-go/durable/internal/demo"
 	"github.com/durable-go/durable/retry"
 )
 
@@ -201,66 +199,39 @@ func main() {
 	say("journal and API database in %s", dir)
 
 	// First child: kill it during the first long backoff wait.
-	cmd, lines := startChild(1, dir)
+	child := startChild(1, dir)
 	killed := false
-	for line := range lines {
+	for line := range child.Lines {
 		fmt.Println(line)
-		if i := strings.Index(line, "next attempt in "); i >= 0 && !killed {
+		if i := strings.Index(line, "next attempt in "); i >= 0 {
 			if wait, err := time.ParseDuration(line[i+len("next attempt in "):]); err == nil && wait >= 2*time.Second {
 				time.Sleep(time.Second)
 				say("SIGKILL child 1, one second into its %v wait", wait)
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					log.Fatal(err)
-				}
+				child.Kill()
 				killed = true
+				break
 			}
 		}
 	}
-	err := cmd.Wait()
 	if !killed {
-		log.Fatalf("child 1 ended (%v) before the wait the demo kills it in", err)
+		log.Fatalf("child 1 ended (%v) before the wait the demo kills it in", child.Wait())
 	}
 
 	// Second child: a fresh process resumes the run from the journal.
 	time.Sleep(500 * time.Millisecond)
 	say("starting child 2 on the same journal")
-	cmd, lines = startChild(2, dir)
-	for line := range lines {
+	child = startChild(2, dir)
+	for line := range child.Lines {
 		fmt.Println(line)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := child.Wait(); err != nil {
 		log.Fatalf("child 2: %v", err)
 	}
 }
 
-// startChild runs this program again as child n and streams its output.
-func startChild(n int, dir string) (*exec.Cmd, <-chan string) {
-	self, err := os.Executable()
-	if err != nil {
-		log.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(),
-		fmt.Sprintf("EXPORT_DEMO_CHILD=%d", n),
-		"EXPORT_DEMO_DIR="+dir,
-		fmt.Sprintf("EXPORT_DEMO_T0=%d", t0.UnixNano()))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	return cmd, lines
+// startChild runs this program again as child n working in dir.
+func startChild(n int, dir string) *demo.Child {
+	return demo.Start(fmt.Sprintf("EXPORT_DEMO_CHILD=%d", n), "EXPORT_DEMO_DIR="+dir, fmt.Sprintf("EXPORT_DEMO_T0=%d", t0.UnixNano()))
 }
 
 func runChild(dir string) {

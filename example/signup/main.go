@@ -17,21 +17,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/demo"
 )
 
 const (
@@ -171,11 +168,11 @@ func main() {
 
 	// Child 3: resumes the second wait, which the message ends at once.
 	say("%s: starting child 3", dayNow())
-	cmd, lines := startChild(3, path)
-	for line := range lines {
+	child := startChild(3, path)
+	for line := range child.Lines {
 		fmt.Println(line)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := child.Wait(); err != nil {
 		log.Fatalf("child 3: %v", err)
 	}
 }
@@ -184,50 +181,22 @@ func main() {
 // containing marker.
 func killDuring(n int, path, marker string, dayNow func() string) {
 	say("%s: starting child %d", dayNow(), n)
-	cmd, lines := startChild(n, path)
-	for line := range lines {
+	child := startChild(n, path)
+	for line := range child.Lines {
 		fmt.Println(line)
 		if strings.Contains(line, marker) {
 			time.Sleep(day)
 			say("%s: SIGKILL child %d in the middle of %s", dayNow(), n, strings.TrimSuffix(marker, ": "))
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				log.Fatal(err)
-			}
-			break
+			child.Kill()
+			return
 		}
 	}
-	for range lines { // drain
-	}
-	_ = cmd.Wait()
+	_ = child.Wait()
 }
 
-// startChild runs this program again as child n and streams its output.
-func startChild(n int, path string) (*exec.Cmd, <-chan string) {
-	self, err := os.Executable()
-	if err != nil {
-		log.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(),
-		fmt.Sprintf("SIGNUP_DEMO_CHILD=%d", n), "SIGNUP_DEMO_JOURNAL="+path, "SIGNUP_DEMO_DAY="+day.String())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	return cmd, lines
+// startChild runs this program again as child n on the journal at path.
+func startChild(n int, path string) *demo.Child {
+	return demo.Start(fmt.Sprintf("SIGNUP_DEMO_CHILD=%d", n), "SIGNUP_DEMO_JOURNAL="+path, "SIGNUP_DEMO_DAY="+day.String())
 }
 
 func runChild(path string) {
