@@ -287,75 +287,51 @@ func (r *mpReader) length(fix, mask, c8, c16, c32 byte) (int, bool) {
 	return 0, false
 }
 
-func (r *mpReader) int() (int64, bool) {
+// integer reads any msgpack integer: its bits, and whether it came in a
+// signed form (a negative fixint, or int8 to int64).
+func (r *mpReader) integer() (bits uint64, signed, ok bool) {
 	c := r.byte()
+	var width int
 	switch {
 	case c <= 0x7f:
-		return int64(c), true
+		return uint64(c), false, true
 	case c >= 0xe0:
-		return int64(int8(c)), true
-	}
-	var n int
-	switch c {
-	case 0xd0, 0xcc:
-		n = 1
-	case 0xd1, 0xcd:
-		n = 2
-	case 0xd2, 0xce:
-		n = 4
-	case 0xd3, 0xcf:
-		n = 8
+		return uint64(int64(int8(c))), true, true
+	case c >= 0xcc && c <= 0xcf:
+		width = 1 << (c - 0xcc)
+	case c >= 0xd0 && c <= 0xd3:
+		width, signed = 1<<(c-0xd0), true
 	default:
-		return 0, false
+		return 0, false, false
 	}
-	p := r.take(n)
+	p := r.take(width)
 	if p == nil {
-		return 0, false
+		return 0, false, false
 	}
-	var u uint64
 	for _, x := range p {
-		u = u<<8 | uint64(x)
+		bits = bits<<8 | uint64(x)
 	}
-	if c >= 0xd0 { // signed: sign-extend
-		shift := 64 - 8*n
-		return int64(u<<shift) >> shift, true
+	if signed { // sign-extend
+		shift := 64 - 8*width
+		bits = uint64(int64(bits<<shift) >> shift)
 	}
-	if u > math.MaxInt64 {
+	return bits, signed, true
+}
+
+func (r *mpReader) int() (int64, bool) {
+	bits, signed, ok := r.integer()
+	if !ok || (!signed && bits > math.MaxInt64) {
 		return 0, false
 	}
-	return int64(u), true
+	return int64(bits), true
 }
 
 func (r *mpReader) uint() (uint64, bool) {
-	c := r.byte()
-	if c <= 0x7f {
-		return uint64(c), true
-	}
-	var n int
-	switch c {
-	case 0xcc, 0xd0:
-		n = 1
-	case 0xcd, 0xd1:
-		n = 2
-	case 0xce, 0xd2:
-		n = 4
-	case 0xcf, 0xd3:
-		n = 8
-	default:
+	bits, signed, ok := r.integer()
+	if !ok || (signed && int64(bits) < 0) {
 		return 0, false
 	}
-	p := r.take(n)
-	if p == nil {
-		return 0, false
-	}
-	var u uint64
-	for _, x := range p {
-		u = u<<8 | uint64(x)
-	}
-	if c >= 0xd0 && p[0]&0x80 != 0 { // a negative signed integer
-		return 0, false
-	}
-	return u, true
+	return bits, true
 }
 
 func mpInt(b []byte, n int64) []byte {
