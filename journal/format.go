@@ -241,8 +241,11 @@ func unixNano(t time.Time) int64 {
 func normTime(t time.Time) time.Time { return fromUnixNano(unixNano(t)) }
 
 func fromUnixNano(n int64) time.Time {
-	if n == 0 {
+	switch n {
+	case 0:
 		return time.Time{}
+	case math.MinInt64: // never written (see unixNano): read it as minTime, so it writes back the same
+		n++
 	}
 	return time.Unix(0, n).UTC()
 }

@@ -60,11 +60,7 @@ type Proc struct {
 // collected (Lines, WaitFor); its stderr goes to the test log on failure.
 func Start(t testing.TB, testName, role string, env map[string]string) *Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envRole+"="+role)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, envPrefix+k+"="+v)
-	}
+	cmd := Command(testName, role, env)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +85,19 @@ func Start(t testing.TB, testName, role string, env map[string]string) *Proc {
 		}
 	})
 	return p
+}
+
+// Command returns the command that Start runs, not started: the test
+// binary running only testName, with the role and environment (read with
+// Role and Env). Use it to manage the child yourself (a harness that is
+// shared with a program outside tests, say).
+func Command(testName, role string, env map[string]string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), envRole+"="+role)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, envPrefix+k+"="+v)
+	}
+	return cmd
 }
 
 func (p *Proc) read(r io.Reader) {
