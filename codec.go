@@ -123,12 +123,12 @@ func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
 // decodeTyped decodes b into *v, with the plain codec when T is plain.
 func decodeTyped[T any](b []byte, v *T) error {
 	if ti := infoOfType(reflect.TypeFor[T]()); ti.plan != nil {
-		var tmp T
 		r := mpReader{b: b}
-		if ti.plan.decodePlain(&r, reflect.ValueOf(&tmp).Elem()) && len(r.b) == 0 {
-			*v = tmp
+		if ti.plan.decodePlain(&r, reflect.ValueOf(v).Elem()) && len(r.b) == 0 {
 			return nil
 		}
+		var zero T
+		*v = zero // the library decodes into a clean value, as it would have
 	}
 	return decodePayload(b, v)
 }
