@@ -6,6 +6,8 @@ import (
 	"math"
 	"reflect"
 	"strings"
+
+	"github.com/durable-go/durable/internal/msgp"
 )
 
 // The plain codec encodes and decodes values of plain types (see isPlain:
@@ -85,24 +87,24 @@ func (p *plainPlan) appendPlain(b []byte, v reflect.Value) []byte {
 		}
 		return append(b, 0xc2)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return mpInt(b, v.Int())
+		return msgp.AppendInt(b, v.Int())
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return mpUint(b, v.Uint())
+		return msgp.AppendUint(b, v.Uint())
 	case reflect.Float32:
-		return binary.BigEndian.AppendUint32(append(b, 0xca), math.Float32bits(float32(v.Float())))
+		return msgp.AppendFloat32(b, float32(v.Float()))
 	case reflect.Float64:
-		return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(v.Float()))
+		return msgp.AppendFloat64(b, v.Float())
 	case reflect.String:
-		return mpStr(b, v.String())
+		return msgp.AppendString(b, v.String())
 	case reflect.Array:
 		if p.bytes {
-			b = mpLen(b, p.n, 0xc4, 0xc5, 0xc6, 0, 0)
+			b = msgp.AppendBinHeader(b, p.n)
 			for i := range p.n {
 				b = append(b, byte(v.Index(i).Uint()))
 			}
 			return b
 		}
-		b = mpLen(b, p.n, 0, 0xdc, 0xdd, 0x90, 16)
+		b = msgp.AppendArrayHeader(b, p.n)
 		for i := range p.n {
 			b = p.elem.appendPlain(b, v.Index(i))
 		}
@@ -115,14 +117,14 @@ func (p *plainPlan) appendPlain(b []byte, v reflect.Value) []byte {
 			n++
 		}
 	}
-	b = mpLen(b, n, 0, 0xde, 0xdf, 0x80, 16)
+	b = msgp.AppendMapHeader(b, n)
 	for i := range p.fields {
 		f := &p.fields[i]
 		fv := v.Field(f.index)
 		if f.omitEmpty && fv.IsZero() {
 			continue
 		}
-		b = mpStr(b, f.name)
+		b = msgp.AppendString(b, f.name)
 		b = f.plan.appendPlain(b, fv)
 	}
 	return b
@@ -332,55 +334,6 @@ func (r *mpReader) uint() (uint64, bool) {
 		return 0, false
 	}
 	return bits, true
-}
-
-func mpInt(b []byte, n int64) []byte {
-	if n >= 0 {
-		return mpUint(b, uint64(n))
-	}
-	switch {
-	case n >= -32:
-		return append(b, byte(n))
-	case n >= math.MinInt8:
-		return append(b, 0xd0, byte(n))
-	case n >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(n))
-	case n >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(n))
-}
-
-func mpUint(b []byte, n uint64) []byte {
-	switch {
-	case n <= 0x7f:
-		return append(b, byte(n))
-	case n <= math.MaxUint8:
-		return append(b, 0xcc, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), n)
-}
-
-func mpStr(b []byte, s string) []byte {
-	return append(mpLen(b, len(s), 0xd9, 0xda, 0xdb, 0xa0, 32), s...)
-}
-
-// mpLen appends a length header: fix|n below fixMax (when fix is set),
-// else the 8-bit (if c8 is set), 16- or 32-bit form.
-func mpLen(b []byte, n int, c8, c16, c32, fix byte, fixMax int) []byte {
-	switch {
-	case fix != 0 && n < fixMax:
-		return append(b, fix|byte(n))
-	case c8 != 0 && n <= math.MaxUint8:
-		return append(b, c8, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, c16), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, c32), uint32(n))
 }
 
 // mpCheck walks one msgpack value and the values inside it, and fails if a

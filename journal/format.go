@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/durable-go/durable/internal/msgp"
 )
 
 // On-disk value layout, shared by records, runs and messages:
@@ -76,12 +78,12 @@ func recordKey(pos, seq uint32) [8]byte {
 
 func encodeRecord(runID string, r *Record) []byte {
 	buf := make([]byte, headerSize, headerSize+16+len(r.Name)+len(r.Data))
-	buf = appendArray(buf, recordFields)
-	buf = appendUint(buf, uint64(r.Kind))
-	buf = appendUint(buf, uint64(r.Flags))
-	buf = appendStr(buf, r.Name)
-	buf = appendInt(buf, unixNano(r.Time))
-	buf = appendBin(buf, r.Data)
+	buf = msgp.AppendArrayHeader(buf, recordFields)
+	buf = msgp.AppendUint(buf, uint64(r.Kind))
+	buf = msgp.AppendUint(buf, uint64(r.Flags))
+	buf = msgp.AppendString(buf, r.Name)
+	buf = msgp.AppendInt(buf, unixNano(r.Time))
+	buf = msgp.AppendBin(buf, r.Data)
 	k := recordKey(r.Pos, r.Seq)
 	return seal(buf, []byte(runID), k[:])
 }
@@ -130,21 +132,21 @@ func recordErr(err error, r Record) error {
 
 func encodeRun(r *Run) []byte {
 	buf := make([]byte, headerSize, headerSize+64+len(r.Workflow)+len(r.Parent)+len(r.Input)+len(r.Output)+len(r.Err))
-	buf = appendArray(buf, runFields)
-	buf = appendStr(buf, r.Workflow)
-	buf = appendUint(buf, uint64(r.Status))
-	buf = appendStr(buf, r.Parent)
-	buf = appendUint(buf, uint64(r.ParentPos))
-	buf = appendUint(buf, uint64(r.Epoch))
-	buf = appendBin(buf, r.Input)
-	buf = appendBin(buf, r.Output)
-	buf = appendBin(buf, r.Err)
-	buf = appendInt(buf, unixNano(r.CreatedAt))
-	buf = appendInt(buf, unixNano(r.UpdatedAt))
-	buf = appendInt(buf, unixNano(r.WakeAt))
-	buf = appendInt(buf, unixNano(r.Deadline))
-	buf = appendBool(buf, r.CancelRequested)
-	buf = appendUint(buf, uint64(r.ParentEpoch))
+	buf = msgp.AppendArrayHeader(buf, runFields)
+	buf = msgp.AppendString(buf, r.Workflow)
+	buf = msgp.AppendUint(buf, uint64(r.Status))
+	buf = msgp.AppendString(buf, r.Parent)
+	buf = msgp.AppendUint(buf, uint64(r.ParentPos))
+	buf = msgp.AppendUint(buf, uint64(r.Epoch))
+	buf = msgp.AppendBin(buf, r.Input)
+	buf = msgp.AppendBin(buf, r.Output)
+	buf = msgp.AppendBin(buf, r.Err)
+	buf = msgp.AppendInt(buf, unixNano(r.CreatedAt))
+	buf = msgp.AppendInt(buf, unixNano(r.UpdatedAt))
+	buf = msgp.AppendInt(buf, unixNano(r.WakeAt))
+	buf = msgp.AppendInt(buf, unixNano(r.Deadline))
+	buf = msgp.AppendBool(buf, r.CancelRequested)
+	buf = msgp.AppendUint(buf, uint64(r.ParentEpoch))
 	return seal(buf, []byte(r.ID), nil)
 }
 
@@ -190,9 +192,9 @@ func messageKey(channel string, seq uint64) []byte {
 
 func encodeMessage(m *Message) []byte {
 	buf := make([]byte, headerSize, headerSize+16+len(m.Data))
-	buf = appendArray(buf, messageFields)
-	buf = appendBin(buf, m.Data)
-	buf = appendInt(buf, unixNano(m.SentAt))
+	buf = msgp.AppendArrayHeader(buf, messageFields)
+	buf = msgp.AppendBin(buf, m.Data)
+	buf = msgp.AppendInt(buf, unixNano(m.SentAt))
 	return seal(buf, []byte(m.RunID), messageKey(m.Channel, m.Seq))
 }
 
@@ -250,89 +252,10 @@ func fromUnixNano(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// The msgpack subset the format uses, written by hand: no reflection, no
+// Values are written with internal/msgp, by hand: no reflection, no
 // allocation beyond the output buffer.
 
-func appendArray(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
-}
-
-func appendUint(b []byte, n uint64) []byte {
-	switch {
-	case n < 128:
-		return append(b, byte(n))
-	case n <= math.MaxUint8:
-		return append(b, 0xcc, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), n)
-}
-
-func appendInt(b []byte, n int64) []byte {
-	if n >= 0 {
-		return appendUint(b, uint64(n))
-	}
-	switch {
-	case n >= -32:
-		return append(b, byte(n))
-	case n >= math.MinInt8:
-		return append(b, 0xd0, byte(n))
-	case n >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(n))
-	case n >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(n))
-}
-
-func appendStr(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
-	}
-	return append(b, s...)
-}
-
-func appendBin(b []byte, p []byte) []byte {
-	if p == nil {
-		return append(b, 0xc0)
-	}
-	n := len(p)
-	switch {
-	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
-	}
-	return append(b, p...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 0xc3)
-	}
-	return append(b, 0xc2)
-}
-
-// decoder reads the msgpack subset above. The first problem sticks in err;
+// decoder reads the msgpack subset the format uses. The first problem sticks in err;
 // later calls return zero values. Lengths are checked against the bytes
 // that remain before anything is allocated.
 type decoder struct {
