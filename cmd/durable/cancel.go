@@ -7,22 +7,32 @@ import (
 	"github.com/durable-go/durable/journal"
 )
 
+// writableRun parses "FILE ID" for subcommand name, opens the journal for
+// writing and reads the run. When ok is false, code is the exit status;
+// otherwise the caller closes s.
+func (c *cli) writableRun(name string, args []string) (s *journal.Bolt, r journal.Run, path, id string, code int, ok bool) {
+	pos, code, ok := c.parse(c.flags(name), args, 2)
+	if !ok {
+		return nil, r, "", "", code, false
+	}
+	path, id = pos[0], pos[1]
+	if s = c.openWritable(path); s == nil {
+		return nil, r, "", "", exitFailure, false
+	}
+	if r, code, ok = c.getRun(s, path, id); !ok {
+		s.Close()
+		return nil, r, "", "", code, false
+	}
+	return s, r, path, id, exitOK, true
+}
+
 // cancel records a cancel request for a run.
 func (c *cli) cancel(args []string) int {
-	pos, code, ok := c.parse(c.flags("cancel"), args, 2)
+	s, r, path, id, code, ok := c.writableRun("cancel", args)
 	if !ok {
 		return code
-	}
-	path, id := pos[0], pos[1]
-	s := c.openWritable(path)
-	if s == nil {
-		return exitFailure
 	}
 	defer s.Close()
-	r, code, ok := c.getRun(s, path, id)
-	if !ok {
-		return code
-	}
 	switch {
 	case r.Status == journal.StatusCanceled:
 		fmt.Fprintf(c.stdout, "run %q is already canceled; nothing to do\n", id)
@@ -49,20 +59,11 @@ func (c *cli) cancel(args []string) int {
 
 // resume sets a parked run back to running.
 func (c *cli) resume(args []string) int {
-	pos, code, ok := c.parse(c.flags("resume"), args, 2)
+	s, r, path, id, code, ok := c.writableRun("resume", args)
 	if !ok {
 		return code
-	}
-	path, id := pos[0], pos[1]
-	s := c.openWritable(path)
-	if s == nil {
-		return exitFailure
 	}
 	defer s.Close()
-	r, code, ok := c.getRun(s, path, id)
-	if !ok {
-		return code
-	}
 	switch {
 	case r.Status == journal.StatusRunning:
 		fmt.Fprintf(c.stdout, "run %q is already running; nothing to do\n", id)
