@@ -178,12 +178,3 @@ func decodeError(b []byte) error {
 	}
 	return fromRecord(&r)
 }
-
-// normalize returns err as it will read after a trip through the journal,
-// so a workflow sees the same error live and on replay.
-func normalize(err error) error {
-	if err == nil {
-		return nil
-	}
-	return decodeError(encodeError(err))
-}

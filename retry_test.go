@@ -30,7 +30,7 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-var rtErrFlaky = errors.New("flaky")
+var errRtFlaky = errors.New("flaky")
 
 // rtConfig returns a quiet config running wfs.
 func rtConfig(wfs ...durable.Definition) *durable.Config {
@@ -121,7 +121,7 @@ func TestRetryCrashChild(t *testing.T) {
 						return "", err
 					}
 					fmt.Println("attempt 1 failed")
-					return "", rtErrFlaky
+					return "", errRtFlaky
 				}
 				// The run's wake time as the journal holds it now: the
 				// retry record of attempt 1 set it; a new backoff would
@@ -373,7 +373,7 @@ func TestRetryRestartDuringBackoff(t *testing.T) {
 				a := rtNewAttempts()
 				fn := func(ctx context.Context) (string, error) {
 					if a.record(ctx) == 1 {
-						return "", rtErrFlaky
+						return "", errRtFlaky
 					}
 					return "ok", nil
 				}
@@ -653,7 +653,7 @@ func TestRetryDefaultPolicy(t *testing.T) {
 		wf := durable.Define("rt-default", func(ctx durable.Context, in string) (string, error) {
 			return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 				a.record(ctx)
-				return "", rtErrFlaky
+				return "", errRtFlaky
 			})
 		})
 		env := durabletest.New(t, rtConfig(wf))
@@ -684,11 +684,11 @@ func TestRetryConfigDefaultRetry(t *testing.T) {
 		wf := durable.Define("rt-config-default", func(ctx durable.Context, in string) (string, error) {
 			_, err1 := durable.Step(ctx, "default", func(ctx context.Context) (string, error) {
 				dflt.record(ctx)
-				return "", rtErrFlaky
+				return "", errRtFlaky
 			})
 			_, err2 := durable.Step(ctx, "own", func(ctx context.Context) (string, error) {
 				own.record(ctx)
-				return "", rtErrFlaky
+				return "", errRtFlaky
 			}, durable.WithRetry(retry.Policy{MaxAttempts: 2, Backoff: backoff.Constant(time.Second)}))
 			return "", errors.Join(err1, err2)
 		})
@@ -803,7 +803,7 @@ func TestRetryStepInfo(t *testing.T) {
 		wf := durable.Define("rt-info", func(ctx durable.Context, in string) (string, error) {
 			if _, err := durable.Step(ctx, "a", func(ctx context.Context) (string, error) {
 				if a.record(ctx) < 3 {
-					return "", rtErrFlaky
+					return "", errRtFlaky
 				}
 				return "a", nil
 			}, durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(time.Second)})); err != nil {
@@ -951,7 +951,7 @@ func TestRetryLimitWaitCanceled(t *testing.T) {
 				victim := durable.Define("rt-victim", func(ctx durable.Context, in string) (string, error) {
 					return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 						a.record(ctx)
-						return "", rtErrFlaky
+						return "", errRtFlaky
 					}, durable.WithLimit("k"), durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(time.Second)}))
 				})
 				cfg := rtConfig(hog, victim)
@@ -1020,7 +1020,7 @@ func TestRetryLimitWaitNotAnAttempt(t *testing.T) {
 		wf := durable.Define("rt-wait-restart", func(ctx durable.Context, in string) (string, error) {
 			return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 				a.record(ctx)
-				return "", rtErrFlaky
+				return "", errRtFlaky
 			}, durable.WithLimit("k"), durable.WithRetry(retry.Policy{MaxAttempts: 2, Backoff: backoff.Constant(time.Second)}))
 		})
 		cfg := rtConfig(wf)
@@ -1132,7 +1132,7 @@ func TestRetryAtMostOnceRestart(t *testing.T) {
 			wf := durable.Define("rt-amo-retry", func(ctx durable.Context, in string) (string, error) {
 				return durable.Step(ctx, "charge", func(ctx context.Context) (string, error) {
 					if a.record(ctx) == 1 {
-						return "", rtErrFlaky
+						return "", errRtFlaky
 					}
 					return "charged", nil
 				}, durable.AtMostOnce(), durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(2 * time.Second)}))

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bolt is a [Store] in one bbolt file. Every commit is fsynced before
@@ -507,7 +508,7 @@ func (t *boltTxn) deleteRun(r *Run) error {
 }
 
 func deleteBucket(parent *bolt.Bucket, name []byte) error {
-	if err := parent.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+	if err := parent.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	return nil

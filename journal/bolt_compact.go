@@ -129,7 +129,8 @@ func trimAndSync(name string, used int64) error {
 	if err != nil {
 		return err
 	}
-	if fi, err := f.Stat(); err == nil && used > 0 && fi.Size() > used {
+	fi, err := f.Stat()
+	if err == nil && used > 0 && fi.Size() > used {
 		err = f.Truncate(used)
 	}
 	if err == nil {

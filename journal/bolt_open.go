@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // BoltOptions configures [OpenBolt]. The zero value (or nil) means the
@@ -248,11 +249,11 @@ func openDB(path string, o *bolt.Options) (db *bolt.DB, err error) {
 	switch {
 	case err == nil:
 		return db, nil
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("journal: %s: no lock within %v: %w", path, o.Timeout, ErrLocked)
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum):
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum):
 		return nil, &CorruptError{Path: path, What: "file", Reason: "both meta pages are damaged: " + err.Error()}
-	case errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, fmt.Errorf("journal: %s: bbolt %v: %w", path, err, ErrVersion)
 	}
 	var ce *CorruptError
