@@ -512,7 +512,7 @@ func TestWorkflowPanic(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("%s: err = %#v; want *PanicError", when, err)
 			}
-			if !strings.Contains(pe.Value, "nil map") || pe.Stack == "" {
+			if !strings.Contains(pe.Value, "index out of range") || pe.Stack == "" {
 				t.Errorf("%s: PanicError{Value: %q, Stack: %d bytes}; want the panic value and a stack", when, pe.Value, len(pe.Stack))
 			}
 			if !strings.Contains(pe.Stack, "durable_test.go") {
