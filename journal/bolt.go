@@ -29,10 +29,10 @@ type Bolt struct {
 	path string
 	opts BoltOptions
 
-	mu     sync.RWMutex // guards closed and sends on queue
-	closed bool
-	queue  chan *commitReq
-	done   chan struct{} // closed when the committer has exited
+	mu       sync.RWMutex // guards closed
+	closed   bool
+	cq       commitQueue
+	inflight sync.WaitGroup // commits under way (Close waits for them)
 }
 
 var _ Store = (*Bolt)(nil)
@@ -266,8 +266,8 @@ func (s *Bolt) Timers(ctx context.Context, until time.Time, limit int) (out []Ti
 // Path returns the file the store was opened on.
 func (s *Bolt) Path() string { return s.path }
 
-// Close implements [Store.Close]: it waits for queued commits to finish,
-// then closes the file.
+// Close implements [Store.Close]: it waits for the commits under way to
+// finish, then closes the file.
 func (s *Bolt) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -275,13 +275,8 @@ func (s *Bolt) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.queue != nil {
-		close(s.queue)
-	}
 	s.mu.Unlock()
-	if s.done != nil {
-		<-s.done
-	}
+	s.inflight.Wait()
 	return s.db.Close()
 }
 

@@ -3,21 +3,23 @@ package journal
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// The committer is one goroutine that owns every bbolt write transaction.
-// It takes the first waiting request, then every request that is already
-// queued (up to BoltOptions.MaxBatch), applies them in one transaction,
-// fsyncs once, and wakes their callers. When it is idle a request goes out
-// at once; requests that arrive during an fsync ride the next transaction.
-// After a transaction shared by n writers it waits a little (a quarter of
-// that commit's duration, at most maxLinger) for n requests, since the
-// writers it just woke are likely to commit again: with 64 concurrent runs
-// that keeps transactions near 64 commits instead of two alternating
-// halves. After a lone writer's commit it never waits.
+// Group commit, leader style (as in LevelDB): a committing goroutine
+// queues its request; if the queue was empty it is the leader and commits
+// the queued requests (up to BoltOptions.MaxBatch) in one bbolt
+// transaction, fsyncs once, wakes their goroutines, and hands the lead to
+// the first request that queued meanwhile. A lone writer so commits in its
+// own goroutine, with no hand-off, at once; requests that arrive during an
+// fsync ride the next transaction. After a transaction shared by n writers
+// the next leader waits a little (a quarter of that commit's duration, at
+// most maxLinger) for n requests, since the writers just woken are likely
+// to commit again: with 64 concurrent runs that keeps transactions near 64
+// commits instead of two alternating halves. A lone writer never waits.
 // A request that fails validation fails alone; if the transaction itself
 // fails, each request is retried in a transaction of its own so only the
 // culprit fails.
@@ -30,7 +32,17 @@ type commitReq struct {
 	existing *Run // CreateRun result: the run that was there
 	created  *Run // CreateRun result: the run created
 	err      error
-	done     chan struct{}
+	wake     chan struct{} // a send: finished, or now the leader
+	finished bool          // set by the leader before it wakes the request
+}
+
+// commitQueue is the queue of requests waiting for the leader.
+type commitQueue struct {
+	mu       sync.Mutex
+	reqs     []*commitReq // the leader's request first
+	lastN    int          // requests in the previous transaction
+	lastTook time.Duration
+	arrived  chan struct{} // a send on each enqueue, for a lingering leader
 }
 
 type purgeReq struct {
@@ -50,92 +62,99 @@ func (s *Bolt) Purge(ctx context.Context, before time.Time, limit int) (int, err
 	return req.purge.n, nil
 }
 
+// submit commits req (see the comment at the top of the file). Once the
+// request is queued it completes whatever ctx does: it may be leading
+// others' commits.
 func (s *Bolt) submit(ctx context.Context, req *commitReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req.done = make(chan struct{})
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		return ErrClosed
 	}
-	if s.queue == nil {
+	if s.opts.ReadOnly {
 		s.mu.RUnlock()
 		return fmt.Errorf("journal: %s is open read-only: %w", s.path, ErrInvalid)
 	}
-	select {
-	case s.queue <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
+	s.inflight.Add(1)
 	s.mu.RUnlock()
+	defer s.inflight.Done()
+
+	req.wake = make(chan struct{}, 1)
+	q := &s.cq
+	q.mu.Lock()
+	q.reqs = append(q.reqs, req)
+	lead := len(q.reqs) == 1
+	q.mu.Unlock()
 	select {
-	case <-req.done:
-		return s.withPath(req.err)
-	case <-ctx.Done():
-		return fmt.Errorf("journal: commit outcome unknown: %w", ctx.Err())
+	case q.arrived <- struct{}{}:
+	default:
 	}
+	if !lead {
+		<-req.wake
+	}
+	if !req.finished {
+		s.lead()
+	}
+	return s.withPath(req.err)
 }
 
-// maxLinger bounds how long the committer waits for writers to come back
-// after a shared transaction (see commitLoop).
+// maxLinger bounds how long a leader waits for writers to come back after
+// a shared transaction.
 const maxLinger = time.Millisecond
 
-func (s *Bolt) commitLoop() {
-	defer close(s.done)
-	reqs := make([]*commitReq, 0, s.opts.MaxBatch)
-	lastN, lastTook := 0, time.Duration(0) // the previous transaction's writers and duration
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	for req := range s.queue {
-		reqs = append(reqs[:0], req)
-		reqs = s.drain(reqs)
-		if lastN > 1 && len(reqs) < lastN {
-			// The previous transaction served several writers, who are
-			// likely about to commit again: give them a quarter of a
-			// commit's time to join this one. A lone writer (lastN 1)
-			// never waits.
-			linger.Reset(min(lastTook/4, maxLinger))
-		wait:
-			for len(reqs) < lastN && len(reqs) < s.opts.MaxBatch {
-				select {
-				case r, ok := <-s.queue:
-					if !ok {
-						break wait
-					}
-					reqs = append(reqs, r)
-				case <-linger.C:
-					break wait
-				}
+// lead commits one group from the front of the queue (the leader's own
+// request first), finishes its requests and passes the lead on.
+func (s *Bolt) lead() {
+	q := &s.cq
+	q.mu.Lock()
+	n := min(len(q.reqs), s.opts.MaxBatch)
+	lastN, lastTook := q.lastN, q.lastTook
+	q.mu.Unlock()
+	if lastN > 1 && n < lastN && n < s.opts.MaxBatch {
+		timer := time.NewTimer(min(lastTook/4, maxLinger))
+	linger:
+		for n < lastN && n < s.opts.MaxBatch {
+			select {
+			case <-q.arrived:
+			case <-timer.C:
+				break linger
 			}
-			linger.Stop()
+			q.mu.Lock()
+			n = min(len(q.reqs), s.opts.MaxBatch)
+			q.mu.Unlock()
 		}
-		start := time.Now()
-		s.commitGroup(reqs, true)
-		lastN, lastTook = len(reqs), time.Since(start)
-		for i, r := range reqs {
-			close(r.done)
-			reqs[i] = nil
-		}
+		timer.Stop()
 	}
-}
+	q.mu.Lock()
+	group := append([]*commitReq(nil), q.reqs[:n]...) // its own: the next leader may start before this one has woken its group
+	q.mu.Unlock()
 
-// drain adds the requests already queued to reqs, up to MaxBatch.
-func (s *Bolt) drain(reqs []*commitReq) []*commitReq {
-	for len(reqs) < s.opts.MaxBatch {
-		select {
-		case r, ok := <-s.queue:
-			if !ok {
-				return reqs
-			}
-			reqs = append(reqs, r)
-		default:
-			return reqs
+	start := time.Now()
+	s.commitGroup(group, true)
+	took := time.Since(start)
+
+	q.mu.Lock()
+	q.lastN, q.lastTook = n, took
+	rest := copy(q.reqs, q.reqs[n:])
+	clear(q.reqs[rest:])
+	q.reqs = q.reqs[:rest]
+	var next *commitReq
+	if rest > 0 {
+		next = q.reqs[0]
+	}
+	q.mu.Unlock()
+	for i, r := range group {
+		r.finished = true
+		if i > 0 {
+			r.wake <- struct{}{}
 		}
 	}
-	return reqs
+	if next != nil {
+		next.wake <- struct{}{} // it leads the next group
+	}
 }
 
 // commitGroup applies reqs in one transaction and sets each one's outcome.

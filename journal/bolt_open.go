@@ -77,8 +77,8 @@ func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Bolt{db: db, path: path, opts: o, queue: make(chan *commitReq, o.MaxBatch), done: make(chan struct{})}
-	go s.commitLoop()
+	s := &Bolt{db: db, path: path, opts: o}
+	s.cq.arrived = make(chan struct{}, 1)
 	return s, nil
 }
 
