@@ -64,7 +64,7 @@ func runSequential(b *bench) (*result, error) {
 	}}}
 	res.note("engine: %s steps/s (%s); %.3f ms per step", num(o), spread(ours), 1000/o)
 	res.note("raw bbolt: db.Update per put of an 8-byte key and a %d-byte value (the engine's mean record value in this run) into a nested bucket, fsync on, hashmap freelist: %s commits/s (%s); %.3f ms per commit", size, num(r), spread(raw), 1000/r)
-	res.note("CPU time of the process (every thread) per step: engine %.0f µs, raw bbolt %.0f µs per commit (medians); the rest of each step's time is waiting: for the disk, and for the committer and the workflow goroutines to be scheduled", median(cpu), median(rawCPU))
+	res.note("CPU time of the process (every thread) per step: engine %.0f µs, raw bbolt %.0f µs per commit (medians); the rest of each step's time is waiting: for the disk, and for goroutines to be scheduled", median(cpu), median(rawCPU))
 	res.note("the engine's time includes creating the run and recording its result: %s commits for %s steps, in %s bbolt transactions", group(int64(n+2)), group(int64(n)), group(int64(txs)))
 	return res, nil
 }
