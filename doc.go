@@ -131,4 +131,43 @@
 // goroutine behind. Closing the engine and opening another on the same
 // store simulates a crash and a resume. Package durabletest has helpers
 // for both.
+//
+// # Long-lived runs and retention
+//
+// A run's journal is capped at Config.MaxHistory operations (default
+// 100,000) per epoch; a workflow that loops forever calls [ContinueAsNew]
+// to start afresh under the same id, and [Info] tells it how long its
+// history is. Finished runs, and the journals of ended epochs, are deleted
+// after Config.Retention (default 7 days); [Engine.Purge] does it on
+// demand. Waiting runs beyond Config.MaxCachedRuns (default 4,096) give up
+// their goroutine and are replayed when what they wait for arrives.
+//
+// # Choices
+//
+// Where the design leaves a question open, this package answers it so:
+//
+//   - [Start] registers the workflow it is given if Config.Workflows did not
+//     list it, and resumes that workflow's unfinished runs. Two different
+//     definitions of one name in one engine are an error.
+//   - An engine parks, at Open, the running runs of workflows it does not
+//     have; the next engine with the workflow resumes them.
+//   - [Handle.Result] of a parked run returns a [*ParkedError] at once
+//     rather than waiting for code that this engine does not have.
+//   - Canceling a canceled run is a no-op; canceling a completed or failed
+//     run is [ErrFinished]; the run ends [StatusCanceled] only if the
+//     workflow returns the cancellation (a workflow that handles it and
+//     returns a value completes).
+//   - A step that returns a value although its run was canceled keeps the
+//     value (its effect happened); the cancellation reaches the workflow
+//     at that step all the same.
+//   - A step's value of a plain type (numbers, strings, arrays and structs
+//     of them) is returned as the step function returned it; other types
+//     come back through the journal's encoding, as replay gives them, and
+//     errors always do (see [RecordedError]).
+//   - [Future.Get] takes no journal position and waits for its step or
+//     child whatever happens to the run; [AwaitAny] and [AwaitAll] take
+//     one and observe cancellation.
+//   - A run id can be started again once retention deleted its run.
+//   - [Engine.Close] waits Config.ShutdownTimeout (default 5 s) for steps
+//     that ignore their context, then abandons them unrecorded.
 package durable

@@ -51,7 +51,7 @@ type purgeReq struct {
 	n      int
 }
 
-// Purge implements [Store.Purge]. It runs in the committer, in a
+// Purge implements [Store.Purge]. It goes through group commit, in a
 // transaction of its own size limit, so it never holds up step commits
 // for long.
 func (s *Bolt) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
