@@ -46,11 +46,14 @@ const (
 // or a bbolt file of another program, [ErrCorrupt] for a damaged or
 // truncated journal, [ErrVersion] for a newer format, and [ErrLocked] when
 // another process or engine holds the file for longer than
-// LockTimeout. opts may be nil.
-func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
+// LockTimeout. Options are optional: OpenBolt(path) uses the defaults, and
+// of several non-nil *BoltOptions the last is used.
+func OpenBolt(path string, opts ...*BoltOptions) (*Bolt, error) {
 	var o BoltOptions
-	if opts != nil {
-		o = *opts
+	for _, opt := range opts {
+		if opt != nil {
+			o = *opt
+		}
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = defaultLockTimeout
