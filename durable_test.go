@@ -59,6 +59,26 @@ func forEachStore(t *testing.T, fn func(t *testing.T, open opener)) {
 			return e
 		})
 	})
+	// Every behaviour again with a run cache of one: every run that waits
+	// is evicted as soon as another waits, and replayed when woken. The
+	// results must not change, and no recorded step may run again.
+	t.Run("memory-cache1", func(t *testing.T) {
+		t.Parallel()
+		store := journal.NewMemory()
+		fn(t, func(t *testing.T, cfg *durable.Config) *durable.Engine {
+			t.Helper()
+			c := quiet(cfg)
+			if c.MaxCachedRuns == 0 {
+				c.MaxCachedRuns = 1
+			}
+			e, err := durable.New(store, c)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		})
+	})
 }
 
 // quiet returns a copy of cfg whose engine does not log (parked runs and
