@@ -102,7 +102,7 @@ func TestWorkflowPanic(t *testing.T) {
 			if !strings.Contains(pe.Value, "index out of range") || pe.Stack == "" {
 				t.Errorf("%s: PanicError{Value: %q, Stack: %d bytes}; want the panic value and a stack", when, pe.Value, len(pe.Stack))
 			}
-			if !strings.Contains(pe.Stack, "durable_test.go") {
+			if !strings.Contains(pe.Stack, "failure_test.go") {
 				t.Errorf("%s: stack does not show the workflow code:\n%s", when, pe.Stack)
 			}
 			info := mustGet(t, e, "p-1")
