@@ -34,8 +34,11 @@ var codecPool = sync.Pool{New: func() any {
 
 // marshal encodes v. The result is a fresh slice the caller owns.
 func marshal(v any) (b []byte, err error) {
-	if err := checkEncodable(reflect.ValueOf(v)); err != nil {
-		return nil, err
+	rv := reflect.ValueOf(v)
+	if rv.IsValid() {
+		if err := checkEncodable(rv, infoOfType(rv.Type())); err != nil {
+			return nil, err
+		}
 	}
 	return encode(v)
 }
@@ -104,12 +107,10 @@ func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
 	switch {
 	case ti != nil && ti.plan != nil:
 		b = ti.plan.appendPlain(make([]byte, 0, 64), rv)
-	case ti != nil && ti.mayCycle:
-		if err = (&walker{onPath: map[pathKey]bool{}}).walk(rv, 0); err == nil {
+	default:
+		if err = checkEncodable(rv, ti); err == nil {
 			b, err = encode(v)
 		}
-	default:
-		b, err = encode(v)
 	}
 	if err != nil {
 		return nil, &PayloadError{Op: "encode", Err: err}
@@ -155,11 +156,11 @@ const maxDepth = 1000
 
 var errCycle = errors.New("value contains a cycle")
 
-// checkEncodable walks v when its type can hold a cycle (pointers,
-// interfaces, maps or slices that can reach themselves) and refuses cycles
-// and nesting deeper than maxDepth. Plain types cost one cached lookup.
-func checkEncodable(v reflect.Value) error {
-	if !v.IsValid() || !mayCycle(v.Type()) {
+// checkEncodable walks v when its type (whose info is ti, nil for no
+// value) can hold a cycle (pointers, interfaces, maps or slices that can
+// reach themselves) and refuses cycles and nesting deeper than maxDepth.
+func checkEncodable(v reflect.Value, ti *typeInfo) error {
+	if ti == nil || !ti.mayCycle {
 		return nil
 	}
 	w := walker{onPath: map[pathKey]bool{}}

@@ -384,7 +384,7 @@ func (e *Engine) Close() error {
 	var err error
 	select {
 	case <-done:
-	case <-e.clockAfter(e.cfg.ShutdownTimeout):
+	case <-time.After(e.cfg.ShutdownTimeout): // real (or synctest) time: a fake Config.Clock nobody moves must not hang Close
 		err = fmt.Errorf("durable: Close: steps still running after %v were abandoned", e.cfg.ShutdownTimeout)
 		e.log.Warn(err.Error())
 	}
@@ -394,12 +394,6 @@ func (e *Engine) Close() error {
 		}
 	}
 	return err
-}
-
-// clockAfter waits on real (or synctest) time, not on Config.Clock: a
-// fake clock that nobody advances must not make Close hang.
-func (e *Engine) clockAfter(d time.Duration) <-chan time.Time {
-	return time.After(d)
 }
 
 // isClosed reports whether Close has begun.

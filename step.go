@@ -103,17 +103,12 @@ func (c *stepContext) Value(key any) any {
 // The error a workflow sees is the recorded one, the same live and on
 // replay: see [RecordedError].
 func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
-	var zero T
 	x := ctx.executor()
 	o, rec, settled := x.begin(ctx, kindStep, name)
 	if settled {
 		return decodeOutcome[T](x, rec)
 	}
-	if err := x.pendingCancel(ctx); err != nil {
-		x.deliverLive(&o, kindStep, name, err)
-		return zero, x.delivered
-	}
-	t := &x.stepTask
+	t := &x.stepTask // runOnce delivers a pending cancellation first
 	x.initTask(t, ctx, o, name, opts)
 	t.fn = typedStep[T](fn)
 	for !t.runOnce() {
@@ -267,7 +262,7 @@ func (t *task) runOnce() bool {
 		err := &StepInterruptedError{Step: t.name, Key: info.IdempotencyKey, Attempt: t.attempt}
 		return t.finish(nil, err, 0)
 	}
-	if x.now().Before(t.nextAt) {
+	if !t.nextAt.IsZero() && x.now().Before(t.nextAt) {
 		return false
 	}
 	if t.cfg.atMostOnce {
