@@ -59,6 +59,10 @@
 // journal. The same holds for a run whose workflow is not registered, or
 // whose recorded payload no longer decodes.
 //
+// To change code that runs have passed already, branch on [Version]: runs
+// that passed the point before the change keep the old path
+// ([DefaultVersion]), runs that reach it later take the new one.
+//
 // # Crash recovery
 //
 // [Open] and [New] list the unfinished runs and resume those of the

@@ -32,6 +32,8 @@ type executor struct {
 	ri   int              // index of the first record not yet handed out
 	next uint32           // next position to hand out
 
+	versions map[string]int // Version's answers in this incarnation, by change
+
 	// Cancellation as the workflow sees it: doneCh closes at the position
 	// where cancellation was delivered (live, or as recorded on replay).
 	doneCh    chan struct{}
@@ -214,6 +216,7 @@ func (x *executor) finish(out []byte, werr error) {
 		x.exited()
 		return
 	}
+	x.skipVersions("")
 	if x.ri < len(x.recs) {
 		r := x.recs[x.ri]
 		x.stop(abortPark, &NondeterminismError{RunID: x.id, Workflow: x.s.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)})

@@ -47,7 +47,7 @@ var oneLine = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 
 var kindNames = map[uint8]string{
 	kindStep: "step", kindSleep: "sleep", kindReceive: "receive", kindChild: "child",
-	kindNow: "now", kindSelect: "select", kindTimer: "timer", kindAll: "all",
+	kindNow: "now", kindSelect: "select", kindTimer: "timer", kindAll: "all", kindVersion: "version",
 }
 
 // History returns the events of run id's journal, in position order.

@@ -21,6 +21,7 @@ const (
 	kindSelect  uint8 = 6
 	kindTimer   uint8 = 7
 	kindAll     uint8 = 8 // AwaitAll
+	// kindVersion = 9: a Version call's answer (version.go)
 )
 
 // Record flags.
@@ -69,6 +70,8 @@ func describe(kind uint8, name string) string {
 		return "timer"
 	case kindAll:
 		return "await all"
+	case kindVersion:
+		return fmt.Sprintf("version of change %q", name)
 	}
 	return fmt.Sprintf("operation %d %q", kind, name)
 }
@@ -110,6 +113,9 @@ func (o *op) record(kind uint8, name string, flags uint8) journal.Record {
 func (x *executor) take(kind uint8, name string) op {
 	if x.aborted() {
 		x.exit()
+	}
+	if kind != kindVersion {
+		x.skipVersions("")
 	}
 	o := op{pos: x.next}
 	x.next++
