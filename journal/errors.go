@@ -29,7 +29,22 @@ var (
 	ErrVersion = errors.New("journal: unsupported format version")
 	// ErrLocked: another process or engine has the file open.
 	ErrLocked = errors.New("journal: file is locked by another process")
+	// ErrNotOwner: a fenced commit ([Batch].Fence) found the run owned by
+	// another engine, or claimed again since: the committing engine lost
+	// it and must drop it. It matches [ErrConflict] too.
+	ErrNotOwner error = notOwnerError{}
+	// ErrLeaseExpired: an engine's lease ran out before it renewed it
+	// (see [Coordinator]); other engines may have claimed its runs.
+	ErrLeaseExpired = errors.New("journal: engine lease expired")
 )
+
+type notOwnerError struct{}
+
+func (notOwnerError) Error() string { return "journal: run is owned by another engine" }
+
+// Is makes ErrNotOwner match ErrConflict: code that handles a conflicting
+// write handles a lost run the same way.
+func (notOwnerError) Is(target error) bool { return target == ErrConflict }
 
 // CorruptError describes damaged data. It matches [ErrCorrupt].
 type CorruptError struct {

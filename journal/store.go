@@ -16,14 +16,16 @@ import (
 // [Store.CreateRun] the write may or may not have happened.
 //
 // Implementations must be safe for concurrent use. A Store is used by one
-// engine at a time; leases for several engines sharing one store will arrive
-// as an optional interface.
+// engine at a time, unless it also implements [Coordinator]: then several
+// engines, in one process or many, share it.
 type Store interface {
 	// CreateRun creates run r if no run with r.ID exists, and returns the
 	// stored run and true. If the id exists it changes nothing and returns
 	// the existing run and false. r.Status must be StatusRunning. A
 	// non-zero r.CreatedAt is the creation time (and UpdatedAt); else the
-	// store's clock gives it.
+	// store's clock gives it. With a non-empty r.Owner a [Coordinator]
+	// creates the run owned by that engine, with Token 1 (an existing
+	// run is not claimed); other stores ignore Owner.
 	// Errors: [ErrClosed], [ErrInvalid], or an I/O error.
 	CreateRun(ctx context.Context, r Run) (Run, bool, error)
 
@@ -33,7 +35,9 @@ type Store interface {
 	// Errors: [ErrNotFound] (an operation names a run that does not exist),
 	// [ErrFinished] (it changes a run that has finished), [ErrConflict] (an
 	// appended record's position is taken, or a consumed message is gone),
-	// [ErrInvalid], [ErrClosed], or an I/O error such as a full disk.
+	// [ErrNotOwner] (b.Fence does not match the run's owner and token: a
+	// [Coordinator] only), [ErrInvalid], [ErrClosed], or an I/O error such
+	// as a full disk.
 	Commit(ctx context.Context, b *Batch) error
 
 	// GetRun returns the run with the given id.
@@ -142,6 +146,17 @@ type Run struct {
 	Deadline    time.Time // zero if none
 	// CancelRequested is set by a cancel request and never cleared.
 	CancelRequested bool
+	// Idle: the run waits for its wake time (WakeAt) or a message, and
+	// need not be loaded before one comes. Set by [Update].Idle; cleared
+	// by the store when a record is appended to the run, a message is
+	// sent to it, a cancel is requested or its status changes. See
+	// [Run.Ready].
+	Idle bool
+	// Owner is the engine that owns the run, "" if none, and Token the
+	// run's fencing token, incremented by every claim. Only a
+	// [Coordinator] keeps them; other stores leave them empty.
+	Owner string
+	Token uint64
 }
 
 // Record is one entry of a run's journal. Records are keyed by (Pos, Seq):
@@ -187,10 +202,14 @@ type Filter struct {
 	Parent   string // "": any
 	After    string // only ids greater than After (pagination)
 	Limit    int    // at most this many runs; 0: no limit
+	// ReadyAt, if not zero, keeps only the runs ready at that time (see
+	// [Run.Ready]): what an engine must load when it starts.
+	ReadyAt time.Time
 }
 
 func (f Filter) match(r *Run) bool {
-	return (f.Status == 0 || r.Status == f.Status) &&
+	return (f.ReadyAt.IsZero() || r.Ready(f.ReadyAt)) &&
+		(f.Status == 0 || r.Status == f.Status) &&
 		(f.Workflow == "" || r.Workflow == f.Workflow) &&
 		(f.Parent == "" || r.Parent == f.Parent) &&
 		r.ID > f.After
@@ -218,6 +237,11 @@ type Batch struct {
 	// Delete holds terminal runs to remove with their records, inbox and
 	// index entries. A missing id is skipped.
 	Delete []string
+	// Fence, if its RunID is not "", makes the whole batch conditional on
+	// that run's Owner and Token matching it: otherwise nothing of b is
+	// applied and Commit fails with [ErrNotOwner]. Only a [Coordinator]
+	// checks it; other stores ignore it. See [Coordinator].
+	Fence Fence
 }
 
 // needsNow reports whether applying b writes a time.
@@ -256,8 +280,14 @@ type Update struct {
 	// removes the timer. A terminal status always removes it.
 	SetWake bool
 	Wake    time.Time
-	// CancelRequested, if true, sets the run's cancel flag.
+	// CancelRequested, if true, sets the run's cancel flag (and clears
+	// Idle).
 	CancelRequested bool
+	// Idle, if true, marks the run idle (see [Run].Idle), after this
+	// batch's appends (which clear the mark). It is ignored while the
+	// run's inbox holds a message, so a message sent before the mark is
+	// never slept through.
+	Idle bool
 	// ContinueAsNew starts the run afresh in a new epoch: Epoch+1, Input
 	// replaced by Input, status Running, Output, Err and WakeAt cleared.
 	// The new epoch's journal starts empty; the old epoch's records are
