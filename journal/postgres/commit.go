@@ -1,0 +1,203 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Group commit, leader style, as journal.Bolt does it (journal's
+// bolt_commit.go): a committing goroutine queues its request; if the queue
+// was empty it is the leader and commits the queued requests (up to
+// Options.MaxBatch) in one PostgreSQL transaction, wakes their goroutines,
+// and hands the lead to the first request that queued meanwhile. A lone
+// writer commits at once in its own goroutine; requests that arrive while
+// a transaction is under way ride the next one, so 64 runs stepping at once
+// share one transaction and one WAL flush. After a transaction shared by n
+// writers the next leader waits a little (a quarter of that commit's
+// duration, at most maxLinger) for n requests, since the writers just
+// woken are likely to commit again. A request that breaks the batch rules
+// fails alone; if the transaction itself fails, each request is retried in
+// a transaction of its own so only the culprit fails.
+
+// request is one CreateRun or Commit waiting for the leader.
+type request struct {
+	batch  *journal.Batch // a Commit, or
+	create *journal.Run   // a CreateRun
+
+	run      journal.Run // CreateRun: the stored run
+	created  bool        // CreateRun: whether it created it
+	err      error
+	wake     chan struct{} // a send: finished, or now the leader
+	finished bool          // set by the leader before it wakes the request
+}
+
+// commitQueue is the queue of requests waiting for the leader.
+type commitQueue struct {
+	mu       sync.Mutex
+	reqs     []*request // the leader's request first
+	lastN    int        // requests in the previous transaction
+	lastTook time.Duration
+	arrived  chan struct{} // a send on each enqueue, for a lingering leader
+}
+
+// maxLinger bounds how long a leader waits for writers to come back after
+// a shared transaction.
+const maxLinger = time.Millisecond
+
+// commitTimeout bounds one group's transaction.
+const commitTimeout = time.Minute
+
+// submit commits req. Once the request is queued it completes whatever
+// ctx does: it may be leading others' commits.
+func (s *Store) submit(ctx context.Context, req *request) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+
+	req.wake = make(chan struct{}, 1)
+	q := &s.cq
+	q.mu.Lock()
+	q.reqs = append(q.reqs, req)
+	lead := len(q.reqs) == 1
+	q.mu.Unlock()
+	select {
+	case q.arrived <- struct{}{}:
+	default:
+	}
+	if !lead {
+		<-req.wake
+	}
+	if !req.finished {
+		s.lead()
+	}
+	return req.err
+}
+
+// lead commits one group from the front of the queue (the leader's own
+// request first), finishes its requests and passes the lead on.
+func (s *Store) lead() {
+	q := &s.cq
+	max := s.opts.MaxBatch
+	q.mu.Lock()
+	n := min(len(q.reqs), max)
+	lastN, lastTook := q.lastN, q.lastTook
+	q.mu.Unlock()
+	if lastN > 1 && n < lastN && n < max {
+		timer := time.NewTimer(min(lastTook/4, maxLinger))
+	linger:
+		for n < lastN && n < max {
+			select {
+			case <-q.arrived:
+			case <-timer.C:
+				break linger
+			}
+			q.mu.Lock()
+			n = min(len(q.reqs), max)
+			q.mu.Unlock()
+		}
+		timer.Stop()
+	}
+	q.mu.Lock()
+	group := append([]*request(nil), q.reqs[:n]...) // its own: the next leader may start before this one has woken its group
+	q.mu.Unlock()
+
+	start := time.Now()
+	s.commitGroup(group, true)
+	took := time.Since(start)
+
+	q.mu.Lock()
+	q.lastN, q.lastTook = n, took
+	rest := copy(q.reqs, q.reqs[n:])
+	clear(q.reqs[rest:])
+	q.reqs = q.reqs[:rest]
+	var next *request
+	if rest > 0 {
+		next = q.reqs[0]
+	}
+	q.mu.Unlock()
+	for i, r := range group {
+		r.finished = true
+		if i > 0 {
+			r.wake <- struct{}{}
+		}
+	}
+	if next != nil {
+		next.wake <- struct{}{} // it leads the next group
+	}
+}
+
+// commitGroup applies reqs in one transaction and sets each one's outcome.
+func (s *Store) commitGroup(reqs []*request, isolate bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	err := s.commitTx(ctx, reqs)
+	if err == nil {
+		return
+	}
+	if isolate && len(reqs) > 1 {
+		for _, r := range reqs {
+			s.commitGroup([]*request{r}, false)
+		}
+		return
+	}
+	for _, r := range reqs {
+		r.err = commitErr(err)
+	}
+}
+
+// commitErr maps an error of a group's transaction to what Commit returns.
+func commitErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation: another writer got there first
+		return fmt.Errorf("postgres: commit: %s: %w", pe.Message, journal.ErrConflict)
+	}
+	return fmt.Errorf("postgres: commit: %w", err)
+}
+
+// commitTx runs reqs in one transaction: it locks and reads what they
+// touch, applies the batch rules to that snapshot in Go, and writes the
+// result with a few multi-row statements. A request the rules refuse gets
+// its error and writes nothing; the others commit.
+func (s *Store) commitTx(ctx context.Context, reqs []*request) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	g := newGroupTx(ctx, &s.q, tx)
+	for _, r := range reqs {
+		g.want(r)
+	}
+	if err := g.prefetch(); err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		r.err, r.run, r.created = nil, journal.Run{}, false
+		now := time.Now()
+		if r.create != nil {
+			r.run, r.created, r.err = journal.ApplyCreate(g, *r.create, now)
+		} else {
+			r.err = journal.ApplyBatch(g, r.batch, now)
+		}
+		if g.err != nil {
+			return g.err
+		}
+	}
+	if err := g.flush(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

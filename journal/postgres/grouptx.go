@@ -1,0 +1,447 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/jackc/pgx/v5"
+)
+
+// groupTx is one group's transaction as the batch rules see it (a
+// journal.Tx): the rows its requests touch, locked and read once up
+// front, and the writes the rules make, kept in memory until flush sends
+// them as a few multi-row statements. Reads it did not prefetch go to the
+// database (through the same transaction), so it is exact either way.
+type groupTx struct {
+	ctx context.Context
+	q   *queries
+	tx  pgx.Tx
+	err error // the first database error; the group fails with it
+
+	ids     map[string]bool // runs to lock and read
+	recKeys []recKey        // records to look up
+	msgKeys []journal.MessageKey
+
+	runs   map[string]*runState
+	order  []string        // runs in the order the group first wrote them
+	dbRecs map[recKey]bool // prefetched: whether the record exists
+	dbMsgs map[journal.MessageKey]bool
+
+	newRecs map[recKey]*newRecord
+	recList []*newRecord
+	newMsgs map[journal.MessageKey]*journal.Message
+	msgList []journal.MessageKey
+	delMsgs []journal.MessageKey
+	ended   []endedEpoch
+}
+
+type recKey struct {
+	id              string
+	epoch, pos, seq uint32
+}
+
+type newRecord struct {
+	key  recKey
+	data []byte // journal.EncodeRecord
+	dead bool   // its run was deleted later in the group
+}
+
+type endedEpoch struct {
+	id    string
+	epoch uint32
+	at    int64
+}
+
+// runState is what the group knows of one run.
+type runState struct {
+	inDB    bool         // a row existed (and is locked) when the group began
+	deleted bool         // that row is deleted in the group (it may be created again)
+	run     *journal.Run // the run as of now; nil if there is none
+	dirty   bool         // run must be written
+	seq     uint64       // the last message sequence number assigned
+}
+
+func newGroupTx(ctx context.Context, q *queries, tx pgx.Tx) *groupTx {
+	return &groupTx{ctx: ctx, q: q, tx: tx, ids: map[string]bool{}, runs: map[string]*runState{},
+		dbRecs: map[recKey]bool{}, dbMsgs: map[journal.MessageKey]bool{}}
+}
+
+// want notes what r will read.
+func (g *groupTx) want(r *request) {
+	if r.create != nil {
+		g.ids[r.create.ID] = true
+		return
+	}
+	b := r.batch
+	for _, c := range b.Create {
+		g.ids[c.ID] = true
+	}
+	for _, a := range b.Append {
+		g.ids[a.RunID] = true
+		g.recKeys = append(g.recKeys, recKey{a.RunID, a.Epoch, a.Pos, a.Seq})
+	}
+	for _, u := range b.Update {
+		g.ids[u.RunID] = true
+	}
+	for _, k := range b.Consume {
+		g.ids[k.RunID] = true
+		g.msgKeys = append(g.msgKeys, k)
+	}
+	for _, m := range b.Send {
+		g.ids[m.RunID] = true
+	}
+	for _, id := range b.Delete {
+		g.ids[id] = true
+	}
+}
+
+// prefetch locks the runs the group touches, in id order (so two groups
+// never wait for each other in a cycle), and reads them and the records
+// and messages the rules will ask about, in one round trip.
+func (g *groupTx) prefetch() error {
+	ids := make([][]byte, 0, len(g.ids))
+	for id := range g.ids {
+		ids = append(ids, []byte(id))
+		g.runs[id] = &runState{} // absent unless the database has it
+	}
+	b := &pgx.Batch{}
+	b.Queue(g.q.lockRuns, ids).Query(func(rows pgx.Rows) error {
+		var id, v []byte
+		var seq int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &seq, &v}, func() error {
+			r, err := journal.DecodeRun(string(id), v)
+			if err != nil {
+				return err
+			}
+			g.runs[string(id)] = &runState{inDB: true, run: &r, seq: uint64(seq)}
+			return nil
+		})
+		return err
+	})
+	if len(g.recKeys) > 0 {
+		n := len(g.recKeys)
+		rid, ep, pos, seq := make([][]byte, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, k := range g.recKeys {
+			g.dbRecs[k] = false
+			rid[i], ep[i], pos[i], seq[i] = []byte(k.id), int64(k.epoch), int64(k.pos), int64(k.seq)
+		}
+		b.Queue(g.q.hasRecords, rid, ep, pos, seq).Query(func(rows pgx.Rows) error {
+			var id []byte
+			var ep, pos, seq int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &ep, &pos, &seq}, func() error {
+				g.dbRecs[recKey{string(id), uint32(ep), uint32(pos), uint32(seq)}] = true
+				return nil
+			})
+			return err
+		})
+	}
+	if len(g.msgKeys) > 0 {
+		n := len(g.msgKeys)
+		rid, ch, seq := make([][]byte, n), make([][]byte, n), make([]int64, n)
+		for i, k := range g.msgKeys {
+			g.dbMsgs[k] = false
+			rid[i], ch[i], seq[i] = []byte(k.RunID), []byte(k.Channel), int64(k.Seq)
+		}
+		b.Queue(g.q.hasMessages, rid, ch, seq).Query(func(rows pgx.Rows) error {
+			var id, ch []byte
+			var seq int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &ch, &seq}, func() error {
+				g.dbMsgs[journal.MessageKey{RunID: string(id), Channel: string(ch), Seq: uint64(seq)}] = true
+				return nil
+			})
+			return err
+		})
+	}
+	return g.tx.SendBatch(g.ctx, b).Close()
+}
+
+// state returns what the group knows of run id, reading (and locking) it
+// if the group did not prefetch it.
+func (g *groupTx) state(id string) (*runState, error) {
+	if rs := g.runs[id]; rs != nil {
+		return rs, nil
+	}
+	rs := &runState{}
+	var v []byte
+	var seq int64
+	err := g.tx.QueryRow(g.ctx, g.q.lockRuns, [][]byte{[]byte(id)}).Scan(new([]byte), &seq, &v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		g.err = err
+		return nil, err
+	default:
+		r, err := journal.DecodeRun(id, v)
+		if err != nil {
+			return nil, err
+		}
+		rs.inDB, rs.run, rs.seq = true, &r, uint64(seq)
+	}
+	g.runs[id] = rs
+	return rs, nil
+}
+
+// GetRun implements journal.Tx.
+func (g *groupTx) GetRun(id string) (*journal.Run, error) {
+	rs, err := g.state(id)
+	if err != nil {
+		return nil, err
+	}
+	return rs.run, nil
+}
+
+// PutRun implements journal.Tx.
+func (g *groupTx) PutRun(old, r *journal.Run) error {
+	rs, err := g.state(r.ID)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Epoch != r.Epoch {
+		g.ended = append(g.ended, endedEpoch{r.ID, old.Epoch, journal.UnixNano(r.UpdatedAt)})
+	}
+	c := *r
+	for _, t := range []*time.Time{&c.CreatedAt, &c.UpdatedAt, &c.WakeAt, &c.Deadline} {
+		*t = journal.NormTime(*t)
+	}
+	rs.run = &c
+	if !rs.dirty {
+		rs.dirty = true
+		g.order = append(g.order, r.ID)
+	}
+	return nil
+}
+
+// HasRecord implements journal.Tx.
+func (g *groupTx) HasRecord(id string, epoch, pos, seq uint32) (bool, error) {
+	k := recKey{id, epoch, pos, seq}
+	if nr := g.newRecs[k]; nr != nil && !nr.dead {
+		return true, nil
+	}
+	rs, err := g.state(id)
+	if err != nil || rs.deleted {
+		return false, err
+	}
+	has, ok := g.dbRecs[k]
+	if !ok {
+		var one int
+		err := g.tx.QueryRow(g.ctx, g.q.hasRecords, [][]byte{[]byte(id)}, []int64{int64(epoch)}, []int64{int64(pos)}, []int64{int64(seq)}).Scan(new([]byte), &one, &one, &one)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			g.err = err
+			return false, err
+		default:
+			has = true
+		}
+		g.dbRecs[k] = has
+	}
+	return has, nil
+}
+
+// PutRecord implements journal.Tx.
+func (g *groupTx) PutRecord(id string, epoch uint32, r *journal.Record) error {
+	nr := &newRecord{key: recKey{id, epoch, r.Pos, r.Seq}, data: journal.EncodeRecord(id, r)}
+	if g.newRecs == nil {
+		g.newRecs = map[recKey]*newRecord{}
+	}
+	g.newRecs[nr.key] = nr
+	g.recList = append(g.recList, nr)
+	return nil
+}
+
+// HasMessage implements journal.Tx.
+func (g *groupTx) HasMessage(k journal.MessageKey) (bool, error) {
+	if g.newMsgs[k] != nil {
+		return true, nil
+	}
+	rs, err := g.state(k.RunID)
+	if err != nil || rs.deleted {
+		return false, err
+	}
+	has, ok := g.dbMsgs[k]
+	if !ok {
+		var seq int64
+		err := g.tx.QueryRow(g.ctx, g.q.hasMessages, [][]byte{[]byte(k.RunID)}, [][]byte{[]byte(k.Channel)}, []int64{int64(k.Seq)}).Scan(new([]byte), new([]byte), &seq)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			g.err = err
+			return false, err
+		default:
+			has = true
+		}
+		g.dbMsgs[k] = has
+	}
+	return has, nil
+}
+
+// DeleteMessage implements journal.Tx.
+func (g *groupTx) DeleteMessage(k journal.MessageKey) error {
+	if g.newMsgs[k] != nil {
+		delete(g.newMsgs, k)
+		return nil
+	}
+	g.dbMsgs[k] = false
+	g.delMsgs = append(g.delMsgs, k)
+	return nil
+}
+
+// PutMessage implements journal.Tx.
+func (g *groupTx) PutMessage(m *journal.Message) error {
+	rs, err := g.state(m.RunID)
+	if err != nil {
+		return err
+	}
+	rs.seq++
+	m.Seq = rs.seq
+	if !rs.dirty { // the row's msg_seq changes
+		rs.dirty = true
+		g.order = append(g.order, m.RunID)
+	}
+	c := *m
+	c.SentAt = journal.NormTime(c.SentAt)
+	k := journal.MessageKey{RunID: m.RunID, Channel: m.Channel, Seq: m.Seq}
+	if g.newMsgs == nil {
+		g.newMsgs = map[journal.MessageKey]*journal.Message{}
+	}
+	g.newMsgs[k] = &c
+	g.msgList = append(g.msgList, k)
+	return nil
+}
+
+// DeleteRun implements journal.Tx.
+func (g *groupTx) DeleteRun(r *journal.Run) error {
+	rs, err := g.state(r.ID)
+	if err != nil {
+		return err
+	}
+	if rs.inDB {
+		rs.deleted = true
+	}
+	rs.run, rs.seq = nil, 0
+	for _, nr := range g.recList {
+		if nr.key.id == r.ID {
+			nr.dead = true
+		}
+	}
+	for k := range g.newMsgs {
+		if k.RunID == r.ID {
+			delete(g.newMsgs, k)
+		}
+	}
+	g.ended = slices.DeleteFunc(g.ended, func(e endedEpoch) bool { return e.id == r.ID })
+	return nil
+}
+
+// flush writes what the group changed, in an order that gives the final
+// state: deletions of runs first (a run deleted and created again in one
+// group is written anew), then runs, records, consumed and sent messages,
+// and ended epochs.
+func (g *groupTx) flush() error {
+	b := &pgx.Batch{}
+	var del [][]byte
+	var ins, upd runRows
+	for id, rs := range g.runs {
+		if rs.deleted {
+			del = append(del, []byte(id))
+		}
+	}
+	for _, id := range g.order {
+		rs := g.runs[id]
+		switch {
+		case rs.run == nil:
+		case rs.inDB && !rs.deleted:
+			upd.add(rs)
+		default:
+			ins.add(rs)
+		}
+	}
+	if len(del) > 0 {
+		for _, q := range g.q.deleteRuns {
+			b.Queue(q, del)
+		}
+	}
+	if len(ins.id) > 0 {
+		b.Queue(g.q.insertRuns, ins.id, ins.workflow, ins.status, ins.parent, ins.epoch, ins.wake, ins.updated, ins.seq, ins.value)
+	}
+	if len(upd.id) > 0 {
+		b.Queue(g.q.updateRuns, upd.id, upd.status, upd.epoch, upd.wake, upd.updated, upd.seq, upd.value)
+	}
+	if len(g.recList) > 0 {
+		var rid [][]byte
+		var ep, pos, seq []int64
+		var val [][]byte
+		for _, nr := range g.recList {
+			if nr.dead {
+				continue
+			}
+			rid = append(rid, []byte(nr.key.id))
+			ep, pos, seq = append(ep, int64(nr.key.epoch)), append(pos, int64(nr.key.pos)), append(seq, int64(nr.key.seq))
+			val = append(val, nr.data)
+		}
+		if len(rid) > 0 {
+			b.Queue(g.q.insertRecords, rid, ep, pos, seq, val)
+		}
+	}
+	if len(g.delMsgs) > 0 {
+		rid, ch, seq := make([][]byte, len(g.delMsgs)), make([][]byte, len(g.delMsgs)), make([]int64, len(g.delMsgs))
+		for i, k := range g.delMsgs {
+			rid[i], ch[i], seq[i] = []byte(k.RunID), []byte(k.Channel), int64(k.Seq)
+		}
+		b.Queue(g.q.deleteMessages, rid, ch, seq)
+	}
+	if len(g.newMsgs) > 0 {
+		var rid, ch, val [][]byte
+		var seq []int64
+		for _, k := range g.msgList {
+			m := g.newMsgs[k]
+			if m == nil {
+				continue
+			}
+			rid, ch, seq = append(rid, []byte(k.RunID)), append(ch, []byte(k.Channel)), append(seq, int64(k.Seq))
+			val = append(val, journal.EncodeMessage(m))
+		}
+		b.Queue(g.q.insertMessages, rid, ch, seq, val)
+	}
+	if len(g.ended) > 0 {
+		var rid [][]byte
+		var ep, at []int64
+		for _, e := range g.ended {
+			rid, ep, at = append(rid, []byte(e.id)), append(ep, int64(e.epoch)), append(at, e.at)
+		}
+		b.Queue(g.q.insertEpochs, rid, ep, at)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return g.tx.SendBatch(g.ctx, b).Close()
+}
+
+// runRows are the columns of runs to insert or update.
+type runRows struct {
+	id, workflow, parent, value [][]byte
+	status                      []int16
+	epoch, updated, seq         []int64
+	wake                        []*int64
+}
+
+func (rr *runRows) add(rs *runState) {
+	r := rs.run
+	rr.id = append(rr.id, []byte(r.ID))
+	rr.workflow = append(rr.workflow, []byte(r.Workflow))
+	rr.parent = append(rr.parent, []byte(r.Parent))
+	rr.value = append(rr.value, journal.EncodeRun(r))
+	rr.status = append(rr.status, int16(r.Status))
+	rr.epoch = append(rr.epoch, int64(r.Epoch))
+	rr.updated = append(rr.updated, journal.UnixNano(r.UpdatedAt))
+	rr.seq = append(rr.seq, int64(rs.seq))
+	var wake *int64
+	if !r.WakeAt.IsZero() {
+		w := journal.UnixNano(r.WakeAt)
+		wake = &w
+	}
+	rr.wake = append(rr.wake, wake)
+}

@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The schema. Identifiers (run ids, workflow names, channels) are bytea:
+// the journal allows any bytes but NUL in them, which text would refuse
+// when they are not UTF-8, and bytea sorts in byte order, the order
+// ListRuns promises. Values are the journal package's checksummed
+// encodings (journal.EncodeRun and friends), so a damaged row reads as
+// journal.ErrCorrupt exactly as in a bbolt file; the plain columns beside
+// them are copies for indexes and WHERE clauses. Times are Unix
+// nanoseconds (bigint), as the journal encodes them.
+//
+// migrations[i] takes the schema from version i to version i+1. Open runs
+// the missing ones in order, each in its own transaction, while it holds
+// an advisory lock on the schema's name, so processes that start together
+// migrate once. A schema newer than this code is refused (ErrVersion).
+var migrations = []string{
+	// 1: runs, records, inboxes, ended epochs.
+	`CREATE TABLE @.runs (
+		id         bytea PRIMARY KEY,
+		workflow   bytea NOT NULL,
+		status     smallint NOT NULL,
+		parent     bytea NOT NULL,
+		epoch      bigint NOT NULL,
+		wake_at    bigint,
+		updated_at bigint NOT NULL,
+		msg_seq    bigint NOT NULL,
+		value      bytea NOT NULL
+	);
+	CREATE INDEX runs_status ON @.runs (status, id);
+	CREATE INDEX runs_workflow ON @.runs (workflow, id);
+	CREATE INDEX runs_parent ON @.runs (parent, id) WHERE parent <> '';
+	CREATE INDEX runs_wake ON @.runs (wake_at, id) WHERE wake_at IS NOT NULL;
+	CREATE INDEX runs_finished ON @.runs (updated_at, id) WHERE status >= 3;
+	CREATE TABLE @.records (
+		run_id bytea NOT NULL,
+		epoch  bigint NOT NULL,
+		pos    bigint NOT NULL,
+		seq    bigint NOT NULL,
+		value  bytea NOT NULL,
+		PRIMARY KEY (run_id, epoch, pos, seq)
+	);
+	CREATE TABLE @.messages (
+		run_id  bytea NOT NULL,
+		channel bytea NOT NULL,
+		seq     bigint NOT NULL,
+		value   bytea NOT NULL,
+		PRIMARY KEY (run_id, channel, seq)
+	);
+	CREATE TABLE @.ended_epochs (
+		run_id   bytea NOT NULL,
+		epoch    bigint NOT NULL,
+		ended_at bigint NOT NULL,
+		PRIMARY KEY (run_id, epoch)
+	);
+	CREATE INDEX ended_epochs_at ON @.ended_epochs (ended_at, run_id);`,
+}
+
+// schemaVersion is the version this code writes.
+var schemaVersion = len(migrations)
+
+// qualify replaces "@." in query with the quoted schema name and a dot.
+func qualify(schema, query string) string {
+	return strings.ReplaceAll(query, "@.", pgx.Identifier{schema}.Sanitize()+".")
+}
+
+// migrate creates or migrates schema to schemaVersion.
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// A session-level lock: held across the migrations' transactions.
+	const lockKey = "SELECT hashtextextended('durable-go/durable schema ' || $1, 0)"
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(("+lockKey+"))", schema); err != nil {
+		return fmt.Errorf("lock the schema: %w", err)
+	}
+	defer func() {
+		// A failed unlock (a lost connection) frees the lock anyway, as
+		// the session ends; destroy it so the pool does not reuse it.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(("+lockKey+"))", schema); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+	}()
+	q := func(s string) string { return qualify(schema, s) }
+	if _, err := conn.Exec(ctx, q(`CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()+`;
+		CREATE TABLE IF NOT EXISTS @.meta (key text PRIMARY KEY, value bigint NOT NULL);
+		INSERT INTO @.meta VALUES ('version', 0) ON CONFLICT DO NOTHING`)); err != nil {
+		return err
+	}
+	var version int
+	if err := conn.QueryRow(ctx, q(`SELECT value FROM @.meta WHERE key = 'version'`)).Scan(&version); err != nil {
+		return err
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("schema %q is at version %d, this code knows up to %d: %w", schema, version, schemaVersion, journal.ErrVersion)
+	}
+	for ; version < schemaVersion; version++ {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, q(migrations[version])); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, q(`UPDATE @.meta SET value = $1 WHERE key = 'version'`), version+1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate schema %q to version %d: %w", schema, version+1, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,400 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is a [journal.Store] in a PostgreSQL database. Several processes
+// (or several engines in one process) may open the same database and
+// schema. A Store is safe for concurrent use.
+type Store struct {
+	opts Options
+	pool *pgxpool.Pool
+	q    queries
+
+	mu       sync.RWMutex // guards closed; held (read) to join inflight
+	closed   bool
+	inflight sync.WaitGroup // calls under way, for Close to wait for
+
+	cq commitQueue
+}
+
+var _ journal.Store = (*Store)(nil)
+
+// Open connects to the database that connString names (a libpq URL or
+// key=value string, as pgx accepts it), creates or migrates the schema
+// (safe when several processes start at once: they take turns under an
+// advisory lock) and returns a store that implements journal.Store.
+// durable.New(store, cfg) on several processes that open the same
+// database and schema gives engines that share the work.
+//
+// Errors: a bad option (naming the field), a connection error,
+// journal.ErrVersion when the schema was written by newer code.
+func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	cfg.MaxConns = o.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := migrate(ctx, pool, o.Schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open schema %q: %w", o.Schema, err)
+	}
+	s := &Store{opts: o, pool: pool, q: newQueries(o.Schema)}
+	s.cq.arrived = make(chan struct{}, 1)
+	return s, nil
+}
+
+// Close waits for the calls under way and closes the connections. Methods
+// called after Close return journal.ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.inflight.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// enter starts a call: it fails with ctx's error or ErrClosed, else the
+// caller must call s.inflight.Done when it is finished.
+func (s *Store) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return journal.ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// queries holds the statements, with the schema name filled in.
+type queries struct {
+	getRun, load, records, messages, timers, listRuns string
+	lockRuns, hasRecords, hasMessages                 string
+	insertRuns, updateRuns                            string
+	deleteRuns, purgeRuns                             []string
+	insertRecords, deleteMessages, insertMessages     string
+	insertEpochs, expired, purgeEpochs                string
+}
+
+func newQueries(schema string) queries {
+	q := func(s string) string { return qualify(schema, s) }
+	return queries{
+		getRun: q(`SELECT value FROM @.runs WHERE id = $1`),
+		// One statement, one snapshot: the run (pos -1) and its records.
+		records: q(`SELECT -1, -1, value FROM @.runs WHERE id = $1
+			UNION ALL
+			SELECT r.pos, r.seq, r.value FROM @.records r JOIN @.runs u ON r.run_id = u.id AND r.epoch = u.epoch WHERE u.id = $1`),
+		load: q(`SELECT -1, -1, value FROM @.runs WHERE id = $1
+			UNION ALL
+			SELECT -2, -2, NULL FROM (SELECT FROM @.messages WHERE run_id = $1 LIMIT 1) m
+			UNION ALL
+			SELECT r.pos, r.seq, r.value FROM @.records r JOIN @.runs u ON r.run_id = u.id AND r.epoch = u.epoch WHERE u.id = $1 AND u.status < 3`),
+		messages: q(`SELECT -1, NULL FROM @.runs WHERE id = $1
+			UNION ALL
+			(SELECT seq, value FROM @.messages WHERE run_id = $1 AND channel = $2 ORDER BY seq LIMIT $3)`),
+		timers:   q(`SELECT id, wake_at FROM @.runs WHERE wake_at <= $1 ORDER BY wake_at, id LIMIT $2`),
+		listRuns: q(`SELECT id, value FROM @.runs WHERE id > $1`),
+
+		lockRuns:    q(`SELECT id, msg_seq, value FROM @.runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`),
+		hasRecords:  q(`SELECT r.run_id, r.epoch, r.pos, r.seq FROM @.records r JOIN unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) k(run_id, epoch, pos, seq) USING (run_id, epoch, pos, seq)`),
+		hasMessages: q(`SELECT m.run_id, m.channel, m.seq FROM @.messages m JOIN unnest($1::bytea[], $2::bytea[], $3::bigint[]) k(run_id, channel, seq) USING (run_id, channel, seq)`),
+
+		insertRuns: q(`INSERT INTO @.runs (id, workflow, status, parent, epoch, wake_at, updated_at, msg_seq, value)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::smallint[], $4::bytea[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bytea[])`),
+		updateRuns: q(`UPDATE @.runs u SET status = v.status, epoch = v.epoch, wake_at = v.wake_at, updated_at = v.updated_at, msg_seq = v.msg_seq, value = v.value
+			FROM unnest($1::bytea[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[]) v(id, status, epoch, wake_at, updated_at, msg_seq, value)
+			WHERE u.id = v.id`),
+		deleteRuns: []string{
+			q(`DELETE FROM @.records WHERE run_id = ANY($1)`),
+			q(`DELETE FROM @.messages WHERE run_id = ANY($1)`),
+			q(`DELETE FROM @.ended_epochs WHERE run_id = ANY($1)`),
+			q(`DELETE FROM @.runs WHERE id = ANY($1)`),
+		},
+		insertRecords: q(`INSERT INTO @.records (run_id, epoch, pos, seq, value)
+			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[])`),
+		deleteMessages: q(`DELETE FROM @.messages m USING unnest($1::bytea[], $2::bytea[], $3::bigint[]) k(run_id, channel, seq)
+			WHERE m.run_id = k.run_id AND m.channel = k.channel AND m.seq = k.seq`),
+		insertMessages: q(`INSERT INTO @.messages (run_id, channel, seq, value)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bytea[])`),
+		insertEpochs: q(`INSERT INTO @.ended_epochs (run_id, epoch, ended_at)
+			SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING`),
+		expired: q(`(SELECT updated_at, id, -1::bigint FROM @.runs WHERE status >= 3 AND updated_at < $1 ORDER BY updated_at, id LIMIT $2)
+			UNION ALL
+			(SELECT ended_at, run_id, epoch FROM @.ended_epochs WHERE ended_at < $1 ORDER BY ended_at, run_id LIMIT $2)
+			ORDER BY 1, 2 LIMIT $2`),
+		purgeRuns: []string{
+			q(`DELETE FROM @.records WHERE run_id = ANY($1)`),
+			q(`DELETE FROM @.messages WHERE run_id = ANY($1)`),
+			q(`DELETE FROM @.ended_epochs WHERE run_id = ANY($1)`),
+			q(`DELETE FROM @.runs WHERE id = ANY($1)`),
+		},
+		purgeEpochs: q(`WITH e AS (DELETE FROM @.ended_epochs k USING unnest($1::bytea[], $2::bigint[]) d(run_id, epoch)
+				WHERE k.run_id = d.run_id AND k.epoch = d.epoch RETURNING k.run_id, k.epoch)
+			DELETE FROM @.records r USING e WHERE r.run_id = e.run_id AND r.epoch = e.epoch`),
+	}
+}
+
+// wrap gives an error of the database the store's prefix, and keeps
+// errors the caller branches on (journal's, a context's) as they are.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// CreateRun implements [journal.Store.CreateRun].
+func (s *Store) CreateRun(ctx context.Context, r journal.Run) (journal.Run, bool, error) {
+	req := &request{create: &r}
+	if err := s.submit(ctx, req); err != nil {
+		return journal.Run{}, false, err
+	}
+	return req.run, req.created, nil
+}
+
+// Commit implements [journal.Store.Commit]. Commits of many runs share
+// one PostgreSQL transaction (see the package documentation).
+func (s *Store) Commit(ctx context.Context, b *journal.Batch) error {
+	return s.submit(ctx, &request{batch: b})
+}
+
+// GetRun implements [journal.Store.GetRun].
+func (s *Store) GetRun(ctx context.Context, id string) (journal.Run, error) {
+	if err := s.enter(ctx); err != nil {
+		return journal.Run{}, err
+	}
+	defer s.inflight.Done()
+	var v []byte
+	if err := s.pool.QueryRow(ctx, s.q.getRun, []byte(id)).Scan(&v); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return journal.Run{}, fmt.Errorf("get run %q: %w", id, journal.ErrNotFound)
+		}
+		return journal.Run{}, wrap("get run", err)
+	}
+	return journal.DecodeRun(id, v)
+}
+
+// Records implements [journal.Store.Records].
+func (s *Store) Records(ctx context.Context, id string) ([]journal.Record, error) {
+	l, err := s.load(ctx, s.q.records, id, "records of")
+	return l.Records, err
+}
+
+// Load implements [journal.Store.Load].
+func (s *Store) Load(ctx context.Context, id string) (journal.Loaded, error) {
+	return s.load(ctx, s.q.load, id, "load")
+}
+
+// load runs query (records or load) for run id.
+func (s *Store) load(ctx context.Context, query, id, op string) (journal.Loaded, error) {
+	var l journal.Loaded
+	if err := s.enter(ctx); err != nil {
+		return l, err
+	}
+	defer s.inflight.Done()
+	rows, err := s.pool.Query(ctx, query, []byte(id))
+	if err != nil {
+		return l, wrap(op+" run", err)
+	}
+	defer rows.Close()
+	var found bool
+	var pos, seq int64
+	var v []byte
+	var firstErr error
+	for rows.Next() {
+		if err := rows.Scan(&pos, &seq, &v); err != nil {
+			return l, wrap(op+" run", err)
+		}
+		switch pos {
+		case -1:
+			found = true
+			r, err := journal.DecodeRun(id, v)
+			if err != nil {
+				return l, err
+			}
+			l.Run = r
+		case -2:
+			l.HasMessages = true
+		default:
+			rec, err := journal.DecodeRecord(id, uint32(pos), uint32(seq), v)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			l.Records = append(l.Records, rec)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return l, wrap(op+" run", err)
+	}
+	if !found {
+		return journal.Loaded{}, fmt.Errorf("%s run %q: %w", op, id, journal.ErrNotFound)
+	}
+	if firstErr != nil {
+		return journal.Loaded{}, firstErr
+	}
+	slices.SortFunc(l.Records, func(a, b journal.Record) int {
+		if a.Pos != b.Pos {
+			return cmp.Compare(a.Pos, b.Pos)
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	if l.Records == nil && query == s.q.records {
+		l.Records = []journal.Record{}
+	}
+	return l, nil
+}
+
+// ListRuns implements [journal.Store.ListRuns].
+func (s *Store) ListRuns(ctx context.Context, f journal.Filter) ([]journal.Run, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.inflight.Done()
+	query := s.q.listRuns
+	args := []any{[]byte(f.After)}
+	if f.Status != 0 {
+		args = append(args, int16(f.Status))
+		query += " AND status = $" + strconv.Itoa(len(args))
+	}
+	if f.Workflow != "" {
+		args = append(args, []byte(f.Workflow))
+		query += " AND workflow = $" + strconv.Itoa(len(args))
+	}
+	if f.Parent != "" {
+		args = append(args, []byte(f.Parent))
+		query += " AND parent = $" + strconv.Itoa(len(args))
+	}
+	query += " ORDER BY id"
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		query += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("list runs", err)
+	}
+	defer rows.Close()
+	var out []journal.Run
+	var bad []string
+	var id, v []byte
+	for rows.Next() {
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, wrap("list runs", err)
+		}
+		r, err := journal.DecodeRun(string(id), v)
+		if err != nil {
+			bad = append(bad, strconv.Quote(string(id)))
+			continue
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list runs", err)
+	}
+	if bad != nil {
+		return out, &journal.CorruptError{What: "run", Reason: "damaged runs left out: " + strings.Join(bad, ", ")}
+	}
+	return out, nil
+}
+
+// Messages implements [journal.Store.Messages].
+func (s *Store) Messages(ctx context.Context, id, channel string, limit int) ([]journal.Message, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.inflight.Done()
+	var lim any // NULL: no limit
+	if limit > 0 {
+		lim = limit
+	}
+	rows, err := s.pool.Query(ctx, s.q.messages, []byte(id), []byte(channel), lim)
+	if err != nil {
+		return nil, wrap("messages", err)
+	}
+	defer rows.Close()
+	var out []journal.Message
+	found := false
+	var seq int64
+	var v []byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &v); err != nil {
+			return nil, wrap("messages", err)
+		}
+		if seq == -1 {
+			found = true
+			continue
+		}
+		m, err := journal.DecodeMessage(id, channel, uint64(seq), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("messages", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("messages of run %q: %w", id, journal.ErrNotFound)
+	}
+	slices.SortFunc(out, func(a, b journal.Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// Timers implements [journal.Store.Timers].
+func (s *Store) Timers(ctx context.Context, until time.Time, limit int) ([]journal.Timer, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.inflight.Done()
+	var lim any
+	if limit > 0 {
+		lim = limit
+	}
+	rows, err := s.pool.Query(ctx, s.q.timers, journal.UnixNano(until), lim)
+	if err != nil {
+		return nil, wrap("timers", err)
+	}
+	defer rows.Close()
+	var out []journal.Timer
+	var id []byte
+	var at int64
+	for rows.Next() {
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, wrap("timers", err)
+		}
+		out = append(out, journal.Timer{At: time.Unix(0, at).UTC(), RunID: string(id)})
+	}
+	return out, wrap("timers", rows.Err())
+}
