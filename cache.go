@@ -58,5 +58,6 @@ func (x *executor) evict() {
 	if busy {
 		return // it rejoins the cache when it waits again
 	}
+	x.e.counters.evictions.Add(1)
 	x.stop(abortEvict, nil)
 }

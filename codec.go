@@ -2,6 +2,7 @@ package durable
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -137,6 +138,12 @@ func decodeTyped[T any](b []byte, v *T) error {
 // decodePayload decodes b into *v; its error is a *PayloadError like
 // encodePayload's.
 func decodePayload(b []byte, v any) error {
+	if j, ok := jsonMessage(b); ok {
+		if err := json.Unmarshal(j, v); err != nil {
+			return &PayloadError{Op: "decode", Size: len(b), Err: err}
+		}
+		return nil
+	}
 	if err := unmarshal(b, v); err != nil {
 		return &PayloadError{Op: "decode", Size: len(b), Err: err}
 	}

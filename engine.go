@@ -173,6 +173,8 @@ type Engine struct {
 	timers    *timerLoop
 	stepSem   chan struct{}
 	limits    map[string]*limiter
+	counters  counters
+	since     time.Time
 	wg        sync.WaitGroup // every goroutine the engine starts
 }
 
@@ -222,6 +224,7 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 		defs:    map[string]Definition{},
 		runs:    map[string]*slot{},
 		stepSem: make(chan struct{}, c.MaxSteps),
+		since:   c.Clock.Now(),
 	}
 	var err error
 	if e.limits, err = newLimiters(c.Limits); err != nil {

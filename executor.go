@@ -66,8 +66,14 @@ type executor struct {
 	// run), a receive need not read the inbox.
 	noMessagesAt atomic.Uint64
 	wg           sync.WaitGroup // futures workers
-	batch        journal.Batch  // reused by the workflow goroutine's commits
-	stepTask     task           // reused by Step (the workflow goroutine's steps)
+	// cur is the workflow goroutine's latest operation that replay did not
+	// settle: what Engine.Get reports the run doing when the journal
+	// holds nothing of it yet (a first attempt, a receive without
+	// timeout). Guarded by curMu.
+	curMu    sync.Mutex
+	cur      curOp
+	batch    journal.Batch // reused by the workflow goroutine's commits
+	stepTask task          // reused by Step (the workflow goroutine's steps)
 }
 
 type abortReason uint8
@@ -252,6 +258,7 @@ func (x *executor) finish(out []byte, werr error) {
 			r.Flags |= flagError
 			r.Data = u.Err
 		}
+		r.Time = b.Now
 		toParent = &r
 		b.Append = []journal.Append{{RunID: x.row.Parent, Epoch: x.row.ParentEpoch, Record: r}}
 	}
@@ -297,6 +304,7 @@ func (x *executor) commit(b *journal.Batch) bool {
 	if len(b.Create)+len(b.Update)+len(b.Send) > 0 {
 		b.Now = x.e.clock.Now()
 	}
+	stampRecords(b, x.e.clock)
 	if err := x.e.store.Commit(context.Background(), b); err != nil {
 		x.stop(x.commitFailure(err))
 		return false

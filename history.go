@@ -21,6 +21,12 @@ type Event struct {
 	Name     string // the step name, channel or child workflow
 	What     string // "completed", "failed", "attempt 2 failed", "started", ...
 	Time     time.Time
+	// Written is when the record was written, for records whose Time
+	// field says something else or nothing: outcomes, starts. It is zero
+	// for records that carry a time they wait for (a failed attempt's
+	// next attempt, a sleep's end, a receive's timeout, a clock reading,
+	// a timer) and for records written before this field existed.
+	Written time.Time
 	// Detail is the recorded value (as JSON), the error message, or the
 	// child id.
 	Detail string
@@ -61,6 +67,9 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 	attempts := map[uint32]int{}
 	for _, r := range recs {
 		ev := Event{Position: int(r.Pos), Seq: int(r.Seq), Kind: kindNames[r.Kind], Name: r.Name}
+		if stamped(r) {
+			ev.Written = r.Time
+		}
 		if ev.Kind == "" {
 			ev.Kind = "kind" + strconv.Itoa(int(r.Kind))
 		}
@@ -97,10 +106,29 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 	return out, nil
 }
 
+// stamped reports whether r.Time is when r was written (see
+// stampRecords), not a time the operation waits for.
+func stamped(r journal.Record) bool {
+	switch {
+	case r.Kind == kindNow, r.Kind == kindTimer, r.Flags&flagAttempt != 0:
+		return false
+	case r.Flags&(flagDone|flagStarted) != 0:
+		return true
+	}
+	return r.Kind == kindChild && r.Seq == 0
+}
+
 // describeValue renders a msgpack payload as JSON, for people.
 func describeValue(b []byte) string {
 	if len(b) == 0 {
 		return ""
+	}
+	const max = 200
+	if j, ok := jsonMessage(b); ok {
+		if len(j) > max {
+			return string(j[:max]) + "…"
+		}
+		return string(j)
 	}
 	var v any
 	if err := unmarshal(b, &v); err != nil {
@@ -110,7 +138,6 @@ func describeValue(b []byte) string {
 	if err != nil {
 		return fmt.Sprint(v)
 	}
-	const max = 200
 	if len(j) > max {
 		return string(j[:max]) + "…"
 	}

@@ -326,7 +326,12 @@ func TestHistoryDescribesEveryOperation(t *testing.T) {
 			t.Errorf("%d events, want %d", len(evs), len(want))
 		}
 		for i := range min(len(evs), len(want)) {
-			if got := evs[i]; got != want[i] {
+			got := evs[i]
+			if want[i].What != "waiting until" && !strings.HasPrefix(want[i].What, "attempt") && want[i].Kind != "now" && got.Written.IsZero() {
+				t.Errorf("event %d has no Written time", i)
+			}
+			got.Written = time.Time{}
+			if got != want[i] {
 				t.Errorf("event %d:\n got %#v\nwant %#v", i, got, want[i])
 			}
 		}

@@ -2,6 +2,7 @@ package durable
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,11 +17,24 @@ import (
 // [ErrNotFound] for an unknown run and [ErrFinished] for a run that has
 // finished; a msg that cannot be encoded or is too large fails with
 // [ErrPayload] and stores nothing.
+//
+// A msg of type json.RawMessage is a JSON message: it is stored as its
+// JSON text and the receiving code decodes it with encoding/json into the
+// type it receives (Receive[T] and OnReceive[T]), so a message can be sent
+// from outside Go (the web API) without the receiver's type. It must be
+// valid JSON; a JSON message that does not decode into T parks the run,
+// like any message of the wrong type.
 func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 	if e.isClosed() {
 		return ErrClosed
 	}
-	data, err := encodePayload(msg, e.cfg.MaxPayloadBytes)
+	var data []byte
+	var err error
+	if j, ok := msg.(json.RawMessage); ok {
+		data, err = encodeJSONMessage(j, e.cfg.MaxPayloadBytes)
+	} else {
+		data, err = encodePayload(msg, e.cfg.MaxPayloadBytes)
+	}
 	if err != nil {
 		return payloadErr(err, "message on channel %q for run %q", channel, id)
 	}

@@ -56,6 +56,19 @@ type RunInfo struct {
 	Deadline time.Time
 	// CancelRequested is set once Cancel was called for the run.
 	CancelRequested bool
+	// Pending lists what an unfinished run is doing now, as [Engine.Get]
+	// finds it: the operations it began and did not finish, in position
+	// order (a step executing or waiting to retry, a sleep, a receive, the
+	// children it awaits). A step's first attempt and a receive without a
+	// timeout leave nothing in the journal, so they appear only while the
+	// run is loaded in this engine. [Engine.List] leaves Pending empty.
+	Pending []Operation
+	// Inbox is how many messages wait in the run's inbox, and
+	// InboxChannels how many on each channel ([Engine.Get] only; a store
+	// that does not implement journal.InboxCounter reports only the
+	// channels of pending receives).
+	Inbox         int
+	InboxChannels map[string]int
 }
 
 func infoOf(r *journal.Run) RunInfo {
@@ -73,14 +86,49 @@ func infoOf(r *journal.Run) RunInfo {
 	}
 }
 
-// Get returns what the journal says of run id. It fails with an error
-// matching [ErrNotFound] if there is no such run.
+// Get returns what the journal says of run id, with what an unfinished
+// run is doing now (RunInfo.Pending, RunInfo.Inbox). It fails with an
+// error matching [ErrNotFound] if there is no such run.
 func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("durable: %w", err)
 	}
-	return infoOf(&r), nil
+	info := infoOf(&r)
+	if !info.Status.Terminal() {
+		e.pending(ctx, &info)
+	}
+	return info, nil
+}
+
+// Resume sets parked run id back to running and loads it: a run parked
+// because its code diverged, its workflow was not registered or a payload
+// did not decode, once the code is fixed (a run that still does not fit
+// the code parks again, with the new reason). Resuming a running run does
+// nothing. It fails with an error matching [ErrNotFound] for an unknown
+// run, [ErrFinished] for a finished one, and [ErrNotRegistered] (changing
+// nothing) if this engine does not have the run's workflow.
+func (e *Engine) Resume(ctx context.Context, id string) error {
+	if e.isClosed() {
+		return ErrClosed
+	}
+	r, err := e.store.GetRun(ctx, id)
+	if err != nil {
+		return fmt.Errorf("durable: resume run %q: %w", id, err)
+	}
+	if r.Status.Terminal() {
+		return fmt.Errorf("durable: resume run %q: it is %s: %w", id, Status(r.Status), ErrFinished)
+	}
+	e.mu.Lock()
+	def := e.defs[r.Workflow]
+	e.mu.Unlock()
+	if def == nil {
+		return fmt.Errorf("durable: resume run %q: workflow %q: %w", id, r.Workflow, ErrNotRegistered)
+	}
+	if _, err := e.attach(id, def); err != nil {
+		return fmt.Errorf("durable: resume run %q: %w", id, err)
+	}
+	return nil
 }
 
 // ListOptions selects runs for [Engine.List]. Zero fields match
@@ -139,8 +187,12 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 // [StatusCanceled] unless the workflow handles the cancellation (see
 // [WithoutCancel] for cleanup). Canceling a canceled run does nothing; a
 // run that already completed or failed gives an error matching
-// [ErrFinished]; an unknown id, [ErrNotFound]. A run whose workflow is not
-// registered here keeps the request and acts on it when resumed.
+// [ErrFinished]; an unknown id, [ErrNotFound]. A parked run (which could
+// not act on the request: its code does not fit its journal) ends
+// canceled at once, without running its code; its parent gets the
+// cancellation as its result and its children are canceled. A running
+// run whose workflow is not registered here keeps the request and acts
+// on it when resumed.
 func (e *Engine) Cancel(ctx context.Context, id string) error {
 	if e.isClosed() {
 		return ErrClosed
@@ -156,6 +208,50 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 	}
 	if s := e.slotFor(id); s != nil {
 		s.requestCancel(ErrCanceled)
+		return nil
+	}
+	return e.cancelParked(ctx, id)
+}
+
+// cancelParked ends run id canceled if it is parked: its code cannot run
+// to act on the request (it would park again), so Cancel finishes it as
+// the workflow would have, without running its code: the run ends
+// [StatusCanceled], its parent (if any) gets the cancellation as the
+// child's result, and its children are canceled (except detached ones).
+func (e *Engine) cancelParked(ctx context.Context, id string) error {
+	r, err := e.store.GetRun(ctx, id)
+	if err != nil || r.Status != journal.StatusParked || e.slotFor(id) != nil {
+		return nil // not parked (or resumed meanwhile): the request stands
+	}
+	cause := fmt.Errorf("durable: run %q was canceled while parked: %w", id, ErrCanceled)
+	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
+	var toParent *journal.Record
+	if r.Parent != "" {
+		rec := journal.Record{Pos: r.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone | flagError, Name: r.Workflow, Data: u.Err, Time: b.Now}
+		toParent = &rec
+		b.Append = []journal.Append{{RunID: r.Parent, Epoch: r.ParentEpoch, Record: rec}}
+	}
+	err = e.store.Commit(ctx, b)
+	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
+		b.Append, toParent = nil, nil // the parent is gone, finished, or has the result
+		err = e.store.Commit(ctx, b)
+	}
+	if err != nil {
+		return fmt.Errorf("durable: cancel parked run %q: %w", id, err)
+	}
+	e.noteFinish(b.Now)
+	if toParent != nil {
+		e.deliverToParent(r.Parent, *toParent)
+	}
+	if recs, err := e.store.Records(ctx, id); err == nil {
+		for _, rec := range recs {
+			if rec.Kind == kindChild && rec.Seq == 0 && rec.Flags&flagCancel == 0 && len(rec.Data) > 0 {
+				if err := e.Cancel(ctx, string(rec.Data)); err != nil && !isFinished(err) && !isNotFound(err) {
+					e.log.Warn("durable: cannot cancel child run", "run", id, "child", string(rec.Data), "err", err)
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -135,6 +135,9 @@ func (x *executor) take(kind uint8, name string) op {
 	if int(o.pos) == x.e.cfg.MaxHistory*9/10 && len(o.recs) == 0 {
 		x.e.log.Warn("durable: run nears its history limit; continue as new", "run", x.id, "positions", o.pos, "limit", x.e.cfg.MaxHistory)
 	}
+	if _, done := o.done(); !done {
+		x.setCurrent(o.pos, kind, name)
+	}
 	if len(o.recs) > 0 && (o.recs[0].Kind != kind || o.recs[0].Name != name) {
 		x.park(&NondeterminismError{
 			RunID:    x.id,

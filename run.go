@@ -172,3 +172,34 @@ func newID() string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead of erring)
 	return hex.EncodeToString(b[:])
 }
+
+// Attach returns a handle on existing run id of workflow w, without an
+// input: to wait for a run that an earlier process started, say. It
+// registers w with the engine (as [Start] does, which resumes w's
+// unfinished runs, this one included). It fails with an error matching
+// [ErrNotFound] if there is no such run and [ErrWorkflowMismatch] if the
+// run is of another workflow. ctx bounds only this call.
+func Attach[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string) (*Handle[O], error) {
+	if e == nil || w == nil {
+		return nil, errors.New("durable: Attach: nil engine or workflow")
+	}
+	if err := e.register(w); err != nil {
+		return nil, err
+	}
+	row, err := e.store.GetRun(ctx, id)
+	if err != nil {
+		if e.isClosed() {
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("durable: attach to run %q: %w", id, err)
+	}
+	if row.Workflow != w.Name() {
+		return nil, fmt.Errorf("durable: attach to run %q of workflow %q: it is a %q run: %w", id, w.Name(), row.Workflow, ErrWorkflowMismatch)
+	}
+	if row.Status == journal.StatusRunning {
+		if _, err := e.attach(id, w); err != nil {
+			return nil, err
+		}
+	}
+	return &Handle[O]{e: e, id: id}, nil
+}

@@ -356,6 +356,7 @@ func (t *task) finish(data []byte, err error, extra uint8) bool {
 		return t.abandon()
 	}
 	crashPoint("step-commit", t.x.id, int(t.o.pos))
+	t.x.e.counters.steps.Add(1)
 	t.done, t.isDone = r, true
 	return true
 }

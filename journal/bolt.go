@@ -32,6 +32,7 @@ type Bolt struct {
 	mu       sync.RWMutex // guards closed
 	closed   bool
 	cq       commitQueue
+	stats    commitStats
 	inflight sync.WaitGroup // commits under way (Close waits for them)
 }
 

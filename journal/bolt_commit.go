@@ -135,6 +135,7 @@ func (s *Bolt) lead() {
 	start := time.Now()
 	s.commitGroup(group, true)
 	took := time.Since(start)
+	s.stats.add(n, took)
 
 	q.mu.Lock()
 	q.lastN, q.lastTook = n, took

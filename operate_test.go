@@ -1,0 +1,281 @@
+package durable_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/backoff"
+	"github.com/durable-go/durable/journal"
+	"github.com/durable-go/durable/retry"
+)
+
+type opOrder struct {
+	Item string `json:"item"`
+	Qty  int    `json:"qty"`
+}
+
+// TestGetPending follows a run through a retry, a sleep, a receive and a
+// child, and checks at each wait what Get says the run is doing.
+func TestGetPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		kid := durable.Define("op-kid", func(ctx durable.Context, n int) (int, error) {
+			return durable.Receive[int](ctx, "go")
+		})
+		var calls atomic.Int32
+		wf := durable.Define("op-pending", func(ctx durable.Context, _ int) (string, error) {
+			_, err := durable.Step(ctx, "flaky", func(context.Context) (int, error) {
+				if calls.Add(1) == 1 {
+					return 0, errors.New("boom")
+				}
+				return 1, nil
+			}, durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(time.Minute)}))
+			if err != nil {
+				return "", err
+			}
+			if err := durable.Sleep(ctx, time.Hour); err != nil {
+				return "", err
+			}
+			o, err := durable.Receive[opOrder](ctx, "approve")
+			if err != nil {
+				return "", err
+			}
+			if _, err := durable.RunChild(ctx, kid, "", 1); err != nil {
+				return "", err
+			}
+			return o.Item, nil
+		})
+		e, err := durable.New(journal.NewMemory(), quiet(&durable.Config{Workflows: []durable.Definition{wf, kid}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		t0 := time.Now()
+		h, err := durable.Start(ctx, e, wf, "p", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func() durable.RunInfo {
+			t.Helper()
+			synctest.Wait()
+			info, err := e.Get(ctx, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(info.Pending) != 1 {
+				t.Fatalf("Pending = %+v, want one operation", info.Pending)
+			}
+			return info
+		}
+
+		op := get().Pending[0]
+		if op.Kind != "step" || op.Name != "flaky" || op.Attempt != 2 || !op.NextAttempt.Equal(t0.Add(time.Minute)) || op.LastError != "boom" {
+			t.Errorf("retrying: %+v", op)
+		}
+		time.Sleep(time.Minute)
+		op = get().Pending[0]
+		if op.Kind != "sleep" || !op.Due.Equal(t0.Add(time.Minute+time.Hour)) {
+			t.Errorf("sleeping: %+v", op)
+		}
+		time.Sleep(time.Hour)
+		if err := durable.Send(ctx, e, "p", "other", 1); err != nil {
+			t.Fatal(err)
+		}
+		info := get()
+		if op := info.Pending[0]; op.Kind != "receive" || op.Name != "approve" || op.Inbox != 0 {
+			t.Errorf("receiving: %+v", op)
+		}
+		if info.Inbox != 1 || info.InboxChannels["other"] != 1 {
+			t.Errorf("Inbox = %d %v, want 1 on other", info.Inbox, info.InboxChannels)
+		}
+
+		if err := durable.Send(ctx, e, "p", "approve", json.RawMessage(`{"item": "book", "qty": 2}`)); err != nil {
+			t.Fatal(err)
+		}
+		op = get().Pending[0]
+		if op.Kind != "child" || op.Name != "op-kid" || op.Child != "p/3" {
+			t.Errorf("awaiting a child: %+v", op)
+		}
+		if err := durable.Send(ctx, e, "p/3", "go", json.RawMessage(`7`)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := h.Result(ctx); err != nil || got != "book" {
+			t.Fatalf("Result = %q, %v; want book", got, err)
+		}
+		info, err = e.Get(ctx, "p")
+		if err != nil || info.Pending != nil {
+			t.Errorf("finished run: Pending = %+v, %v", info.Pending, err)
+		}
+		if st := e.Stats(); st.Steps != 1 || st.LoadedRuns != 0 {
+			t.Errorf("Stats = %+v, want 1 step, no loaded run", st)
+		}
+	})
+}
+
+// TestSendJSON checks that a JSON message is refused when it is not JSON
+// and decoded with encoding/json into the receiver's type, live and on
+// replay.
+func TestSendJSON(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		wf := durable.Define("op-json", func(ctx durable.Context, _ int) (opOrder, error) {
+			o, err := durable.Receive[opOrder](ctx, "order")
+			if err != nil {
+				return o, err
+			}
+			_, err = durable.Step(ctx, "after", func(context.Context) (int, error) { return 1, nil })
+			return o, err
+		})
+		e := open(t, &durable.Config{Workflows: []durable.Definition{wf}})
+		h, err := durable.Start(ctx, e, wf, "j", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := durable.Send(ctx, e, "j", "order", json.RawMessage(`{"item":`)); !errors.Is(err, durable.ErrPayload) {
+			t.Fatalf("Send of bad JSON = %v, want ErrPayload", err)
+		}
+		if err := durable.Send(ctx, e, "j", "order", json.RawMessage(`{"item":"pen","qty":3}`)); err != nil {
+			t.Fatal(err)
+		}
+		want := opOrder{Item: "pen", Qty: 3}
+		if got, err := h.Result(ctx); err != nil || got != want {
+			t.Fatalf("Result = %+v, %v; want %+v", got, err, want)
+		}
+		e.Close()
+		e = open(t, &durable.Config{Workflows: []durable.Definition{wf}})
+		h2, err := durable.Attach(ctx, e, wf, "j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := h2.Result(ctx); err != nil || got != want {
+			t.Fatalf("after a restart: Result = %+v, %v; want %+v", got, err, want)
+		}
+	})
+}
+
+// TestResumeAndAttach parks a run whose code changed, fixes the code, and
+// resumes it with Engine.Resume; Attach waits for it without an input.
+func TestResumeAndAttach(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		var renamed atomic.Bool
+		wf := durable.Define("op-resume", func(ctx durable.Context, _ int) (int, error) {
+			name := "a"
+			if renamed.Load() {
+				name = "b"
+			}
+			if _, err := durable.Step(ctx, name, func(context.Context) (int, error) { return 1, nil }); err != nil {
+				return 0, err
+			}
+			return durable.Receive[int](ctx, "go")
+		})
+		other := durable.Define("op-other", func(ctx durable.Context, _ int) (int, error) { return 0, nil })
+		cfg := &durable.Config{Workflows: []durable.Definition{wf, other}}
+		e := open(t, cfg)
+		if _, err := durable.Start(ctx, e, wf, "r", 0); err != nil {
+			t.Fatal(err)
+		}
+		waitInfo(t, e, "r", func(info durable.RunInfo) bool { return len(info.Pending) == 1 && info.Pending[0].Kind == "receive" })
+		e.Close()
+		renamed.Store(true)
+		e = open(t, cfg)
+		info := waitInfo(t, e, "r", func(info durable.RunInfo) bool { return info.Status == durable.StatusParked })
+		var nd *durable.NondeterminismError
+		if !errors.As(info.Err, &nd) || nd.Recorded != `step "a"` || nd.Called != `step "b"` || nd.Location == "" {
+			t.Fatalf("parked with %v, want the diff", info.Err)
+		}
+		if _, err := durable.Attach(ctx, e, other, "r"); !errors.Is(err, durable.ErrWorkflowMismatch) {
+			t.Errorf("Attach of another workflow = %v, want ErrWorkflowMismatch", err)
+		}
+		if _, err := durable.Attach(ctx, e, wf, "nope"); !errors.Is(err, durable.ErrNotFound) {
+			t.Errorf("Attach of an unknown run = %v, want ErrNotFound", err)
+		}
+		h, err := durable.Attach(ctx, e, wf, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Result(ctx); !errors.Is(err, durable.ErrParked) {
+			t.Errorf("Result of a parked run = %v, want ErrParked", err)
+		}
+		renamed.Store(false)
+		if err := e.Resume(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Resume(ctx, "nope"); !errors.Is(err, durable.ErrNotFound) {
+			t.Errorf("Resume of an unknown run = %v, want ErrNotFound", err)
+		}
+		waitInfo(t, e, "r", func(info durable.RunInfo) bool { return len(info.Pending) == 1 && info.Pending[0].Kind == "receive" })
+		if err := durable.Send(ctx, e, "r", "go", 5); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := h.Result(ctx); err != nil || got != 5 {
+			t.Fatalf("Result after Resume = %d, %v; want 5", got, err)
+		}
+		if err := e.Resume(ctx, "r"); !errors.Is(err, durable.ErrFinished) {
+			t.Errorf("Resume of a finished run = %v, want ErrFinished", err)
+		}
+	})
+}
+
+// waitInfo waits until ok says run id got there, and returns its info.
+func waitInfo(t *testing.T, e *durable.Engine, id string, ok func(durable.RunInfo) bool) durable.RunInfo {
+	t.Helper()
+	var info durable.RunInfo
+	var err error
+	waitFor(t, "run "+id, func() bool {
+		info, err = e.Get(context.Background(), id)
+		return err == nil && ok(info)
+	})
+	return info
+}
+
+// TestCancelParked cancels a parked run: it ends canceled at once, and
+// its waiting parent gets the cancellation.
+func TestCancelParked(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		var renamed atomic.Bool
+		kid := durable.Define("op-cp-kid", func(ctx durable.Context, _ int) (int, error) {
+			name := "a"
+			if renamed.Load() {
+				name = "b"
+			}
+			if _, err := durable.Step(ctx, name, func(context.Context) (int, error) { return 1, nil }); err != nil {
+				return 0, err
+			}
+			return durable.Receive[int](ctx, "go")
+		})
+		parent := durable.Define("op-cp", func(ctx durable.Context, _ int) (int, error) {
+			return durable.RunChild(ctx, kid, "cp/kid", 0)
+		})
+		cfg := &durable.Config{Workflows: []durable.Definition{kid, parent}}
+		e := open(t, cfg)
+		if _, err := durable.Start(ctx, e, parent, "cp", 0); err != nil {
+			t.Fatal(err)
+		}
+		waitInfo(t, e, "cp/kid", func(info durable.RunInfo) bool { return len(info.Pending) == 1 && info.Pending[0].Kind == "receive" })
+		e.Close()
+		renamed.Store(true)
+		e = open(t, cfg)
+		waitStatus(t, e, "cp/kid", durable.StatusParked)
+		if err := e.Cancel(ctx, "cp/kid"); err != nil {
+			t.Fatal(err)
+		}
+		if info := mustGet(t, e, "cp/kid"); info.Status != durable.StatusCanceled || !errors.Is(info.Err, durable.ErrCanceled) {
+			t.Fatalf("after Cancel: %v %v, want canceled", info.Status, info.Err)
+		}
+		info := waitStatus(t, e, "cp", durable.StatusFailed)
+		if !errors.Is(info.Err, durable.ErrCanceled) {
+			t.Errorf("parent failed with %v, want the child's cancellation", info.Err)
+		}
+		if err := e.Cancel(ctx, "cp"); !errors.Is(err, durable.ErrFinished) {
+			t.Errorf("Cancel of a failed run = %v, want ErrFinished", err)
+		}
+	})
+}
