@@ -164,20 +164,26 @@ func commitErr(err error) error {
 // commitTx runs reqs in one transaction: it locks and reads what they
 // touch, applies the batch rules to that snapshot in Go, and writes the
 // result with a few multi-row statements. A request the rules refuse gets
-// its error and writes nothing; the others commit.
-func (s *Store) commitTx(ctx context.Context, reqs []*request) error {
-	conn, err := s.pool.Acquire(ctx)
+// its error and writes nothing; the others commit. Two round trips: BEGIN
+// rides with the reads, COMMIT with the writes.
+func (s *Store) commitTx(ctx context.Context, reqs []*request) (err error) {
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer pc.Release()
+	conn := pc.Conn()
+	defer func() {
+		if err != nil && conn.PgConn().TxStatus() != 'I' {
+			// A failed statement left the transaction open (aborted):
+			// end it, or drop the connection.
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				conn.Close(context.Background())
+			}
+		}
+	}()
 
-	g := newGroupTx(ctx, &s.q, tx)
+	g := newGroupTx(ctx, &s.q, conn)
 	for _, r := range reqs {
 		g.want(r)
 	}
@@ -199,5 +205,7 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) error {
 	if err := g.flush(); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	s.stats.transactions.Add(1)
+	s.stats.commits.Add(int64(len(reqs)))
+	return nil
 }

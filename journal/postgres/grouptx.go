@@ -18,7 +18,7 @@ import (
 type groupTx struct {
 	ctx context.Context
 	q   *queries
-	tx  pgx.Tx
+	tx  *pgx.Conn // in a transaction that prefetch begins and flush commits
 	err error // the first database error; the group fails with it
 
 	ids     map[string]bool // runs to lock and read
@@ -64,7 +64,7 @@ type runState struct {
 	seq     uint64       // the last message sequence number assigned
 }
 
-func newGroupTx(ctx context.Context, q *queries, tx pgx.Tx) *groupTx {
+func newGroupTx(ctx context.Context, q *queries, tx *pgx.Conn) *groupTx {
 	return &groupTx{ctx: ctx, q: q, tx: tx, ids: map[string]bool{}, runs: map[string]*runState{},
 		dbRecs: map[recKey]bool{}, dbMsgs: map[journal.MessageKey]bool{}}
 }
@@ -108,6 +108,7 @@ func (g *groupTx) prefetch() error {
 		g.runs[id] = &runState{} // absent unless the database has it
 	}
 	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	b.Queue(g.q.lockRuns, ids).Query(func(rows pgx.Rows) error {
 		var id, v []byte
 		var seq int64
@@ -414,9 +415,7 @@ func (g *groupTx) flush() error {
 		}
 		b.Queue(g.q.insertEpochs, rid, ep, at)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
+	b.Queue("COMMIT")
 	return g.tx.SendBatch(g.ctx, b).Close()
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -28,7 +29,22 @@ type Store struct {
 	closed   bool
 	inflight sync.WaitGroup // calls under way, for Close to wait for
 
-	cq commitQueue
+	cq    commitQueue
+	stats struct{ transactions, commits atomic.Int64 }
+}
+
+// Stats are counters of a [Store] since Open.
+type Stats struct {
+	// Commits counts Commit and CreateRun calls that reached the
+	// database in a transaction that committed; Transactions counts
+	// those transactions. Commits/Transactions is how well group commit
+	// shares them.
+	Commits, Transactions int64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.stats.commits.Load(), Transactions: s.stats.transactions.Load()}
 }
 
 var _ journal.Store = (*Store)(nil)
