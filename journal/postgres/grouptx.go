@@ -19,7 +19,7 @@ type groupTx struct {
 	ctx context.Context
 	q   *queries
 	tx  *pgx.Conn // in a transaction that prefetch begins and flush commits
-	err error // the first database error; the group fails with it
+	err error     // the first database error; the group fails with it
 
 	ids     map[string]bool // runs to lock and read
 	recKeys []recKey        // records to look up
