@@ -62,43 +62,6 @@ func (c *wfContext) canceled() error {
 	return c.x.delivered
 }
 
-// WithoutCancel returns a Context of the same run that cancellation does
-// not reach: durable operations on it run even after the run was canceled
-// (or its deadline passed), and its steps' contexts are canceled only when
-// the engine closes. Use it for cleanup and compensation after
-// cancellation:
-//
-//	if errors.Is(err, durable.ErrCanceled) {
-//		_, _ = durable.Step(durable.WithoutCancel(ctx), "release", release)
-//		return err
-//	}
-func WithoutCancel(ctx Context) Context {
-	return &wfContext{x: ctx.executor(), isDetach: true}
-}
-
-// pendingCancel returns the cancel error an operation on c must deliver now
-// (cancellation was requested but not yet delivered), or nil.
-func (x *executor) pendingCancel(c Context) error {
-	if c.detached() || x.delivered != nil {
-		return nil
-	}
-	return x.s.cancelRequested()
-}
-
-// deliverCancel makes cancellation visible to the workflow: Done closes and
-// later operations on a cancelable Context return err. Workflow goroutine
-// only; called at the position where it happened, live or on replay.
-func (x *executor) deliverCancel(err error) {
-	if x.delivered != nil {
-		return
-	}
-	if err == nil {
-		err = ErrCanceled
-	}
-	x.delivered = err
-	close(x.doneCh)
-}
-
 // stepParent returns the parent context of c's steps.
 func (x *executor) stepParent(c Context) context.Context {
 	if c.detached() {

@@ -420,3 +420,76 @@ func (e *Engine) wake(id string) {
 		s.wake()
 	}
 }
+
+// park records that a run cannot go on with this code, and drops its slot.
+// Other runs are not affected; the run resumes when an engine with
+// compatible code opens the journal.
+func (e *Engine) park(s *slot, reason error) {
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: s.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
+	if err := e.store.Commit(context.Background(), b); err != nil && !errors.Is(err, journal.ErrFinished) {
+		e.log.Error("durable: cannot record that a run is parked", "run", s.id, "reason", reason, "err", err)
+	} else {
+		e.log.Warn("durable: run parked", "run", s.id, "workflow", s.def.Name(), "reason", reason)
+	}
+	s.done()
+}
+
+// retryLoad loads s again after a pause, for a run whose journal could not
+// be read or written (a full disk, say). The run stays Running.
+func (e *Engine) retryLoad(s *slot, cause error) {
+	const pause = time.Second
+	e.log.Error("durable: run suspended after a storage error; retrying", "run", s.id, "err", cause, "in", pause)
+	e.spawn(func() {
+		select {
+		case <-time.After(pause):
+			e.enqueueLoad(s)
+		case <-e.ctx.Done():
+		}
+	})
+}
+
+// spawn runs fn in a goroutine the engine waits for on Close. It reports
+// false (and does not run fn) once Close has begun.
+func (e *Engine) spawn(fn func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// deliverToParent hands a child's result record to its parent's slot, if
+// the parent is loaded in this engine.
+func (e *Engine) deliverToParent(parent string, r journal.Record) {
+	if s := e.slotFor(parent); s != nil {
+		s.deliver(r)
+	}
+}
+
+// attach returns the slot of run id, creating and loading it if the run is
+// unfinished and not loaded. Concurrent calls for one id share one slot, so
+// a run never has two executors.
+func (e *Engine) attach(id string, def Definition) (*slot, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := e.runs[id]
+	if s == nil {
+		s = newSlot(e, id, def)
+		e.runs[id] = s
+	}
+	e.mu.Unlock()
+	if s.def.Name() != def.Name() {
+		return nil, fmt.Errorf("durable: run %q is a %q run: %w", id, s.def.Name(), ErrWorkflowMismatch)
+	}
+	s.load()
+	return s, nil
+}

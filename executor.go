@@ -191,30 +191,6 @@ func (x *executor) stopWorkers() {
 	x.mu.Unlock()
 }
 
-// cancelLive cancels the contexts of this executor's cancelable steps.
-func (x *executor) cancelLive() {
-	x.liveMu.Lock()
-	defer x.liveMu.Unlock()
-	if x.liveCancel != nil {
-		x.liveCancel()
-	}
-	x.liveDone = true
-}
-
-// liveContext returns the parent of cancelable steps' contexts, making it
-// on first use (canceled already if cancelLive came first).
-func (x *executor) liveContext() context.Context {
-	x.liveMu.Lock()
-	defer x.liveMu.Unlock()
-	if x.live == nil {
-		x.live, x.liveCancel = context.WithCancel(x.e.ctx)
-		if x.liveDone {
-			x.liveCancel()
-		}
-	}
-	return x.live
-}
-
 // finish records the workflow's outcome, hands it to the parent, and
 // releases the slot.
 func (x *executor) finish(out []byte, werr error) {

@@ -169,3 +169,8 @@ func jsonable(v any) any {
 	}
 	return v
 }
+
+// DescribePayload renders a payload the engine encoded (a run's input or
+// output, a step's result, a message) as JSON for people, cut at 200
+// bytes; bytes that do not decode are described as such. It never fails.
+func DescribePayload(b []byte) string { return describeValue(b) }

@@ -2,7 +2,6 @@ package durable
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -179,79 +178,8 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 	return p, nil
 }
 
-// Cancel asks run id to stop. The request is journaled before Cancel
-// returns, and the run's children are canceled too (except detached ones).
-// The run's steps see their contexts canceled (a future's step then ends
-// with the cancellation), Sleep, Receive, AwaitAny and AwaitAll return an
-// error matching [ErrCanceled], and the run ends
-// [StatusCanceled] unless the workflow handles the cancellation (see
-// [WithoutCancel] for cleanup). Canceling a canceled run does nothing; a
-// run that already completed or failed gives an error matching
-// [ErrFinished]; an unknown id, [ErrNotFound]. A parked run (which could
-// not act on the request: its code does not fit its journal) ends
-// canceled at once, without running its code; its parent gets the
-// cancellation as its result and its children are canceled. A running
-// run whose workflow is not registered here keeps the request and acts
-// on it when resumed.
-func (e *Engine) Cancel(ctx context.Context, id string) error {
-	if e.isClosed() {
-		return ErrClosed
-	}
-	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: id, CancelRequested: true}}}
-	if err := e.store.Commit(ctx, b); err != nil {
-		if errors.Is(err, journal.ErrFinished) {
-			if r, gerr := e.store.GetRun(ctx, id); gerr == nil && r.Status == journal.StatusCanceled {
-				return nil
-			}
-		}
-		return fmt.Errorf("durable: cancel run %q: %w", id, err)
-	}
-	if s := e.slotFor(id); s != nil {
-		s.requestCancel(ErrCanceled)
-		return nil
-	}
-	return e.cancelParked(ctx, id)
-}
-
-// cancelParked ends run id canceled if it is parked: its code cannot run
-// to act on the request (it would park again), so Cancel finishes it as
-// the workflow would have, without running its code: the run ends
-// [StatusCanceled], its parent (if any) gets the cancellation as the
-// child's result, and its children are canceled (except detached ones).
-func (e *Engine) cancelParked(ctx context.Context, id string) error {
-	r, err := e.store.GetRun(ctx, id)
-	if err != nil || r.Status != journal.StatusParked || e.slotFor(id) != nil {
-		return nil // not parked (or resumed meanwhile): the request stands
-	}
-	cause := fmt.Errorf("durable: run %q was canceled while parked: %w", id, ErrCanceled)
-	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
-	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
-	var toParent *journal.Record
-	if r.Parent != "" {
-		rec := journal.Record{Pos: r.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone | flagError, Name: r.Workflow, Data: u.Err, Time: b.Now}
-		toParent = &rec
-		b.Append = []journal.Append{{RunID: r.Parent, Epoch: r.ParentEpoch, Record: rec}}
-	}
-	err = e.store.Commit(ctx, b)
-	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
-		b.Append, toParent = nil, nil // the parent is gone, finished, or has the result
-		err = e.store.Commit(ctx, b)
-	}
-	if err != nil {
-		return fmt.Errorf("durable: cancel parked run %q: %w", id, err)
-	}
-	e.noteFinish(b.Now)
-	if toParent != nil {
-		e.deliverToParent(r.Parent, *toParent)
-	}
-	if recs, err := e.store.Records(ctx, id); err == nil {
-		for _, rec := range recs {
-			if rec.Kind == kindChild && rec.Seq == 0 && rec.Flags&flagCancel == 0 && len(rec.Data) > 0 {
-				if err := e.Cancel(ctx, string(rec.Data)); err != nil && !isFinished(err) && !isNotFound(err) {
-					e.log.Warn("durable: cannot cancel child run", "run", id, "child", string(rec.Data), "err", err)
-				}
-			}
-		}
-	}
-	return nil
-}
+// RunInfoOf returns what [Engine.Get] returns for the stored run r, with
+// its recorded error decoded into RunInfo.Err. It is for tools that read a
+// journal without an engine (cmd/durable opens the file read-only while no
+// application has it open).
+func RunInfoOf(r journal.Run) RunInfo { return infoOf(&r) }

@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -35,22 +34,6 @@ const (
 	// deadline (ErrDeadlineExceeded), not a cancel request.
 	flagDeadline uint8 = 1 << 5
 )
-
-// cancelFlags are the flags that record the delivery of cause.
-func cancelFlags(cause error) uint8 {
-	if errors.Is(cause, ErrDeadlineExceeded) {
-		return flagCancel | flagDeadline
-	}
-	return flagCancel
-}
-
-// cancelCause is the cancellation a record's flags say was delivered.
-func cancelCause(flags uint8) error {
-	if flags&flagDeadline != 0 {
-		return ErrDeadlineExceeded
-	}
-	return ErrCanceled
-}
 
 func describe(kind uint8, name string) string {
 	switch kind {

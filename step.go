@@ -165,24 +165,6 @@ func decodeOutcome[T any](x *executor, r journal.Record) (T, error) {
 	return v, nil
 }
 
-// replayed applies what a replayed outcome says beyond its value:
-// cancellation delivered at that point.
-func (x *executor) replayed(done journal.Record) {
-	if done.Flags&flagCancel != 0 {
-		x.deliverCancel(cancelCause(done.Flags))
-	}
-}
-
-// deliverLive records, at position o, that cancellation reached the
-// workflow there, delivers it, and returns the record.
-func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) journal.Record {
-	r := o.record(kind, name, flagDone|flagError|cancelFlags(cause))
-	r.Data = encodeError(cause)
-	x.write(nil, r)
-	x.deliverCancel(cancelCause(r.Flags))
-	return r
-}
-
 // A task is one step's execution state: what was recorded, which attempt
 // comes next, and when it may start.
 type task struct {
@@ -359,26 +341,6 @@ func (t *task) finish(data []byte, err error, extra uint8) bool {
 	t.x.e.counters.steps.Add(1)
 	t.done, t.isDone = r, true
 	return true
-}
-
-// deliverFlags are the flags with which a step that ends by cause records
-// it: a step the workflow goroutine runs delivers the cancellation to the
-// workflow at its position; a future's does not (the workflow is
-// elsewhere).
-func (t *task) deliverFlags(cause error) uint8 {
-	if t.future != nil {
-		return 0
-	}
-	return cancelFlags(cause)
-}
-
-// cancelCause returns the cancellation the step must end with, or nil. A
-// step on a WithoutCancel context is never canceled.
-func (t *task) cancelCause() error {
-	if t.ctx.detached() {
-		return nil
-	}
-	return t.x.s.cancelRequested()
 }
 
 // commit writes one record of the task, and a new wake time if wake is

@@ -1,0 +1,277 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/durable-go/durable/journal"
+)
+
+// Cancellation: how a request (Engine.Cancel, a parent's cancellation, a
+// run deadline) reaches a live run, how the workflow sees it at one
+// journal position (delivered), and how it is recorded so that replay
+// delivers it at the same position again. See "Cancellation" in doc.go.
+
+// Cancel asks run id to stop. The request is journaled before Cancel
+// returns, and the run's children are canceled too (except detached ones).
+// The run's steps see their contexts canceled (a future's step then ends
+// with the cancellation), Sleep, Receive, AwaitAny and AwaitAll return an
+// error matching [ErrCanceled], and the run ends
+// [StatusCanceled] unless the workflow handles the cancellation (see
+// [WithoutCancel] for cleanup). Canceling a canceled run does nothing; a
+// run that already completed or failed gives an error matching
+// [ErrFinished]; an unknown id, [ErrNotFound]. A parked run (which could
+// not act on the request: its code does not fit its journal) ends
+// canceled at once, without running its code; its parent gets the
+// cancellation as its result and its children are canceled. A running
+// run whose workflow is not registered here keeps the request and acts
+// on it when resumed.
+func (e *Engine) Cancel(ctx context.Context, id string) error {
+	if e.isClosed() {
+		return ErrClosed
+	}
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: id, CancelRequested: true}}}
+	if err := e.store.Commit(ctx, b); err != nil {
+		if errors.Is(err, journal.ErrFinished) {
+			if r, gerr := e.store.GetRun(ctx, id); gerr == nil && r.Status == journal.StatusCanceled {
+				return nil
+			}
+		}
+		return fmt.Errorf("durable: cancel run %q: %w", id, err)
+	}
+	if s := e.slotFor(id); s != nil {
+		s.requestCancel(ErrCanceled)
+		return nil
+	}
+	return e.cancelParked(ctx, id)
+}
+
+// cancelParked ends run id canceled if it is parked: its code cannot run
+// to act on the request (it would park again), so Cancel finishes it as
+// the workflow would have, without running its code: the run ends
+// [StatusCanceled], its parent (if any) gets the cancellation as the
+// child's result, and its children are canceled (except detached ones).
+func (e *Engine) cancelParked(ctx context.Context, id string) error {
+	r, err := e.store.GetRun(ctx, id)
+	if err != nil || r.Status != journal.StatusParked || e.slotFor(id) != nil {
+		return nil // not parked (or resumed meanwhile): the request stands
+	}
+	cause := fmt.Errorf("durable: run %q was canceled while parked: %w", id, ErrCanceled)
+	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
+	var toParent *journal.Record
+	if r.Parent != "" {
+		rec := journal.Record{Pos: r.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone | flagError, Name: r.Workflow, Data: u.Err, Time: b.Now}
+		toParent = &rec
+		b.Append = []journal.Append{{RunID: r.Parent, Epoch: r.ParentEpoch, Record: rec}}
+	}
+	err = e.store.Commit(ctx, b)
+	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
+		b.Append, toParent = nil, nil // the parent is gone, finished, or has the result
+		err = e.store.Commit(ctx, b)
+	}
+	if err != nil {
+		return fmt.Errorf("durable: cancel parked run %q: %w", id, err)
+	}
+	e.noteFinish(b.Now)
+	if toParent != nil {
+		e.deliverToParent(r.Parent, *toParent)
+	}
+	if recs, err := e.store.Records(ctx, id); err == nil {
+		for _, rec := range recs {
+			if rec.Kind == kindChild && rec.Seq == 0 && rec.Flags&flagCancel == 0 && len(rec.Data) > 0 {
+				if err := e.Cancel(ctx, string(rec.Data)); err != nil && !isFinished(err) && !isNotFound(err) {
+					e.log.Warn("durable: cannot cancel child run", "run", id, "child", string(rec.Data), "err", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// deadline cancels run id because its deadline passed.
+func (e *Engine) deadline(id string) {
+	if s := e.slotFor(id); s != nil {
+		s.requestCancel(ErrDeadlineExceeded)
+	}
+}
+
+// WithoutCancel returns a Context of the same run that cancellation does
+// not reach: durable operations on it run even after the run was canceled
+// (or its deadline passed), and its steps' contexts are canceled only when
+// the engine closes. Use it for cleanup and compensation after
+// cancellation:
+//
+//	if errors.Is(err, durable.ErrCanceled) {
+//		_, _ = durable.Step(durable.WithoutCancel(ctx), "release", release)
+//		return err
+//	}
+func WithoutCancel(ctx Context) Context {
+	return &wfContext{x: ctx.executor(), isDetach: true}
+}
+
+// requestCancel records in memory that the run must stop with err
+// (ErrCanceled or ErrDeadlineExceeded): running steps see their contexts
+// canceled and waits return. The durable record of the request is the
+// caller's business.
+func (s *slot) requestCancel(err error) {
+	if !s.cancel.CompareAndSwap(nil, &err) {
+		return
+	}
+	s.mu.Lock()
+	x := s.x
+	s.mu.Unlock()
+	if x != nil {
+		x.cancelLive()
+		x.cancelChildren()
+	}
+	s.wake()
+}
+
+// cancelRequested returns the pending cancel error, or nil.
+func (s *slot) cancelRequested() error {
+	if p := s.cancel.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// pendingCancel returns the cancel error an operation on c must deliver now
+// (cancellation was requested but not yet delivered), or nil.
+func (x *executor) pendingCancel(c Context) error {
+	if c.detached() || x.delivered != nil {
+		return nil
+	}
+	return x.s.cancelRequested()
+}
+
+// deliverCancel makes cancellation visible to the workflow: Done closes and
+// later operations on a cancelable Context return err. Workflow goroutine
+// only; called at the position where it happened, live or on replay.
+func (x *executor) deliverCancel(err error) {
+	if x.delivered != nil {
+		return
+	}
+	if err == nil {
+		err = ErrCanceled
+	}
+	x.delivered = err
+	close(x.doneCh)
+}
+
+// deliverLive records, at position o, that cancellation reached the
+// workflow there, delivers it, and returns the record.
+func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) journal.Record {
+	r := o.record(kind, name, flagDone|flagError|cancelFlags(cause))
+	r.Data = encodeError(cause)
+	x.write(nil, r)
+	x.deliverCancel(cancelCause(r.Flags))
+	return r
+}
+
+// replayed applies what a replayed outcome says beyond its value:
+// cancellation delivered at that point.
+func (x *executor) replayed(done journal.Record) {
+	if done.Flags&flagCancel != 0 {
+		x.deliverCancel(cancelCause(done.Flags))
+	}
+}
+
+// cancelFlags are the flags that record the delivery of cause.
+func cancelFlags(cause error) uint8 {
+	if errors.Is(cause, ErrDeadlineExceeded) {
+		return flagCancel | flagDeadline
+	}
+	return flagCancel
+}
+
+// cancelCause is the cancellation a record's flags say was delivered.
+func cancelCause(flags uint8) error {
+	if flags&flagDeadline != 0 {
+		return ErrDeadlineExceeded
+	}
+	return ErrCanceled
+}
+
+// cancelCause returns the cancellation the step must end with, or nil. A
+// step on a WithoutCancel context is never canceled.
+func (t *task) cancelCause() error {
+	if t.ctx.detached() {
+		return nil
+	}
+	return t.x.s.cancelRequested()
+}
+
+// deliverFlags are the flags with which a step that ends by cause records
+// it: a step the workflow goroutine runs delivers the cancellation to the
+// workflow at its position; a future's does not (the workflow is
+// elsewhere).
+func (t *task) deliverFlags(cause error) uint8 {
+	if t.future != nil {
+		return 0
+	}
+	return cancelFlags(cause)
+}
+
+// cancelLive cancels the contexts of this executor's cancelable steps.
+func (x *executor) cancelLive() {
+	x.liveMu.Lock()
+	defer x.liveMu.Unlock()
+	if x.liveCancel != nil {
+		x.liveCancel()
+	}
+	x.liveDone = true
+}
+
+// liveContext returns the parent of cancelable steps' contexts, making it
+// on first use (canceled already if cancelLive came first).
+func (x *executor) liveContext() context.Context {
+	x.liveMu.Lock()
+	defer x.liveMu.Unlock()
+	if x.live == nil {
+		x.live, x.liveCancel = context.WithCancel(x.e.ctx)
+		if x.liveDone {
+			x.liveCancel()
+		}
+	}
+	return x.live
+}
+
+// trackChild remembers a child that the run's cancellation must reach,
+// and passes on a cancellation already requested.
+func (x *executor) trackChild(id string, detached bool) {
+	if detached {
+		return
+	}
+	x.mu.Lock()
+	if x.children == nil {
+		x.children = map[string]bool{}
+	}
+	x.children[id] = true
+	x.mu.Unlock()
+	if x.s.cancelRequested() != nil {
+		x.cancelChildren()
+	}
+}
+
+// cancelChildren asks every tracked child to cancel.
+func (x *executor) cancelChildren() {
+	x.mu.Lock()
+	ids := make([]string, 0, len(x.children))
+	for id := range x.children {
+		ids = append(ids, id)
+	}
+	x.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	e := x.e
+	e.spawn(func() {
+		for _, id := range ids {
+			if err := e.Cancel(context.Background(), id); err != nil && !isFinished(err) && !isNotFound(err) {
+				e.log.Warn("durable: cannot cancel child run", "run", x.id, "child", id, "err", err)
+			}
+		}
+	})
+}

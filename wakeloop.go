@@ -1,0 +1,102 @@
+package durable
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// timerLoop is the engine's one timer goroutine. Runs register the times
+// they wait for; when one falls due the loop wakes the run (loading it if
+// it was evicted) or, for a deadline, cancels it. Entries are cheap (a
+// time and an id) and may repeat; a wake that finds nothing due is a no-op.
+type timerLoop struct {
+	e    *Engine
+	mu   sync.Mutex
+	h    timerHeap
+	kick chan struct{}
+	quit chan struct{}
+	once sync.Once
+}
+
+type timerEntry struct {
+	at       time.Time
+	id       string
+	deadline bool
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(v any)        { *h = append(*h, v.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
+
+func newTimerLoop(e *Engine) *timerLoop {
+	return &timerLoop{e: e, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+}
+
+// add registers a wake-up of run id at at; deadline entries cancel the run
+// with ErrDeadlineExceeded instead.
+func (t *timerLoop) add(id string, at time.Time, deadline bool) {
+	t.mu.Lock()
+	heap.Push(&t.h, timerEntry{at: at, id: id, deadline: deadline})
+	first := t.h[0].id == id && t.h[0].at.Equal(at)
+	t.mu.Unlock()
+	if first {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *timerLoop) stop() { t.once.Do(func() { close(t.quit) }) }
+
+func (t *timerLoop) loop() {
+	defer t.e.wg.Done()
+	clock := t.e.clock
+	for {
+		now := clock.Now()
+		var due []timerEntry
+		var next time.Time
+		t.mu.Lock()
+		for len(t.h) > 0 && !t.h[0].at.After(now) {
+			due = append(due, heap.Pop(&t.h).(timerEntry))
+		}
+		if len(t.h) > 0 {
+			next = t.h[0].at
+		}
+		t.mu.Unlock()
+		for _, d := range due {
+			if d.deadline {
+				t.e.deadline(d.id)
+			} else {
+				t.e.wake(d.id)
+			}
+		}
+		var c <-chan time.Time
+		stop := func() bool { return false }
+		if !next.IsZero() {
+			if ac, ok := clock.(timerAtClock); ok {
+				c, stop = ac.TimerAt(next) // immune to the clock moving meanwhile
+			} else {
+				c, stop = clock.Timer(next.Sub(now))
+			}
+		}
+		select {
+		case <-c:
+		case <-t.kick:
+		case <-t.quit:
+			stop()
+			return
+		}
+		stop()
+	}
+}
