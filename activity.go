@@ -52,7 +52,7 @@ func (x *executor) setCurrent(pos uint32, kind uint8, name string) {
 
 // current returns run id's curOp if the run is loaded in this engine.
 func (e *Engine) current(id string) curOp {
-	s := e.slotFor(id)
+	s := e.liveRunOf(id)
 	if s == nil {
 		return curOp{}
 	}
@@ -103,7 +103,7 @@ func (e *Engine) pending(ctx context.Context, info *RunInfo) {
 			}
 		}
 		if !found { // nothing recorded yet: a first attempt, a receive without timeout
-			op := Operation{Position: int(c.pos), Kind: kindNames[c.kind], Name: c.name}
+			op := Operation{Position: int(c.pos), Kind: kindName(c.kind), Name: c.name}
 			if c.kind == kindStep {
 				op.Attempt = 1
 			}
@@ -152,7 +152,7 @@ func pendingOps(recs []journal.Record) []Operation {
 			continue
 		}
 		first := at[0]
-		op := Operation{Position: int(first.Pos), Kind: kindNames[first.Kind], Name: first.Name}
+		op := Operation{Position: int(first.Pos), Kind: kindName(first.Kind), Name: first.Name}
 		switch first.Kind {
 		case kindStep:
 			op.Attempt = 1

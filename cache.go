@@ -6,9 +6,9 @@ import "container/list"
 // keeps its workflow goroutine and replay state only while it is among the
 // Config.MaxCachedRuns most recently waiting runs. Beyond that the least
 // recently waiting run is evicted: its goroutine exits (recording nothing)
-// and its slot stays, a few hundred bytes. When what it waits for arrives
+// and its live run stays, a few hundred bytes. When what it waits for arrives
 // (its timer falls due, a message or its child's result comes, it is
-// canceled) the slot loads it again and replay brings it back to the wait,
+// canceled) the live run loads it again and replay brings it back to the wait,
 // which now completes. A run with steps executing is never evicted.
 
 // cache is the list of waiting executors, least recently waiting first.
@@ -45,7 +45,7 @@ func (e *Engine) markBusy(x *executor) {
 	e.cacheMu.Unlock()
 }
 
-// evict stops x if it has no step executing. When it has exited, the slot
+// evict stops x if it has no step executing. When it has exited, the live run
 // loads the run again at once if a wake came after the workflow last found
 // nothing ready (executor.waitGen): a wake it had not seen yet, or one it
 // was acting on when stopped (its commit is then refused), must not be

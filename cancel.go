@@ -40,7 +40,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("durable: cancel run %q: %w", id, err)
 	}
-	if s := e.slotFor(id); s != nil {
+	if s := e.liveRunOf(id); s != nil {
 		s.requestCancel(ErrCanceled)
 		return nil
 	}
@@ -54,7 +54,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 // child's result, and its children are canceled (except detached ones).
 func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	r, err := e.store.GetRun(ctx, id)
-	if err != nil || r.Status != journal.StatusParked || e.slotFor(id) != nil {
+	if err != nil || r.Status != journal.StatusParked || e.liveRunOf(id) != nil {
 		return nil // not parked (or resumed meanwhile): the request stands
 	}
 	cause := fmt.Errorf("durable: run %q was canceled while parked: %w", id, ErrCanceled)
@@ -80,7 +80,7 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	}
 	if recs, err := e.store.Records(ctx, id); err == nil {
 		for _, rec := range recs {
-			if rec.Kind == kindChild && rec.Seq == 0 && rec.Flags&flagCancel == 0 && len(rec.Data) > 0 {
+			if rec.Kind == kindChild && rec.Seq == 0 && rec.Flags&flagDetached == 0 && len(rec.Data) > 0 {
 				if err := e.Cancel(ctx, string(rec.Data)); err != nil && !isFinished(err) && !isNotFound(err) {
 					e.log.Warn("durable: cannot cancel child run", "run", id, "child", string(rec.Data), "err", err)
 				}
@@ -92,7 +92,7 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 
 // deadline cancels run id because its deadline passed.
 func (e *Engine) deadline(id string) {
-	if s := e.slotFor(id); s != nil {
+	if s := e.liveRunOf(id); s != nil {
 		s.requestCancel(ErrDeadlineExceeded)
 	}
 }
@@ -108,14 +108,14 @@ func (e *Engine) deadline(id string) {
 //		return err
 //	}
 func WithoutCancel(ctx Context) Context {
-	return &wfContext{x: ctx.executor(), isDetach: true}
+	return &wfContext{x: ctx.executor(), noCancel: true}
 }
 
 // requestCancel records in memory that the run must stop with err
 // (ErrCanceled or ErrDeadlineExceeded): running steps see their contexts
 // canceled and waits return. The durable record of the request is the
 // caller's business.
-func (s *slot) requestCancel(err error) {
+func (s *liveRun) requestCancel(err error) {
 	if !s.cancel.CompareAndSwap(nil, &err) {
 		return
 	}
@@ -130,7 +130,7 @@ func (s *slot) requestCancel(err error) {
 }
 
 // cancelRequested returns the pending cancel error, or nil.
-func (s *slot) cancelRequested() error {
+func (s *liveRun) cancelRequested() error {
 	if p := s.cancel.Load(); p != nil {
 		return *p
 	}
@@ -140,23 +140,23 @@ func (s *slot) cancelRequested() error {
 // pendingCancel returns the cancel error an operation on c must deliver now
 // (cancellation was requested but not yet delivered), or nil.
 func (x *executor) pendingCancel(c Context) error {
-	if c.detached() || x.delivered != nil {
+	if c.ignoresCancel() || x.cancelErr != nil {
 		return nil
 	}
-	return x.s.cancelRequested()
+	return x.run.cancelRequested()
 }
 
 // deliverCancel makes cancellation visible to the workflow: Done closes and
 // later operations on a cancelable Context return err. Workflow goroutine
 // only; called at the position where it happened, live or on replay.
 func (x *executor) deliverCancel(err error) {
-	if x.delivered != nil {
+	if x.cancelErr != nil {
 		return
 	}
 	if err == nil {
 		err = ErrCanceled
 	}
-	x.delivered = err
+	x.cancelErr = err
 	close(x.doneCh)
 }
 
@@ -166,7 +166,7 @@ func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) jour
 	r := o.record(kind, name, flagDone|flagError|cancelFlags(cause))
 	r.Data = encodeError(cause)
 	x.write(nil, r)
-	x.deliverCancel(cancelCause(r.Flags))
+	x.deliverCancel(recordedCancel(r.Flags))
 	return r
 }
 
@@ -174,7 +174,7 @@ func (x *executor) deliverLive(o *op, kind uint8, name string, cause error) jour
 // cancellation delivered at that point.
 func (x *executor) replayed(done journal.Record) {
 	if done.Flags&flagCancel != 0 {
-		x.deliverCancel(cancelCause(done.Flags))
+		x.deliverCancel(recordedCancel(done.Flags))
 	}
 }
 
@@ -186,28 +186,28 @@ func cancelFlags(cause error) uint8 {
 	return flagCancel
 }
 
-// cancelCause is the cancellation a record's flags say was delivered.
-func cancelCause(flags uint8) error {
+// recordedCancel is the cancellation a record's flags say was delivered.
+func recordedCancel(flags uint8) error {
 	if flags&flagDeadline != 0 {
 		return ErrDeadlineExceeded
 	}
 	return ErrCanceled
 }
 
-// cancelCause returns the cancellation the step must end with, or nil. A
+// cancelRequested returns the cancellation the step must end with, or nil. A
 // step on a WithoutCancel context is never canceled.
-func (t *task) cancelCause() error {
-	if t.ctx.detached() {
+func (t *stepExec) cancelRequested() error {
+	if t.ctx.ignoresCancel() {
 		return nil
 	}
-	return t.x.s.cancelRequested()
+	return t.x.run.cancelRequested()
 }
 
 // deliverFlags are the flags with which a step that ends by cause records
 // it: a step the workflow goroutine runs delivers the cancellation to the
 // workflow at its position; a future's does not (the workflow is
 // elsewhere).
-func (t *task) deliverFlags(cause error) uint8 {
+func (t *stepExec) deliverFlags(cause error) uint8 {
 	if t.future != nil {
 		return 0
 	}
@@ -250,7 +250,7 @@ func (x *executor) trackChild(id string, detached bool) {
 	}
 	x.children[id] = true
 	x.mu.Unlock()
-	if x.s.cancelRequested() != nil {
+	if x.run.cancelRequested() != nil {
 		x.cancelChildren()
 	}
 }

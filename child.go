@@ -35,7 +35,7 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 	var childID string
 	var detached bool
 	if len(o.recs) > 0 {
-		childID, detached = string(o.recs[0].Data), o.recs[0].Flags&flagCancel != 0
+		childID, detached = string(o.recs[0].Data), o.recs[0].Flags&flagDetached != 0
 	} else if id != "" {
 		childID = id
 	} else {
@@ -48,7 +48,7 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		r := st.rec
 		out, err := decodeOutcome[O](x, r)
 		if err != nil && r.Flags&flagDone != 0 && r.Seq > 0 {
-			err = &ChildError{Parent: x.s.def.Name(), ParentID: x.id, Workflow: w.Name(), RunID: childID, Err: err}
+			err = &ChildError{Parent: x.run.def.Name(), ParentID: x.id, Workflow: w.Name(), RunID: childID, Err: err}
 		}
 		return out, err
 	}
@@ -90,9 +90,9 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		x.stop(abortClose, err)
 		x.exit()
 	}
-	s := x.s
+	s := x.run
 	f.st.poll = func() {
-		if r, ok := s.takeDelivered(o.pos); ok {
+		if r, ok := s.takeChildResult(o.pos); ok {
 			f.st.resolve(r)
 		}
 	}
@@ -132,7 +132,7 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	}
 	flags := uint8(0)
 	if sc.detached {
-		flags = flagCancel // on a start record: the child ignores the parent's cancellation
+		flags = flagDetached
 	}
 	r := o.record(kindChild, name, flags)
 	r.Data = []byte(childID)

@@ -21,12 +21,12 @@ type Context interface {
 	// canceled returns the error ops on this context return once the run's
 	// cancellation was delivered, or nil (always nil when detached).
 	canceled() error
-	detached() bool
+	ignoresCancel() bool
 }
 
 type wfContext struct {
 	x        *executor
-	isDetach bool
+	noCancel bool
 }
 
 var _ Context = (*wfContext)(nil)
@@ -34,17 +34,17 @@ var _ Context = (*wfContext)(nil)
 func (c *wfContext) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 func (c *wfContext) Done() <-chan struct{} {
-	if c.isDetach {
+	if c.noCancel {
 		return nil
 	}
 	return c.x.doneCh
 }
 
 func (c *wfContext) Err() error {
-	if c.isDetach || c.x.delivered == nil {
+	if c.noCancel || c.x.cancelErr == nil {
 		return nil
 	}
-	if errors.Is(c.x.delivered, ErrDeadlineExceeded) {
+	if errors.Is(c.x.cancelErr, ErrDeadlineExceeded) {
 		return context.DeadlineExceeded
 	}
 	return context.Canceled
@@ -53,19 +53,49 @@ func (c *wfContext) Err() error {
 func (c *wfContext) Value(any) any       { return nil }
 func (c *wfContext) RunID() string       { return c.x.id }
 func (c *wfContext) executor() *executor { return c.x }
-func (c *wfContext) detached() bool      { return c.isDetach }
+func (c *wfContext) ignoresCancel() bool { return c.noCancel }
 
 func (c *wfContext) canceled() error {
-	if c.isDetach {
+	if c.noCancel {
 		return nil
 	}
-	return c.x.delivered
+	return c.x.cancelErr
 }
 
 // stepParent returns the parent context of c's steps.
 func (x *executor) stepParent(c Context) context.Context {
-	if c.detached() {
+	if c.ignoresCancel() {
 		return x.e.ctx
 	}
 	return x.liveContext()
+}
+
+// WorkflowInfo describes the run a workflow is executing, for the
+// workflow's own code: see [WorkflowInfoFrom]. (What the engine reports
+// about a stored run, from outside, is a [RunInfo].)
+type WorkflowInfo struct {
+	RunID    string
+	Workflow string
+	// Epoch counts the times the run continued as new (see
+	// [ContinueAsNew]); 0 at first.
+	Epoch int
+	// Positions is how many durable operations the run has made in this
+	// epoch so far: its history length, which Config.MaxHistory caps.
+	Positions int
+	// Replaying reports whether the code is re-running operations that the
+	// journal already holds. Use it to silence logs during replay, never
+	// to change what the workflow does.
+	Replaying bool
+}
+
+// WorkflowInfoFrom describes the run of ctx.
+func WorkflowInfoFrom(ctx Context) WorkflowInfo {
+	x := ctx.executor()
+	return WorkflowInfo{
+		RunID:     x.id,
+		Workflow:  x.run.def.Name(),
+		Epoch:     int(x.row.Epoch),
+		Positions: int(x.next),
+		Replaying: x.replaying(),
+	}
 }

@@ -12,7 +12,7 @@ import (
 // the top with input in, under the same id: return its result from the
 // workflow function,
 //
-//	if durable.Info(ctx).Positions > 10_000 {
+//	if durable.WorkflowInfoFrom(ctx).Positions > 10_000 {
 //		return zero, durable.ContinueAsNew(ctx, state)
 //	}
 //
@@ -52,9 +52,9 @@ func (x *executor) continued(c *continueAsNew) {
 		return
 	}
 	x.e.noteFinish(b.Now)
-	s := x.s
+	s := x.run
 	s.mu.Lock()
-	s.delivered = nil
+	s.childResults = nil
 	s.mu.Unlock()
 	s.setIdle()
 	x.e.enqueueLoad(s)
@@ -68,32 +68,4 @@ func (x *executor) asContinue(err error) (*continueAsNew, bool) {
 		return c, true
 	}
 	return nil, false
-}
-
-// RunContext describes the run a workflow is executing: see [Info].
-type RunContext struct {
-	RunID    string
-	Workflow string
-	// Epoch counts the times the run continued as new (see
-	// [ContinueAsNew]); 0 at first.
-	Epoch int
-	// Positions is how many durable operations the run has made in this
-	// epoch so far: its history length, which Config.MaxHistory caps.
-	Positions int
-	// Replaying reports whether the code is re-running operations that the
-	// journal already holds. Use it to silence logs during replay, never
-	// to change what the workflow does.
-	Replaying bool
-}
-
-// Info describes the run of ctx.
-func Info(ctx Context) RunContext {
-	x := ctx.executor()
-	return RunContext{
-		RunID:     x.id,
-		Workflow:  x.s.def.Name(),
-		Epoch:     int(x.row.Epoch),
-		Positions: int(x.next),
-		Replaying: x.replaying(),
-	}
 }

@@ -38,11 +38,11 @@ func (l *rnList[T]) all() []T {
 // rnCounterWorkflow is a counter: five steps, then it continues as new
 // with n+1 until n is 3, and returns the sum of the last epoch's steps
 // (30+31+32+33+34 = 160). Each execution of the function reports its
-// Info; each step execution is counted as "n/i". If pause, epoch 2 sleeps
+// WorkflowInfoFrom; each step execution is counted as "n/i". If pause, epoch 2 sleeps
 // an hour after its third step.
-func rnCounterWorkflow(name string, runs *rnCounter, entries *rnList[durable.RunContext], pause bool) *durable.Workflow[int, int] {
+func rnCounterWorkflow(name string, runs *rnCounter, entries *rnList[durable.WorkflowInfo], pause bool) *durable.Workflow[int, int] {
 	return durable.Define(name, func(ctx durable.Context, n int) (int, error) {
-		entries.add(durable.Info(ctx))
+		entries.add(durable.WorkflowInfoFrom(ctx))
 		sum := 0
 		for i := range 5 {
 			v, err := durable.Step(ctx, fmt.Sprintf("s%d", i), func(context.Context) (int, error) {
@@ -80,14 +80,14 @@ func rnCheckStepsOnce(t *testing.T, runs *rnCounter) {
 }
 
 // The counter continues as new three times: the handle returns the last
-// epoch's result, Info counts epochs and positions from 0 in each, and
+// epoch's result, WorkflowInfoFrom counts epochs and positions from 0 in each, and
 // History shows only the current epoch. On bbolt the old epochs' journals
 // stay in the file until Purge removes them with the run.
 func TestContinueAsNewCounter(t *testing.T) {
 	t.Parallel()
 	rnBoth(t, &durable.Config{Retention: -1}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
-		var entries rnList[durable.RunContext]
+		var entries rnList[durable.WorkflowInfo]
 		counter := rnCounterWorkflow("rn-counter", &runs, &entries, false)
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, counter, "c", 0)
@@ -97,12 +97,12 @@ func TestContinueAsNewCounter(t *testing.T) {
 		if got, err := h.Result(ctx); err != nil || got != 160 {
 			t.Fatalf("Result = %d, %v; want 160 (the last epoch's)", got, err)
 		}
-		var want []durable.RunContext
+		var want []durable.WorkflowInfo
 		for epoch := range 4 {
-			want = append(want, durable.RunContext{RunID: "c", Workflow: "rn-counter", Epoch: epoch})
+			want = append(want, durable.WorkflowInfo{RunID: "c", Workflow: "rn-counter", Epoch: epoch})
 		}
 		if got := entries.all(); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("Info at each start of the function:\n got %+v\nwant %+v", got, want)
+			t.Errorf("WorkflowInfoFrom at each start of the function:\n got %+v\nwant %+v", got, want)
 		}
 		rnCheckStepsOnce(t, &runs)
 		if st := rnGet(t, env.E, "c").Status; st != durable.StatusCompleted {
@@ -248,7 +248,7 @@ func TestContinueAsNewRestartMidEpoch(t *testing.T) {
 	t.Parallel()
 	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
-		var entries rnList[durable.RunContext]
+		var entries rnList[durable.WorkflowInfo]
 		counter := rnCounterWorkflow("rn-counter", &runs, &entries, true)
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, counter, "c", 0)
@@ -353,7 +353,7 @@ func TestContinueAsNewBadInput(t *testing.T) {
 			errs.add(err)
 			if mode == "ignore" {
 				return durable.Step(ctx, "went-on", func(context.Context) (string, error) {
-					return fmt.Sprintf("epoch %d", durable.Info(ctx).Epoch), nil
+					return fmt.Sprintf("epoch %d", durable.WorkflowInfoFrom(ctx).Epoch), nil
 				})
 			}
 			return "", err
@@ -480,7 +480,7 @@ func TestContinueAsNewWithEviction(t *testing.T) {
 			if n < 2 {
 				return 0, durable.ContinueAsNew(ctx, n+1)
 			}
-			return 100 + durable.Info(ctx).Epoch, nil
+			return 100 + durable.WorkflowInfoFrom(ctx).Epoch, nil
 		})
 		ctx := t.Context()
 		var hs []*durable.Handle[int]
@@ -586,7 +586,7 @@ func TestContinueAsNewKeepsInbox(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			got = append(got, fmt.Sprintf("%s@%d", m, durable.Info(ctx).Epoch))
+			got = append(got, fmt.Sprintf("%s@%d", m, durable.WorkflowInfoFrom(ctx).Epoch))
 			if len(got) < 4 {
 				return nil, durable.ContinueAsNew(ctx, got)
 			}

@@ -140,8 +140,8 @@
 //
 // A run's journal is capped at Config.MaxHistory operations (default
 // 100,000) per epoch; a workflow that loops forever calls [ContinueAsNew]
-// to start afresh under the same id, and [Info] tells it how long its
-// history is. Finished runs, and the journals of ended epochs, are deleted
+// to start afresh under the same id, and [WorkflowInfoFrom] tells it how
+// long its history is. Finished runs, and the journals of ended epochs, are deleted
 // after Config.Retention (default 7 days); [Engine.Purge] does it on
 // demand. Waiting runs beyond Config.MaxCachedRuns (default 4,096) give up
 // their goroutine and are replayed when what they wait for arrives.

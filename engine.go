@@ -163,14 +163,14 @@ type Engine struct {
 	mu     sync.Mutex
 	closed bool
 	defs   map[string]Definition
-	runs   map[string]*slot // unfinished runs of registered workflows
+	runs   map[string]*liveRun // unfinished runs of registered workflows
 
 	cacheMu sync.Mutex
 	cache   cache
 
 	loader    loader
 	retention retention
-	timers    *timerLoop
+	wakes     *wakeLoop
 	stepSem   chan struct{}
 	limits    map[string]*limiter
 	counters  counters
@@ -222,7 +222,7 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 		clock:   c.Clock,
 		log:     c.Logger,
 		defs:    map[string]Definition{},
-		runs:    map[string]*slot{},
+		runs:    map[string]*liveRun{},
 		stepSem: make(chan struct{}, c.MaxSteps),
 		since:   c.Clock.Now(),
 	}
@@ -241,9 +241,9 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.retention.kick = make(chan struct{}, 1)
-	e.timers = newTimerLoop(e)
+	e.wakes = newWakeLoop(e)
 	e.wg.Add(2)
-	go e.timers.loop()
+	go e.wakes.loop()
 	go func() {
 		defer e.wg.Done()
 		e.retentionLoop()
@@ -256,12 +256,12 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 }
 
 // recover finds the unfinished runs (of workflow name, or of all workflows
-// if name is ""), makes a slot for each run whose workflow is registered
+// if name is ""), makes a live run for each run whose workflow is registered
 // and loads them in the background; runs of unregistered workflows are
 // parked. It lists synchronously, so a Start that follows attaches to a
 // recovering run instead of executing it twice.
 func (e *Engine) recover(name string) error {
-	var load []*slot
+	var load []*liveRun
 	var unregistered []journal.Run
 	for _, st := range []journal.Status{journal.StatusRunning, journal.StatusParked} {
 		after := ""
@@ -290,7 +290,7 @@ func (e *Engine) recover(name string) error {
 				if _, ok := e.runs[r.ID]; ok {
 					continue
 				}
-				s := newSlot(e, r.ID, def)
+				s := newLiveRun(e, r.ID, def)
 				e.runs[r.ID] = s
 				load = append(load, s)
 			}
@@ -371,16 +371,16 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	slots := make([]*slot, 0, len(e.runs))
+	live := make([]*liveRun, 0, len(e.runs))
 	for _, s := range e.runs {
-		slots = append(slots, s)
+		live = append(live, s)
 	}
 	e.mu.Unlock()
-	for _, s := range slots {
+	for _, s := range live {
 		s.stop() // mark first, so no interrupted step is recorded
 	}
 	e.cancel()
-	e.timers.stop()
+	e.wakes.stop()
 
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
@@ -406,8 +406,8 @@ func (e *Engine) isClosed() bool {
 	return e.closed
 }
 
-// slotFor returns the slot of run id, or nil.
-func (e *Engine) slotFor(id string) *slot {
+// liveRunOf returns the live run of run id, or nil.
+func (e *Engine) liveRunOf(id string) *liveRun {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.runs[id]
@@ -416,15 +416,15 @@ func (e *Engine) slotFor(id string) *slot {
 // wake tells run id that something it may wait for happened: a timer fell
 // due, a message or a child's result arrived. An evicted run is loaded.
 func (e *Engine) wake(id string) {
-	if s := e.slotFor(id); s != nil {
+	if s := e.liveRunOf(id); s != nil {
 		s.wake()
 	}
 }
 
-// park records that a run cannot go on with this code, and drops its slot.
+// park records that a run cannot go on with this code, and drops its live run.
 // Other runs are not affected; the run resumes when an engine with
 // compatible code opens the journal.
-func (e *Engine) park(s *slot, reason error) {
+func (e *Engine) park(s *liveRun, reason error) {
 	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: s.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
 	if err := e.store.Commit(context.Background(), b); err != nil && !errors.Is(err, journal.ErrFinished) {
 		e.log.Error("durable: cannot record that a run is parked", "run", s.id, "reason", reason, "err", err)
@@ -436,7 +436,7 @@ func (e *Engine) park(s *slot, reason error) {
 
 // retryLoad loads s again after a pause, for a run whose journal could not
 // be read or written (a full disk, say). The run stays Running.
-func (e *Engine) retryLoad(s *slot, cause error) {
+func (e *Engine) retryLoad(s *liveRun, cause error) {
 	const pause = time.Second
 	e.log.Error("durable: run suspended after a storage error; retrying", "run", s.id, "err", cause, "in", pause)
 	e.spawn(func() {
@@ -464,18 +464,18 @@ func (e *Engine) spawn(fn func()) bool {
 	return true
 }
 
-// deliverToParent hands a child's result record to its parent's slot, if
+// deliverToParent hands a child's result record to its parent's live run, if
 // the parent is loaded in this engine.
 func (e *Engine) deliverToParent(parent string, r journal.Record) {
-	if s := e.slotFor(parent); s != nil {
-		s.deliver(r)
+	if s := e.liveRunOf(parent); s != nil {
+		s.deliverChildResult(r)
 	}
 }
 
-// attach returns the slot of run id, creating and loading it if the run is
-// unfinished and not loaded. Concurrent calls for one id share one slot, so
+// attach returns the live run of run id, creating and loading it if the run is
+// unfinished and not loaded. Concurrent calls for one id share one live run, so
 // a run never has two executors.
-func (e *Engine) attach(id string, def Definition) (*slot, error) {
+func (e *Engine) attach(id string, def Definition) (*liveRun, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -483,7 +483,7 @@ func (e *Engine) attach(id string, def Definition) (*slot, error) {
 	}
 	s := e.runs[id]
 	if s == nil {
-		s = newSlot(e, id, def)
+		s = newLiveRun(e, id, def)
 		e.runs[id] = s
 	}
 	e.mu.Unlock()

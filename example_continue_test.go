@@ -26,7 +26,7 @@ func ExampleContinueAsNew() {
 	type tally struct{ Total, Batches int }
 	summer := durable.Define("summer", func(ctx durable.Context, s tally) (string, error) {
 		for s.Batches < 9 {
-			if durable.Info(ctx).Positions == 3 {
+			if durable.WorkflowInfoFrom(ctx).Positions == 3 {
 				return "", durable.ContinueAsNew(ctx, s)
 			}
 			n, err := durable.Step(ctx, "fetch", func(context.Context) (int, error) {
@@ -38,7 +38,7 @@ func ExampleContinueAsNew() {
 			s.Total += n
 			s.Batches++
 		}
-		return fmt.Sprintf("total %d after %d batches, in epoch %d", s.Total, s.Batches, durable.Info(ctx).Epoch), nil
+		return fmt.Sprintf("total %d after %d batches, in epoch %d", s.Total, s.Batches, durable.WorkflowInfoFrom(ctx).Epoch), nil
 	})
 
 	ctx := context.Background()

@@ -22,7 +22,7 @@ import (
 // records nothing more; the run resumes from its journal.
 type executor struct {
 	e   *Engine
-	s   *slot
+	run *liveRun
 	id  string
 	row journal.Run
 	ctx *wfContext
@@ -37,7 +37,7 @@ type executor struct {
 	// Cancellation as the workflow sees it: doneCh closes at the position
 	// where cancellation was delivered (live, or as recorded on replay).
 	doneCh    chan struct{}
-	delivered error // the cancel error once delivered; workflow goroutine only
+	cancelErr error // the cancel error once delivered; workflow goroutine only
 
 	// live is the parent of the contexts of steps that can be canceled; it
 	// is canceled when the run is canceled or the executor aborts. It is
@@ -56,12 +56,12 @@ type executor struct {
 	mu        sync.Mutex // guards the futures scheduler
 	workers   int
 	noWorkers bool // set before wg.Wait: no worker may start after
-	ready     []*task
-	waiting   []*task
+	ready     []*stepExec
+	waiting   []*stepExec
 	children  map[string]bool // children to cancel with the run
 	idleElem  *list.Element   // in the engine's cache while waiting; cacheMu
-	waitGen   atomic.Uint64   // the slot's wake count when wait last found nothing ready
-	// noMessagesAt is 1 + the slot's wake count at load when the inbox was
+	waitGen   atomic.Uint64   // the live run's wake count when wait last found nothing ready
+	// noMessagesAt is 1 + the live run's wake count at load when the inbox was
 	// empty then (0: not known empty). Until a wake (every Send wakes the
 	// run), a receive need not read the inbox.
 	noMessagesAt atomic.Uint64
@@ -73,7 +73,7 @@ type executor struct {
 	curMu    sync.Mutex
 	cur      curOp
 	batch    journal.Batch // reused by the workflow goroutine's commits
-	stepTask task          // reused by Step (the workflow goroutine's steps)
+	stepExec stepExec      // reused by Step (the workflow goroutine's steps)
 }
 
 type abortReason uint8
@@ -87,10 +87,10 @@ const (
 	abortEvict               // the run waits and the cache is full
 )
 
-func newExecutor(s *slot, row journal.Run, recs []journal.Record) *executor {
+func newExecutor(s *liveRun, row journal.Run, recs []journal.Record) *executor {
 	x := &executor{
 		e:      s.e,
-		s:      s,
+		run:    s,
 		id:     s.id,
 		row:    row,
 		recs:   recs,
@@ -121,7 +121,7 @@ func (x *executor) call() (out []byte, err error) {
 			err = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
 		}
 	}()
-	return x.s.def.execute(x.ctx, x.row.Input)
+	return x.run.def.execute(x.ctx, x.row.Input)
 }
 
 // stop aborts the executor for reason. It only marks: the workflow
@@ -163,7 +163,7 @@ func (x *executor) exited() {
 	x.cancelLive()
 	x.stopWorkers()
 	x.e.markBusy(x)
-	s := x.s
+	s := x.run
 	switch x.reason {
 	case abortPark:
 		x.e.park(s, x.reasonErr)
@@ -192,7 +192,7 @@ func (x *executor) stopWorkers() {
 }
 
 // finish records the workflow's outcome, hands it to the parent, and
-// releases the slot.
+// releases the live run.
 func (x *executor) finish(out []byte, werr error) {
 	if x.aborted() {
 		x.exited()
@@ -201,7 +201,7 @@ func (x *executor) finish(out []byte, werr error) {
 	x.skipVersions("")
 	if x.ri < len(x.recs) {
 		r := x.recs[x.ri]
-		x.stop(abortPark, &NondeterminismError{RunID: x.id, Workflow: x.s.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)})
+		x.stop(abortPark, &NondeterminismError{RunID: x.id, Workflow: x.run.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)})
 		x.exited()
 		return
 	}
@@ -221,7 +221,7 @@ func (x *executor) finish(out []byte, werr error) {
 		// Canceled if the run was canceled: live, or as the journal says
 		// (after a restart a deadline's cancel request is made again only
 		// when its timer fires, which may come after the replay ends).
-		if (x.s.cancelRequested() != nil || x.delivered != nil) && (errors.Is(werr, ErrCanceled) || errors.Is(werr, context.Canceled)) {
+		if (x.run.cancelRequested() != nil || x.cancelErr != nil) && (errors.Is(werr, ErrCanceled) || errors.Is(werr, context.Canceled)) {
 			status = journal.StatusCanceled
 		}
 		u = journal.Update{RunID: x.id, Status: status, Err: encodeError(werr)}
@@ -229,7 +229,7 @@ func (x *executor) finish(out []byte, werr error) {
 	b := &journal.Batch{Now: x.e.clock.Now(), Update: []journal.Update{u}}
 	var toParent *journal.Record
 	if x.row.Parent != "" {
-		r := journal.Record{Pos: x.row.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone, Name: x.s.def.Name(), Data: out}
+		r := journal.Record{Pos: x.row.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone, Name: x.run.def.Name(), Data: out}
 		if werr != nil {
 			r.Flags |= flagError
 			r.Data = u.Err
@@ -251,7 +251,7 @@ func (x *executor) finish(out []byte, werr error) {
 		return
 	}
 	crashPoint("completed", x.id, -1)
-	x.s.done()
+	x.run.done()
 	x.e.noteFinish(b.Now)
 	if toParent != nil {
 		x.e.deliverToParent(x.row.Parent, *toParent)
@@ -311,7 +311,7 @@ func (x *executor) write(wake *time.Time, recs ...journal.Record) {
 func (x *executor) wait(ready func() bool) {
 	cached := false
 	for {
-		ch, gen := x.s.waitCh()
+		ch, gen := x.run.waitCh()
 		if x.aborted() {
 			x.exit()
 		}

@@ -70,7 +70,7 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 		f.st.resolve(rec)
 		return f
 	}
-	t := x.newTask(ctx, o, name, opts)
+	t := x.newStepExec(ctx, o, name, opts)
 	t.fn = typedStep[T](fn)
 	t.future = f.st
 	x.schedule(t)
@@ -107,7 +107,7 @@ func (f *Future[T]) Ready() bool { return f.st.check() }
 
 // schedule queues t and starts a worker if the run has fewer than
 // Config.MaxStepsPerRun.
-func (x *executor) schedule(t *task) {
+func (x *executor) schedule(t *stepExec) {
 	x.mu.Lock()
 	x.ready = append(x.ready, t)
 	x.startWorkerLocked()
@@ -125,9 +125,9 @@ func (x *executor) startWorkerLocked() {
 	go x.worker()
 }
 
-// worker runs ready tasks one attempt at a time. A task that must wait for
-// a retry is set aside (no goroutine, no slot) until a wake of the run
-// finds it due.
+// worker runs ready step executions one attempt at a time. A step
+// execution that must wait for a retry is set aside (no goroutine, no
+// concurrency slot) until a wake of the run finds it due.
 func (x *executor) worker() {
 	defer x.wg.Done()
 	for {
@@ -148,25 +148,25 @@ func (x *executor) worker() {
 		case done:
 			t.future.live = t.live
 			t.future.resolve(t.done)
-			x.s.wake()
+			x.run.wake()
 		default:
 			x.mu.Lock()
 			x.waiting = append(x.waiting, t)
 			x.mu.Unlock()
-			x.e.timers.add(x.id, t.nextAt, false)
+			x.e.wakes.add(x.id, t.nextAt, false)
 		}
 	}
 }
 
-// requeue moves waiting tasks that are due (or canceled) back to the ready
-// queue. The slot calls it on every wake.
+// requeue moves waiting step executions that are due (or canceled) back
+// to the ready queue. The live run calls it on every wake.
 func (x *executor) requeue() {
 	now := x.now()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	kept := x.waiting[:0]
 	for _, t := range x.waiting {
-		if !now.Before(t.nextAt) || t.cancelCause() != nil {
+		if !now.Before(t.nextAt) || t.cancelRequested() != nil {
 			x.ready = append(x.ready, t)
 		} else {
 			kept = append(kept, t)

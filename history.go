@@ -51,11 +51,6 @@ func (ev Event) String() string {
 // oneLine escapes line breaks.
 var oneLine = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 
-var kindNames = map[uint8]string{
-	kindStep: "step", kindSleep: "sleep", kindReceive: "receive", kindChild: "child",
-	kindNow: "now", kindSelect: "select", kindTimer: "timer", kindAll: "all", kindVersion: "version",
-}
-
 // History returns the events of run id's journal, in position order.
 // Errors: those of store.Records (journal.ErrNotFound, journal.ErrCorrupt).
 func History(ctx context.Context, store journal.Store, id string) ([]Event, error) {
@@ -66,12 +61,9 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 	out := make([]Event, 0, len(recs))
 	attempts := map[uint32]int{}
 	for _, r := range recs {
-		ev := Event{Position: int(r.Pos), Seq: int(r.Seq), Kind: kindNames[r.Kind], Name: r.Name}
+		ev := Event{Position: int(r.Pos), Seq: int(r.Seq), Kind: kindName(r.Kind), Name: r.Name}
 		if stamped(r) {
 			ev.Written = r.Time
-		}
-		if ev.Kind == "" {
-			ev.Kind = "kind" + strconv.Itoa(int(r.Kind))
 		}
 		switch {
 		case r.Flags&flagAttempt != 0:

@@ -147,7 +147,7 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 	}
 }
 
-// A workflow that checks Info(ctx).Positions and continues as new at the
+// A workflow that checks WorkflowInfoFrom(ctx).Positions and continues as new at the
 // cap never hits it: 100 iterations of one step with a cap of 10 take ten
 // epochs.
 func TestMaxHistoryContinueAsNewBeforeTheCap(t *testing.T) {
@@ -156,7 +156,7 @@ func TestMaxHistoryContinueAsNewBeforeTheCap(t *testing.T) {
 		var errs rnList[error]
 		wf := durable.Define("rn-forever", func(ctx durable.Context, i int) (string, error) {
 			for i < 100 {
-				if durable.Info(ctx).Positions >= rnMaxHistory {
+				if durable.WorkflowInfoFrom(ctx).Positions >= rnMaxHistory {
 					return "", durable.ContinueAsNew(ctx, i)
 				}
 				v, err := durable.Step(ctx, "tick", func(context.Context) (int, error) { return i + 1, nil })
@@ -166,7 +166,7 @@ func TestMaxHistoryContinueAsNewBeforeTheCap(t *testing.T) {
 				}
 				i = v
 			}
-			return fmt.Sprintf("%d iterations, epoch %d", i, durable.Info(ctx).Epoch), nil
+			return fmt.Sprintf("%d iterations, epoch %d", i, durable.WorkflowInfoFrom(ctx).Epoch), nil
 		})
 		ctx := t.Context()
 		got, err := durable.Run(ctx, env.E, wf, "f", 0)

@@ -51,7 +51,7 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 // run since (a Send always wakes it): then there is none.
 func (x *executor) nextMessage(channel string) ([]journal.Message, error) {
 	if at := x.noMessagesAt.Load(); at != 0 {
-		if _, gen := x.s.waitCh(); gen+1 == at {
+		if _, gen := x.run.waitCh(); gen+1 == at {
 			return nil, nil
 		}
 		x.noMessagesAt.Store(0)
@@ -98,7 +98,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	} else if timeout > 0 {
 		if cause := x.pendingCancel(ctx); cause != nil {
 			x.deliverLive(&o, kindReceive, channel, cause)
-			return zero, x.delivered
+			return zero, x.cancelErr
 		}
 		deadline = journalTime(x.now().Add(timeout))
 		r := o.record(kindReceive, channel, 0)
@@ -106,7 +106,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		x.write(&deadline, r)
 	}
 	if !deadline.IsZero() {
-		x.e.timers.add(x.id, deadline, false)
+		x.e.wakes.add(x.id, deadline, false)
 	}
 
 	var msg *journal.Message
@@ -153,7 +153,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	}
 	if cause := x.pendingCancel(ctx); cause != nil {
 		x.deliverLive(&o, kindReceive, channel, cause)
-		return zero, x.delivered
+		return zero, x.cancelErr
 	}
 	r := o.record(kindReceive, channel, flagDone|flagError)
 	r.Data = encodeError(fmt.Errorf("durable: receive on %q timed out after %v: %w", channel, timeout, ErrTimeout))

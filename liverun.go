@@ -9,53 +9,53 @@ import (
 	"github.com/durable-go/durable/journal"
 )
 
-// A slot is the engine's long-lived handle on one unfinished run of a
+// A liveRun is the engine's long-lived handle on one unfinished run of a
 // registered workflow. It outlives executors: a run that is evicted or
-// suspended and loaded again keeps its slot, its waiters and its pending
-// notifications. The engine's runs map holds a slot from the moment the
+// suspended and loaded again keeps its liveRun, its waiters and its pending
+// notifications. The engine's runs map holds a liveRun from the moment the
 // run is started or recovered until it finishes or parks.
-type slot struct {
+type liveRun struct {
 	e   *Engine
 	id  string
 	def Definition
 
 	finished chan struct{} // closed when the run finished or parked
 
-	mu        sync.Mutex
-	state     slotState
-	x         *executor             // the running executor, in stateActive
-	bcast     chan struct{}         // closed and replaced by every wake
-	gen       uint64                // counts wakes
-	cancel    atomic.Pointer[error] // ErrCanceled or ErrDeadlineExceeded once requested
-	delivered map[uint32]journal.Record
-	stopped   bool // the engine is closing
-	queued    bool // waiting in the loader's queue
+	mu           sync.Mutex
+	state        runState
+	x            *executor                 // the running executor, in stateActive
+	bcast        chan struct{}             // closed and replaced by every wake
+	gen          uint64                    // counts wakes
+	cancel       atomic.Pointer[error]     // ErrCanceled or ErrDeadlineExceeded once requested
+	childResults map[uint32]journal.Record // results of children, by the parent's position, not yet taken
+	stopped      bool                      // the engine is closing
+	queued       bool                      // waiting in the loader's queue
 }
 
-type slotState uint8
+type runState uint8
 
 const (
-	stateIdle    slotState = iota // not loaded: recovering, evicted or suspended
-	stateLoading                  // reading the journal
-	stateActive                   // an executor runs the workflow
-	stateDone                     // finished or parked; out of the map
+	stateIdle    runState = iota // not loaded: recovering, evicted or suspended
+	stateLoading                 // reading the journal
+	stateActive                  // an executor runs the workflow
+	stateDone                    // finished or parked; out of the map
 )
 
-func newSlot(e *Engine, id string, def Definition) *slot {
-	return &slot{e: e, id: id, def: def, finished: make(chan struct{}), bcast: make(chan struct{})}
+func newLiveRun(e *Engine, id string, def Definition) *liveRun {
+	return &liveRun{e: e, id: id, def: def, finished: make(chan struct{}), bcast: make(chan struct{})}
 }
 
 // waitCh returns the channel the next wake closes, and the count of wakes
 // so far. Take it before checking the condition being waited for, so a
 // wake in between is not lost.
-func (s *slot) waitCh() (<-chan struct{}, uint64) {
+func (s *liveRun) waitCh() (<-chan struct{}, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bcast, s.gen
 }
 
 // wake notifies the active executor, or loads an idle run.
-func (s *slot) wake() {
+func (s *liveRun) wake() {
 	s.mu.Lock()
 	close(s.bcast)
 	s.bcast = make(chan struct{})
@@ -71,31 +71,31 @@ func (s *slot) wake() {
 	}
 }
 
-// deliver hands the slot a record written for it by another run (a child's
-// result), then wakes it.
-func (s *slot) deliver(r journal.Record) {
+// deliverChildResult hands the live run a record written for it by
+// another run (a child's result), then wakes it.
+func (s *liveRun) deliverChildResult(r journal.Record) {
 	s.mu.Lock()
-	if s.delivered == nil {
-		s.delivered = map[uint32]journal.Record{}
+	if s.childResults == nil {
+		s.childResults = map[uint32]journal.Record{}
 	}
-	s.delivered[r.Pos] = r
+	s.childResults[r.Pos] = r
 	s.mu.Unlock()
 	s.wake()
 }
 
-// takeDelivered returns the record delivered for pos, if any.
-func (s *slot) takeDelivered(pos uint32) (journal.Record, bool) {
+// takeChildResult returns the record delivered for pos, if any.
+func (s *liveRun) takeChildResult(pos uint32) (journal.Record, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.delivered[pos]
+	r, ok := s.childResults[pos]
 	if ok {
-		delete(s.delivered, pos)
+		delete(s.childResults, pos)
 	}
 	return r, ok
 }
 
-// stop marks the slot as stopping with the engine and aborts its executor.
-func (s *slot) stop() {
+// stop marks the live run as stopping with the engine and aborts its executor.
+func (s *liveRun) stop() {
 	s.mu.Lock()
 	s.stopped = true
 	x := s.x
@@ -106,8 +106,8 @@ func (s *slot) stop() {
 }
 
 // load reads the run and its journal and starts an executor for it. It
-// does nothing unless the slot is idle.
-func (s *slot) load() {
+// does nothing unless the live run is idle.
+func (s *liveRun) load() {
 	s.mu.Lock()
 	if s.state != stateIdle || s.stopped {
 		s.mu.Unlock()
@@ -167,24 +167,24 @@ func (s *slot) load() {
 	}
 	s.mu.Unlock()
 	if !row.Deadline.IsZero() {
-		e.timers.add(s.id, row.Deadline, true)
+		e.wakes.add(s.id, row.Deadline, true)
 	}
 	if !e.spawn(x.main) {
 		s.setIdle()
 	}
 }
 
-// setIdle returns the slot to idle after its executor exited.
-func (s *slot) setIdle() {
+// setIdle returns the live run to idle after its executor exited.
+func (s *liveRun) setIdle() {
 	s.mu.Lock()
 	s.state = stateIdle
 	s.x = nil
 	s.mu.Unlock()
 }
 
-// evicted returns the slot to idle after an eviction, and loads the run
+// evicted returns the live run to idle after an eviction, and loads the run
 // again at once if a wake came after the eviction was decided.
-func (s *slot) evicted(gen uint64) {
+func (s *liveRun) evicted(gen uint64) {
 	s.mu.Lock()
 	s.state = stateIdle
 	s.x = nil
@@ -195,8 +195,8 @@ func (s *slot) evicted(gen uint64) {
 	}
 }
 
-// done removes the slot from the engine: the run finished or parked.
-func (s *slot) done() {
+// done removes the live run from the engine: the run finished or parked.
+func (s *liveRun) done() {
 	s.mu.Lock()
 	if s.state == stateDone {
 		s.mu.Unlock()

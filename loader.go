@@ -8,12 +8,12 @@ import "sync"
 // do not start a hundred thousand loads.
 type loader struct {
 	mu      sync.Mutex
-	queue   []*slot
+	queue   []*liveRun
 	running int
 }
 
 // enqueueLoad queues s to be loaded unless it is loaded, loading or queued.
-func (e *Engine) enqueueLoad(s *slot) {
+func (e *Engine) enqueueLoad(s *liveRun) {
 	s.mu.Lock()
 	if s.queued || s.state != stateIdle || s.stopped {
 		s.mu.Unlock()

@@ -8,57 +8,6 @@ import (
 	"github.com/durable-go/durable/journal"
 )
 
-// Record kinds: the durable operation that owns a position. Every record
-// at a position carries the operation's kind and name, so replay can check
-// that the code asks for what the journal holds.
-const (
-	kindStep    uint8 = 1
-	kindSleep   uint8 = 2
-	kindReceive uint8 = 3
-	kindChild   uint8 = 4
-	kindNow     uint8 = 5
-	kindSelect  uint8 = 6
-	kindTimer   uint8 = 7
-	kindAll     uint8 = 8 // AwaitAll
-	// kindVersion = 9: a Version call's answer (version.go)
-)
-
-// Record flags.
-const (
-	flagDone    uint8 = 1 << 0 // the operation's outcome
-	flagError   uint8 = 1 << 1 // Data is an encoded error
-	flagCancel  uint8 = 1 << 2 // cancellation was delivered to the workflow here
-	flagAttempt uint8 = 1 << 3 // a failed attempt; Time is when the next one may start
-	flagStarted uint8 = 1 << 4 // an at-most-once attempt began
-	// flagDeadline, with flagCancel: what was delivered was the run's
-	// deadline (ErrDeadlineExceeded), not a cancel request.
-	flagDeadline uint8 = 1 << 5
-)
-
-func describe(kind uint8, name string) string {
-	switch kind {
-	case kindStep:
-		return fmt.Sprintf("step %q", name)
-	case kindSleep:
-		return "sleep"
-	case kindReceive:
-		return fmt.Sprintf("receive on %q", name)
-	case kindChild:
-		return fmt.Sprintf("child workflow %q", name)
-	case kindNow:
-		return "now"
-	case kindSelect:
-		return "select"
-	case kindTimer:
-		return "timer"
-	case kindAll:
-		return "await all"
-	case kindVersion:
-		return fmt.Sprintf("version of change %q", name)
-	}
-	return fmt.Sprintf("operation %d %q", kind, name)
-}
-
 // op is one durable operation's claim on the journal: its position and
 // whatever the journal already holds for it.
 type op struct {
@@ -124,7 +73,7 @@ func (x *executor) take(kind uint8, name string) op {
 	if len(o.recs) > 0 && (o.recs[0].Kind != kind || o.recs[0].Name != name) {
 		x.park(&NondeterminismError{
 			RunID:    x.id,
-			Workflow: x.s.def.Name(),
+			Workflow: x.run.def.Name(),
 			Position: int(o.pos),
 			Recorded: describe(o.recs[0].Kind, o.recs[0].Name),
 			Called:   describe(kind, name),

@@ -69,7 +69,7 @@ func (h *Handle[O]) ID() string { return h.id }
 func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	var zero O
 	e := h.e
-	if s := e.slotFor(h.id); s != nil {
+	if s := e.liveRunOf(h.id); s != nil {
 		select {
 		case <-s.finished:
 		case <-ctx.Done():

@@ -48,7 +48,7 @@ func NewTimer(ctx Context, d time.Duration) *Timer {
 		r.Time = t.at
 		x.write(&t.at, r)
 	}
-	x.e.timers.add(x.id, t.at, false)
+	x.e.wakes.add(x.id, t.at, false)
 	return t
 }
 
@@ -148,7 +148,7 @@ func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 	}
 	if win < 0 {
 		x.deliverLive(&o, kindSelect, "", x.pendingCancel(ctx))
-		return -1, x.delivered
+		return -1, x.cancelErr
 	}
 	out := selectOutcome{Index: win}
 	b := &journal.Batch{}
@@ -176,7 +176,7 @@ func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 func applyOutcome(x *executor, items []Awaitable, data []byte) (int, error) {
 	var out selectOutcome
 	if err := unmarshal(data, &out); err != nil || out.Index < 0 || out.Index >= len(items) {
-		x.park(&NondeterminismError{RunID: x.id, Workflow: x.s.def.Name(), Position: int(x.next - 1),
+		x.park(&NondeterminismError{RunID: x.id, Workflow: x.run.def.Name(), Position: int(x.next - 1),
 			Recorded: fmt.Sprintf("select won by item %d", out.Index), Called: fmt.Sprintf("select of %d items", len(items)), Location: callerOutside()})
 	}
 	if out.Message != nil {
@@ -222,7 +222,7 @@ func AwaitAll(ctx Context, items ...Awaitable) error {
 	})
 	if !ready {
 		x.deliverLive(&o, kindAll, "", x.pendingCancel(ctx))
-		return x.delivered
+		return x.cancelErr
 	}
 	x.write(nil, o.record(kindAll, "", flagDone))
 	return firstError(x, items)

@@ -81,7 +81,7 @@ func StepInfoFrom(ctx context.Context) (StepInfo, bool) {
 // asked for.
 type stepContext struct {
 	context.Context
-	t       *task
+	t       *stepExec
 	attempt int
 }
 
@@ -108,13 +108,13 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 	if settled {
 		return decodeOutcome[T](x, rec)
 	}
-	t := &x.stepTask // runOnce delivers a pending cancellation first
-	x.initTask(t, ctx, o, name, opts)
+	t := &x.stepExec // runOnce delivers a pending cancellation first
+	x.initStepExec(t, ctx, o, name, opts)
 	t.fn = typedStep[T](fn)
 	for !t.runOnce() {
 		at := t.nextAt
-		x.e.timers.add(x.id, at, false)
-		x.wait(func() bool { return !x.now().Before(at) || t.cancelCause() != nil })
+		x.e.wakes.add(x.id, at, false)
+		x.wait(func() bool { return !x.now().Before(at) || t.cancelRequested() != nil })
 	}
 	x.replayed(t.done)
 	if v, ok := t.live.(T); ok {
@@ -129,14 +129,14 @@ type stepFunc interface {
 	// are reported apart from the step's own errors. live is the result
 	// itself when its type is plain (see isPlain): the workflow gets it
 	// without a decode, since a decode would give back the same value.
-	call(t *task, ctx context.Context) (data []byte, live any, stepErr, encErr error)
+	call(t *stepExec, ctx context.Context) (data []byte, live any, stepErr, encErr error)
 }
 
 // typedStep is a user's step function. Converting one to a stepFunc
 // allocates nothing (a func is pointer-shaped), unlike a closure.
 type typedStep[T any] func(context.Context) (T, error)
 
-func (f typedStep[T]) call(t *task, ctx context.Context) ([]byte, any, error, error) {
+func (f typedStep[T]) call(t *stepExec, ctx context.Context) ([]byte, any, error, error) {
 	v, err := f(ctx)
 	if err != nil {
 		return nil, nil, err, nil
@@ -165,9 +165,9 @@ func decodeOutcome[T any](x *executor, r journal.Record) (T, error) {
 	return v, nil
 }
 
-// A task is one step's execution state: what was recorded, which attempt
+// A stepExec is one step's execution state: what was recorded, which attempt
 // comes next, and when it may start.
-type task struct {
+type stepExec struct {
 	x      *executor
 	ctx    Context
 	o      op
@@ -186,18 +186,18 @@ type task struct {
 	sc      stepContext  // the running attempt's context
 }
 
-// newTask returns a task for the step at o (a future's: Go).
-func (x *executor) newTask(ctx Context, o op, name string, opts []StepOption) *task {
-	t := new(task)
-	x.initTask(t, ctx, o, name, opts)
+// newStepExec returns a step execution for the step at o (a future's: Go).
+func (x *executor) newStepExec(ctx Context, o op, name string, opts []StepOption) *stepExec {
+	t := new(stepExec)
+	x.initStepExec(t, ctx, o, name, opts)
 	return t
 }
 
-// initTask sets t up for the step at o, from what the journal holds of
-// it. Step reuses one task per executor: the workflow goroutine runs one
-// step at a time.
-func (x *executor) initTask(t *task, ctx Context, o op, name string, opts []StepOption) {
-	*t = task{x: x, ctx: ctx, o: o, name: name, attempt: 1}
+// initStepExec sets t up for the step at o, from what the journal holds of
+// it. Step reuses one stepExec per executor: the workflow goroutine runs
+// one step at a time.
+func (x *executor) initStepExec(t *stepExec, ctx Context, o op, name string, opts []StepOption) {
+	*t = stepExec{x: x, ctx: ctx, o: o, name: name, attempt: 1}
 	for _, opt := range opts {
 		opt(&t.cfg)
 	}
@@ -218,11 +218,11 @@ func (x *executor) initTask(t *task, ctx Context, o op, name string, opts []Step
 	}
 }
 
-func (t *task) info() StepInfo {
+func (t *stepExec) info() StepInfo {
 	x := t.x
 	return StepInfo{
 		RunID:          x.id,
-		Workflow:       x.s.def.Name(),
+		Workflow:       x.run.def.Name(),
 		Step:           t.name,
 		Position:       int(t.o.pos),
 		Attempt:        t.attempt,
@@ -234,9 +234,9 @@ func (t *task) info() StepInfo {
 // reports true when the step is done (t.done holds the outcome); false
 // means wait until t.nextAt and call again. If the executor is aborted it
 // records nothing; callers on the workflow goroutine then exit.
-func (t *task) runOnce() bool {
+func (t *stepExec) runOnce() bool {
 	x := t.x
-	if cause := t.cancelCause(); cause != nil {
+	if cause := t.cancelRequested(); cause != nil {
 		return t.finish(nil, cause, t.deliverFlags(cause))
 	}
 	if t.started && t.cfg.atMostOnce {
@@ -259,7 +259,7 @@ func (t *task) runOnce() bool {
 	if x.aborted() {
 		return t.abandon()
 	}
-	if cause := t.cancelCause(); cause != nil {
+	if cause := t.cancelRequested(); cause != nil {
 		if stepErr == nil && encErr == nil {
 			// It succeeded anyway: keep the result (its effect happened);
 			// the cancellation reaches the workflow here all the same.
@@ -269,7 +269,7 @@ func (t *task) runOnce() bool {
 		return t.finish(nil, cause, t.deliverFlags(cause))
 	}
 	if encErr != nil { // the step ran, but its result cannot be recorded
-		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: encErr}, 0)
+		return t.finish(nil, &StepError{Workflow: x.run.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: encErr}, 0)
 	}
 	if stepErr == nil {
 		t.live = live
@@ -277,7 +277,7 @@ func (t *task) runOnce() bool {
 	}
 	delay, again := t.policy.Next(t.attempt, stepErr)
 	if !again {
-		return t.finish(nil, &StepError{Workflow: x.s.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, 0)
+		return t.finish(nil, &StepError{Workflow: x.run.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, 0)
 	}
 	next := x.now().Add(delay)
 	r := t.o.record(kindStep, t.name, flagAttempt|flagError)
@@ -293,7 +293,7 @@ func (t *task) runOnce() bool {
 
 // execute runs one attempt of fn under the step's limits, with its
 // context, turning a panic into an error.
-func (t *task) execute() (data []byte, live any, stepErr, encErr error) {
+func (t *stepExec) execute() (data []byte, live any, stepErr, encErr error) {
 	x := t.x
 	parent := x.stepParent(t.ctx)
 	if err := x.e.acquire(parent, t.cfg.limit); err != nil {
@@ -322,7 +322,7 @@ func (t *task) execute() (data []byte, live any, stepErr, encErr error) {
 
 // finish records the step's outcome: data, or err (a final failure),
 // with extra flags (a cancellation delivered).
-func (t *task) finish(data []byte, err error, extra uint8) bool {
+func (t *stepExec) finish(data []byte, err error, extra uint8) bool {
 	flags := flagDone | extra
 	if err != nil {
 		flags |= flagError
@@ -343,9 +343,9 @@ func (t *task) finish(data []byte, err error, extra uint8) bool {
 	return true
 }
 
-// commit writes one record of the task, and a new wake time if wake is
-// not nil.
-func (t *task) commit(r journal.Record, wake *time.Time) bool {
+// commit writes one record of the step execution, and a new wake time if
+// wake is not nil.
+func (t *stepExec) commit(r journal.Record, wake *time.Time) bool {
 	x := t.x
 	if t.future == nil {
 		x.write(wake, r) // workflow goroutine: exits on failure
@@ -358,8 +358,8 @@ func (t *task) commit(r journal.Record, wake *time.Time) bool {
 	return x.commit(b)
 }
 
-// abandon gives up on the task because the executor was aborted.
-func (t *task) abandon() bool {
+// abandon gives up on the step execution because the executor was aborted.
+func (t *stepExec) abandon() bool {
 	if t.future == nil {
 		t.x.exit()
 	}

@@ -38,7 +38,7 @@ func sleep(ctx Context, until func(now time.Time) time.Time) error {
 		}
 		if cause := x.pendingCancel(ctx); cause != nil {
 			x.deliverLive(&o, kindSleep, "", cause)
-			return x.delivered
+			return x.cancelErr
 		}
 		at = journalTime(until(x.now()))
 		if !at.After(x.now()) {
@@ -54,11 +54,11 @@ func sleep(ctx Context, until func(now time.Time) time.Time) error {
 // waitTimer waits on the workflow goroutine until at, then records the
 // timer's firing at o; or until the run's cancellation, which it delivers.
 func (x *executor) waitTimer(ctx Context, o *op, kind uint8, name string, at time.Time) error {
-	x.e.timers.add(x.id, at, false)
+	x.e.wakes.add(x.id, at, false)
 	x.wait(func() bool { return !x.now().Before(at) || x.pendingCancel(ctx) != nil })
 	if cause := x.pendingCancel(ctx); cause != nil {
 		x.deliverLive(o, kind, name, cause)
-		return x.delivered
+		return x.cancelErr
 	}
 	crashPoint("timer-fire", x.id, int(o.pos))
 	x.write(&time.Time{}, o.record(kind, name, flagDone))

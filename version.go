@@ -10,13 +10,6 @@ import (
 // code as it was before the first change.
 const DefaultVersion = -1
 
-// kindVersion is the record kind of a Version call's answer. Its Data is
-// the version, a msgpack integer. Older engines, which do not know the
-// kind, park a run that holds one (their code has no Version call there),
-// which is what they should do; journals written before it existed hold
-// none and replay unchanged.
-const kindVersion uint8 = 9
-
 // Version lets old and new code paths live side by side while runs that
 // started on the old code are still in flight:
 //
@@ -139,7 +132,7 @@ func (x *executor) checkVersion(change string, v, min, max, pos int) {
 	}
 	x.park(&NondeterminismError{
 		RunID:    x.id,
-		Workflow: x.s.def.Name(),
+		Workflow: x.run.def.Name(),
 		Position: pos,
 		Recorded: describeVersion(change, v),
 		Called:   fmt.Sprintf("Version(%q) supporting versions %s to %s", change, versionName(min), versionName(max)),

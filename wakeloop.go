@@ -6,47 +6,47 @@ import (
 	"time"
 )
 
-// timerLoop is the engine's one timer goroutine. Runs register the times
+// wakeLoop is the engine's one timer goroutine. Runs register the times
 // they wait for; when one falls due the loop wakes the run (loading it if
 // it was evicted) or, for a deadline, cancels it. Entries are cheap (a
 // time and an id) and may repeat; a wake that finds nothing due is a no-op.
-type timerLoop struct {
+type wakeLoop struct {
 	e    *Engine
 	mu   sync.Mutex
-	h    timerHeap
+	h    wakeHeap
 	kick chan struct{}
 	quit chan struct{}
 	once sync.Once
 }
 
-type timerEntry struct {
+type wakeEntry struct {
 	at       time.Time
 	id       string
 	deadline bool
 }
 
-type timerHeap []timerEntry
+type wakeHeap []wakeEntry
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(v any)        { *h = append(*h, v.(timerEntry)) }
-func (h *timerHeap) Pop() any {
+func (h wakeHeap) Len() int           { return len(h) }
+func (h wakeHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h wakeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *wakeHeap) Push(v any)        { *h = append(*h, v.(wakeEntry)) }
+func (h *wakeHeap) Pop() any {
 	old := *h
 	v := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return v
 }
 
-func newTimerLoop(e *Engine) *timerLoop {
-	return &timerLoop{e: e, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+func newWakeLoop(e *Engine) *wakeLoop {
+	return &wakeLoop{e: e, kick: make(chan struct{}, 1), quit: make(chan struct{})}
 }
 
 // add registers a wake-up of run id at at; deadline entries cancel the run
 // with ErrDeadlineExceeded instead.
-func (t *timerLoop) add(id string, at time.Time, deadline bool) {
+func (t *wakeLoop) add(id string, at time.Time, deadline bool) {
 	t.mu.Lock()
-	heap.Push(&t.h, timerEntry{at: at, id: id, deadline: deadline})
+	heap.Push(&t.h, wakeEntry{at: at, id: id, deadline: deadline})
 	first := t.h[0].id == id && t.h[0].at.Equal(at)
 	t.mu.Unlock()
 	if first {
@@ -57,18 +57,18 @@ func (t *timerLoop) add(id string, at time.Time, deadline bool) {
 	}
 }
 
-func (t *timerLoop) stop() { t.once.Do(func() { close(t.quit) }) }
+func (t *wakeLoop) stop() { t.once.Do(func() { close(t.quit) }) }
 
-func (t *timerLoop) loop() {
+func (t *wakeLoop) loop() {
 	defer t.e.wg.Done()
 	clock := t.e.clock
 	for {
 		now := clock.Now()
-		var due []timerEntry
+		var due []wakeEntry
 		var next time.Time
 		t.mu.Lock()
 		for len(t.h) > 0 && !t.h[0].at.After(now) {
-			due = append(due, heap.Pop(&t.h).(timerEntry))
+			due = append(due, heap.Pop(&t.h).(wakeEntry))
 		}
 		if len(t.h) > 0 {
 			next = t.h[0].at

@@ -47,7 +47,7 @@ func (w *workload) add(format string, args ...any) {
 // ok notes that the workflow saw the outcome of step name: it is recorded
 // and must never execute again. During replay it was noted before.
 func (w *workload) ok(ctx durable.Context, name string) {
-	if !durable.Info(ctx).Replaying {
+	if !durable.WorkflowInfoFrom(ctx).Replaying {
 		w.add("ok %s/%s", ctx.RunID(), name)
 	}
 }
