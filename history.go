@@ -166,3 +166,10 @@ func jsonable(v any) any {
 // output, a step's result, a message) as JSON for people, cut at 200
 // bytes; bytes that do not decode are described as such. It never fails.
 func DescribePayload(b []byte) string { return describeValue(b) }
+
+// History returns the events of run id's journal, as the package-level
+// [History] does on the engine's store. Errors: those of [History]
+// (wrapping journal.ErrNotFound for an unknown run).
+func (e *Engine) History(ctx context.Context, id string) ([]Event, error) {
+	return History(ctx, e.store, id)
+}
