@@ -52,13 +52,13 @@ func (x *executor) setCurrent(pos uint32, kind uint8, name string) {
 
 // current returns run id's curOp if the run is loaded in this engine.
 func (e *Engine) current(id string) curOp {
-	s := e.liveRunOf(id)
-	if s == nil {
+	lr := e.liveRunOf(id)
+	if lr == nil {
 		return curOp{}
 	}
-	s.mu.Lock()
-	x := s.x
-	s.mu.Unlock()
+	lr.mu.Lock()
+	x := lr.x
+	lr.mu.Unlock()
 	if x == nil {
 		return curOp{}
 	}

@@ -40,8 +40,8 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("durable: cancel run %q: %w", id, err)
 	}
-	if s := e.liveRunOf(id); s != nil {
-		s.requestCancel(ErrCanceled)
+	if lr := e.liveRunOf(id); lr != nil {
+		lr.requestCancel(ErrCanceled)
 		return nil
 	}
 	return e.cancelParked(ctx, id)
@@ -92,8 +92,8 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 
 // deadline cancels run id because its deadline passed.
 func (e *Engine) deadline(id string) {
-	if s := e.liveRunOf(id); s != nil {
-		s.requestCancel(ErrDeadlineExceeded)
+	if lr := e.liveRunOf(id); lr != nil {
+		lr.requestCancel(ErrDeadlineExceeded)
 	}
 }
 
@@ -115,23 +115,23 @@ func WithoutCancel(ctx Context) Context {
 // (ErrCanceled or ErrDeadlineExceeded): running steps see their contexts
 // canceled and waits return. The durable record of the request is the
 // caller's business.
-func (s *liveRun) requestCancel(err error) {
-	if !s.cancel.CompareAndSwap(nil, &err) {
+func (lr *liveRun) requestCancel(err error) {
+	if !lr.cancel.CompareAndSwap(nil, &err) {
 		return
 	}
-	s.mu.Lock()
-	x := s.x
-	s.mu.Unlock()
+	lr.mu.Lock()
+	x := lr.x
+	lr.mu.Unlock()
 	if x != nil {
 		x.cancelLive()
 		x.cancelChildren()
 	}
-	s.wake()
+	lr.wake()
 }
 
 // cancelRequested returns the pending cancel error, or nil.
-func (s *liveRun) cancelRequested() error {
-	if p := s.cancel.Load(); p != nil {
+func (lr *liveRun) cancelRequested() error {
+	if p := lr.cancel.Load(); p != nil {
 		return *p
 	}
 	return nil

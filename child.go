@@ -90,9 +90,9 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		x.stop(abortClose, err)
 		x.exit()
 	}
-	s := x.run
+	lr := x.run
 	f.st.poll = func() {
-		if r, ok := s.takeChildResult(o.pos); ok {
+		if r, ok := lr.takeChildResult(o.pos); ok {
 			f.st.resolve(r)
 		}
 	}

@@ -52,12 +52,12 @@ func (x *executor) continued(c *continueAsNew) {
 		return
 	}
 	x.e.noteFinish(b.Now)
-	s := x.run
-	s.mu.Lock()
-	s.childResults = nil
-	s.mu.Unlock()
-	s.setIdle()
-	x.e.enqueueLoad(s)
+	lr := x.run
+	lr.mu.Lock()
+	lr.childResults = nil
+	lr.mu.Unlock()
+	lr.setIdle()
+	x.e.enqueueLoad(lr)
 }
 
 // asContinue reports whether the workflow returned ContinueAsNew for its

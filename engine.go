@@ -290,9 +290,9 @@ func (e *Engine) recover(name string) error {
 				if _, ok := e.runs[r.ID]; ok {
 					continue
 				}
-				s := newLiveRun(e, r.ID, def)
-				e.runs[r.ID] = s
-				load = append(load, s)
+				lr := newLiveRun(e, r.ID, def)
+				e.runs[r.ID] = lr
+				load = append(load, lr)
 			}
 			e.mu.Unlock()
 		}
@@ -304,8 +304,8 @@ func (e *Engine) recover(name string) error {
 	// with Close, and wg.Add must not run concurrently with Close's Wait.
 	if !e.spawn(func() {
 		e.parkUnregistered(unregistered)
-		for _, s := range load {
-			e.enqueueLoad(s)
+		for _, lr := range load {
+			e.enqueueLoad(lr)
 		}
 	}) {
 		return ErrClosed
@@ -372,12 +372,12 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	live := make([]*liveRun, 0, len(e.runs))
-	for _, s := range e.runs {
-		live = append(live, s)
+	for _, lr := range e.runs {
+		live = append(live, lr)
 	}
 	e.mu.Unlock()
-	for _, s := range live {
-		s.stop() // mark first, so no interrupted step is recorded
+	for _, lr := range live {
+		lr.stop() // mark first, so no interrupted step is recorded
 	}
 	e.cancel()
 	e.wakes.stop()
@@ -416,33 +416,33 @@ func (e *Engine) liveRunOf(id string) *liveRun {
 // wake tells run id that something it may wait for happened: a timer fell
 // due, a message or a child's result arrived. An evicted run is loaded.
 func (e *Engine) wake(id string) {
-	if s := e.liveRunOf(id); s != nil {
-		s.wake()
+	if lr := e.liveRunOf(id); lr != nil {
+		lr.wake()
 	}
 }
 
 // park records that a run cannot go on with this code, and drops its live run.
 // Other runs are not affected; the run resumes when an engine with
 // compatible code opens the journal.
-func (e *Engine) park(s *liveRun, reason error) {
-	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: s.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
+func (e *Engine) park(lr *liveRun, reason error) {
+	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: lr.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
 	if err := e.store.Commit(context.Background(), b); err != nil && !errors.Is(err, journal.ErrFinished) {
-		e.log.Error("durable: cannot record that a run is parked", "run", s.id, "reason", reason, "err", err)
+		e.log.Error("durable: cannot record that a run is parked", "run", lr.id, "reason", reason, "err", err)
 	} else {
-		e.log.Warn("durable: run parked", "run", s.id, "workflow", s.def.Name(), "reason", reason)
+		e.log.Warn("durable: run parked", "run", lr.id, "workflow", lr.def.Name(), "reason", reason)
 	}
-	s.done()
+	lr.done()
 }
 
-// retryLoad loads s again after a pause, for a run whose journal could not
+// retryLoad loads lr again after a pause, for a run whose journal could not
 // be read or written (a full disk, say). The run stays Running.
-func (e *Engine) retryLoad(s *liveRun, cause error) {
+func (e *Engine) retryLoad(lr *liveRun, cause error) {
 	const pause = time.Second
-	e.log.Error("durable: run suspended after a storage error; retrying", "run", s.id, "err", cause, "in", pause)
+	e.log.Error("durable: run suspended after a storage error; retrying", "run", lr.id, "err", cause, "in", pause)
 	e.spawn(func() {
 		select {
 		case <-time.After(pause):
-			e.enqueueLoad(s)
+			e.enqueueLoad(lr)
 		case <-e.ctx.Done():
 		}
 	})
@@ -467,8 +467,8 @@ func (e *Engine) spawn(fn func()) bool {
 // deliverToParent hands a child's result record to its parent's live run, if
 // the parent is loaded in this engine.
 func (e *Engine) deliverToParent(parent string, r journal.Record) {
-	if s := e.liveRunOf(parent); s != nil {
-		s.deliverChildResult(r)
+	if lr := e.liveRunOf(parent); lr != nil {
+		lr.deliverChildResult(r)
 	}
 }
 
@@ -481,15 +481,15 @@ func (e *Engine) attach(id string, def Definition) (*liveRun, error) {
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
-	s := e.runs[id]
-	if s == nil {
-		s = newLiveRun(e, id, def)
-		e.runs[id] = s
+	lr := e.runs[id]
+	if lr == nil {
+		lr = newLiveRun(e, id, def)
+		e.runs[id] = lr
 	}
 	e.mu.Unlock()
-	if s.def.Name() != def.Name() {
-		return nil, fmt.Errorf("durable: run %q is a %q run: %w", id, s.def.Name(), ErrWorkflowMismatch)
+	if lr.def.Name() != def.Name() {
+		return nil, fmt.Errorf("durable: run %q is a %q run: %w", id, lr.def.Name(), ErrWorkflowMismatch)
 	}
-	s.load()
-	return s, nil
+	lr.load()
+	return lr, nil
 }

@@ -87,11 +87,11 @@ const (
 	abortEvict               // the run waits and the cache is full
 )
 
-func newExecutor(s *liveRun, row journal.Run, recs []journal.Record) *executor {
+func newExecutor(lr *liveRun, row journal.Run, recs []journal.Record) *executor {
 	x := &executor{
-		e:      s.e,
-		run:    s,
-		id:     s.id,
+		e:      lr.e,
+		run:    lr,
+		id:     lr.id,
 		row:    row,
 		recs:   recs,
 		doneCh: make(chan struct{}),
@@ -163,19 +163,19 @@ func (x *executor) exited() {
 	x.cancelLive()
 	x.stopWorkers()
 	x.e.markBusy(x)
-	s := x.run
+	lr := x.run
 	switch x.reason {
 	case abortPark:
-		x.e.park(s, x.reasonErr)
+		x.e.park(lr, x.reasonErr)
 	case abortSuspend:
-		s.setIdle()
-		x.e.retryLoad(s, x.reasonErr)
+		lr.setIdle()
+		x.e.retryLoad(lr, x.reasonErr)
 	case abortGone:
-		s.done()
+		lr.done()
 	case abortEvict:
-		s.evicted(x.waitGen.Load())
+		lr.evicted(x.waitGen.Load())
 	default: // abortClose
-		s.setIdle()
+		lr.setIdle()
 	}
 }
 

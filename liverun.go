@@ -48,58 +48,58 @@ func newLiveRun(e *Engine, id string, def Definition) *liveRun {
 // waitCh returns the channel the next wake closes, and the count of wakes
 // so far. Take it before checking the condition being waited for, so a
 // wake in between is not lost.
-func (s *liveRun) waitCh() (<-chan struct{}, uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bcast, s.gen
+func (lr *liveRun) waitCh() (<-chan struct{}, uint64) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.bcast, lr.gen
 }
 
 // wake notifies the active executor, or loads an idle run.
-func (s *liveRun) wake() {
-	s.mu.Lock()
-	close(s.bcast)
-	s.bcast = make(chan struct{})
-	s.gen++
-	idle := s.state == stateIdle && !s.stopped
-	x := s.x
-	s.mu.Unlock()
+func (lr *liveRun) wake() {
+	lr.mu.Lock()
+	close(lr.bcast)
+	lr.bcast = make(chan struct{})
+	lr.gen++
+	idle := lr.state == stateIdle && !lr.stopped
+	x := lr.x
+	lr.mu.Unlock()
 	if x != nil {
 		x.requeue()
 	}
 	if idle {
-		s.e.enqueueLoad(s)
+		lr.e.enqueueLoad(lr)
 	}
 }
 
 // deliverChildResult hands the live run a record written for it by
 // another run (a child's result), then wakes it.
-func (s *liveRun) deliverChildResult(r journal.Record) {
-	s.mu.Lock()
-	if s.childResults == nil {
-		s.childResults = map[uint32]journal.Record{}
+func (lr *liveRun) deliverChildResult(r journal.Record) {
+	lr.mu.Lock()
+	if lr.childResults == nil {
+		lr.childResults = map[uint32]journal.Record{}
 	}
-	s.childResults[r.Pos] = r
-	s.mu.Unlock()
-	s.wake()
+	lr.childResults[r.Pos] = r
+	lr.mu.Unlock()
+	lr.wake()
 }
 
 // takeChildResult returns the record delivered for pos, if any.
-func (s *liveRun) takeChildResult(pos uint32) (journal.Record, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.childResults[pos]
+func (lr *liveRun) takeChildResult(pos uint32) (journal.Record, bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	r, ok := lr.childResults[pos]
 	if ok {
-		delete(s.childResults, pos)
+		delete(lr.childResults, pos)
 	}
 	return r, ok
 }
 
 // stop marks the live run as stopping with the engine and aborts its executor.
-func (s *liveRun) stop() {
-	s.mu.Lock()
-	s.stopped = true
-	x := s.x
-	s.mu.Unlock()
+func (lr *liveRun) stop() {
+	lr.mu.Lock()
+	lr.stopped = true
+	x := lr.x
+	lr.mu.Unlock()
 	if x != nil {
 		x.stop(abortClose, nil)
 	}
@@ -107,109 +107,109 @@ func (s *liveRun) stop() {
 
 // load reads the run and its journal and starts an executor for it. It
 // does nothing unless the live run is idle.
-func (s *liveRun) load() {
-	s.mu.Lock()
-	if s.state != stateIdle || s.stopped {
-		s.mu.Unlock()
+func (lr *liveRun) load() {
+	lr.mu.Lock()
+	if lr.state != stateIdle || lr.stopped {
+		lr.mu.Unlock()
 		return
 	}
-	s.state = stateLoading
-	s.mu.Unlock()
+	lr.state = stateLoading
+	lr.mu.Unlock()
 
-	e := s.e
-	_, gen := s.waitCh() // wakes from here on may bring messages the read misses
-	l, err := e.store.Load(context.Background(), s.id)
+	e := lr.e
+	_, gen := lr.waitCh() // wakes from here on may bring messages the read misses
+	l, err := e.store.Load(context.Background(), lr.id)
 	row, recs := l.Run, l.Records
 	if err == nil && row.Status.Terminal() {
-		s.done() // finished elsewhere (or before a restart): nothing to run
+		lr.done() // finished elsewhere (or before a restart): nothing to run
 		return
 	}
 	if err != nil {
 		switch {
 		case errors.Is(err, journal.ErrNotFound):
-			s.done()
+			lr.done()
 		case errors.Is(err, journal.ErrCorrupt):
-			e.park(s, err)
+			e.park(lr, err)
 		default:
-			s.setIdle()
-			e.retryLoad(s, err)
+			lr.setIdle()
+			e.retryLoad(lr, err)
 		}
 		return
 	}
 	if row.Status == journal.StatusParked {
 		// Resumed by an engine that may have compatible code: running
 		// again (it parks again if not).
-		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: s.id, Status: journal.StatusRunning}}}
+		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: lr.id, Status: journal.StatusRunning}}}
 		if err := e.store.Commit(context.Background(), b); err != nil {
-			s.setIdle()
-			e.retryLoad(s, err)
+			lr.setIdle()
+			e.retryLoad(lr, err)
 			return
 		}
 	}
-	x := newExecutor(s, row, recs)
+	x := newExecutor(lr, row, recs)
 	if !l.HasMessages {
 		x.noMessagesAt.Store(gen + 1) // +1: 0 means "unknown"
 	}
-	s.mu.Lock()
-	if s.stopped {
-		s.state = stateIdle
-		s.mu.Unlock()
+	lr.mu.Lock()
+	if lr.stopped {
+		lr.state = stateIdle
+		lr.mu.Unlock()
 		return
 	}
-	s.state = stateActive
-	s.x = x
+	lr.state = stateActive
+	lr.x = x
 	if row.CancelRequested {
 		var canceled error = ErrCanceled
-		s.cancel.CompareAndSwap(nil, &canceled)
+		lr.cancel.CompareAndSwap(nil, &canceled)
 	}
-	if s.cancelRequested() != nil {
+	if lr.cancelRequested() != nil {
 		x.cancelLive()
 	}
-	s.mu.Unlock()
+	lr.mu.Unlock()
 	if !row.Deadline.IsZero() {
-		e.wakes.add(s.id, row.Deadline, true)
+		e.wakes.add(lr.id, row.Deadline, true)
 	}
 	if !e.spawn(x.main) {
-		s.setIdle()
+		lr.setIdle()
 	}
 }
 
 // setIdle returns the live run to idle after its executor exited.
-func (s *liveRun) setIdle() {
-	s.mu.Lock()
-	s.state = stateIdle
-	s.x = nil
-	s.mu.Unlock()
+func (lr *liveRun) setIdle() {
+	lr.mu.Lock()
+	lr.state = stateIdle
+	lr.x = nil
+	lr.mu.Unlock()
 }
 
 // evicted returns the live run to idle after an eviction, and loads the run
 // again at once if a wake came after the eviction was decided.
-func (s *liveRun) evicted(gen uint64) {
-	s.mu.Lock()
-	s.state = stateIdle
-	s.x = nil
-	woken := s.gen != gen && !s.stopped
-	s.mu.Unlock()
+func (lr *liveRun) evicted(gen uint64) {
+	lr.mu.Lock()
+	lr.state = stateIdle
+	lr.x = nil
+	woken := lr.gen != gen && !lr.stopped
+	lr.mu.Unlock()
 	if woken {
-		s.e.enqueueLoad(s)
+		lr.e.enqueueLoad(lr)
 	}
 }
 
 // done removes the live run from the engine: the run finished or parked.
-func (s *liveRun) done() {
-	s.mu.Lock()
-	if s.state == stateDone {
-		s.mu.Unlock()
+func (lr *liveRun) done() {
+	lr.mu.Lock()
+	if lr.state == stateDone {
+		lr.mu.Unlock()
 		return
 	}
-	s.state = stateDone
-	s.x = nil
-	s.mu.Unlock()
-	e := s.e
+	lr.state = stateDone
+	lr.x = nil
+	lr.mu.Unlock()
+	e := lr.e
 	e.mu.Lock()
-	if e.runs[s.id] == s {
-		delete(e.runs, s.id)
+	if e.runs[lr.id] == lr {
+		delete(e.runs, lr.id)
 	}
 	e.mu.Unlock()
-	close(s.finished)
+	close(lr.finished)
 }

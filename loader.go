@@ -12,19 +12,19 @@ type loader struct {
 	running int
 }
 
-// enqueueLoad queues s to be loaded unless it is loaded, loading or queued.
-func (e *Engine) enqueueLoad(s *liveRun) {
-	s.mu.Lock()
-	if s.queued || s.state != stateIdle || s.stopped {
-		s.mu.Unlock()
+// enqueueLoad queues lr to be loaded unless it is loaded, loading or queued.
+func (e *Engine) enqueueLoad(lr *liveRun) {
+	lr.mu.Lock()
+	if lr.queued || lr.state != stateIdle || lr.stopped {
+		lr.mu.Unlock()
 		return
 	}
-	s.queued = true
-	s.mu.Unlock()
+	lr.queued = true
+	lr.mu.Unlock()
 
 	l := &e.loader
 	l.mu.Lock()
-	l.queue = append(l.queue, s)
+	l.queue = append(l.queue, lr)
 	start := l.running < e.cfg.RecoveryWorkers
 	if start {
 		l.running++
@@ -47,14 +47,14 @@ func (e *Engine) loadWorker() {
 			l.mu.Unlock()
 			return
 		}
-		s := l.queue[0]
+		lr := l.queue[0]
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
 		l.mu.Unlock()
 
-		s.mu.Lock()
-		s.queued = false
-		s.mu.Unlock()
-		s.load()
+		lr.mu.Lock()
+		lr.queued = false
+		lr.mu.Unlock()
+		lr.load()
 	}
 }

@@ -69,9 +69,9 @@ func (h *Handle[O]) ID() string { return h.id }
 func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	var zero O
 	e := h.e
-	if s := e.liveRunOf(h.id); s != nil {
+	if lr := e.liveRunOf(h.id); lr != nil {
 		select {
-		case <-s.finished:
+		case <-lr.finished:
 		case <-ctx.Done():
 			return zero, ctx.Err()
 		case <-e.ctx.Done():
