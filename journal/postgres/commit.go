@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -134,39 +135,82 @@ func (s *Store) lead() {
 }
 
 // commitGroup applies reqs in one transaction and sets each one's outcome.
+// A transaction that failed for want of the server is tried again (after
+// finding out whether it landed, when it may have); one that failed
+// otherwise is split so that only the culprit fails.
 func (s *Store) commitGroup(reqs []*request, isolate bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	defer cancel()
-	err := s.commitTx(ctx, reqs)
-	if err == nil {
-		return
-	}
-	if isolate && len(reqs) > 1 {
-		for _, r := range reqs {
-			s.commitGroup([]*request{r}, false)
+	var token [16]byte
+	rand.Read(token[:])
+	var bo backoff
+	maybeLanded := false
+	for {
+		ctx, cancel := context.WithTimeout(s.life, commitTimeout)
+		var err error
+		landed := false
+		if maybeLanded {
+			landed, err = s.landed(ctx, token[:])
 		}
-		return
+		if err == nil && !landed {
+			err = s.commitTx(ctx, reqs, token[:])
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if !transient(err) || s.life.Err() != nil {
+			if s.life.Err() != nil {
+				err = journal.ErrClosed
+			}
+			if isolate && len(reqs) > 1 && !maybeLanded && s.life.Err() == nil {
+				for _, r := range reqs {
+					s.commitGroup([]*request{r}, false)
+				}
+				return
+			}
+			for _, r := range reqs {
+				r.err = commitErr(err)
+			}
+			return
+		}
+		if !pgconn.SafeToRetry(err) {
+			maybeLanded = true // from now on, until it is known
+		}
+		s.opts.Logger.Warn("postgres: commit: cannot reach the server; retrying", "commits", len(reqs), "err", err)
+		if !bo.sleep(context.Background(), s.life.Done()) {
+			for _, r := range reqs {
+				r.err = commitErr(journal.ErrClosed)
+			}
+			return
+		}
 	}
-	for _, r := range reqs {
-		r.err = commitErr(err)
-	}
+}
+
+// landed reports whether the group transaction with token committed.
+func (s *Store) landed(ctx context.Context, token []byte) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, s.q.landed, token).Scan(&ok)
+	return ok, err
 }
 
 // commitErr maps an error of a group's transaction to what Commit returns.
 func commitErr(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation: another writer got there first
+	switch {
+	case errors.Is(err, journal.ErrClosed):
+		return err
+	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation: another writer got there first
 		return fmt.Errorf("postgres: commit: %s: %w", pe.Message, journal.ErrConflict)
 	}
 	return fmt.Errorf("postgres: commit: %w", err)
 }
 
 // commitTx runs reqs in one transaction: it locks and reads what they
-// touch, applies the batch rules to that snapshot in Go, and writes the
-// result with a few multi-row statements. A request the rules refuse gets
-// its error and writes nothing; the others commit. Two round trips: BEGIN
+// touch, checks fences, applies the batch rules to that snapshot in Go,
+// and writes the result with a few multi-row statements, with token in
+// the commits table. A request the rules or its fence refuse gets its
+// error and writes nothing; the others commit. Two round trips: BEGIN
 // rides with the reads, COMMIT with the writes.
-func (s *Store) commitTx(ctx context.Context, reqs []*request) (err error) {
+func (s *Store) commitTx(ctx context.Context, reqs []*request, token []byte) (err error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -195,14 +239,20 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (err error) {
 		now := time.Now()
 		if r.create != nil {
 			r.run, r.created, r.err = journal.ApplyCreate(g, *r.create, now)
-		} else {
-			r.err = journal.ApplyBatch(g, r.batch, now)
+			if r.err == nil && r.created && r.run.Owner == "" {
+				g.note(r.run.ID)
+			}
+		} else if r.err = g.checkFence(r.batch.Fence); r.err == nil {
+			if r.err = journal.ApplyBatch(g, r.batch, now); r.err == nil {
+				g.notes(r.batch)
+			}
 		}
 		if g.err != nil {
 			return g.err
 		}
 	}
-	if err := g.flush(); err != nil {
+	prune := s.commitNo.Add(1)%1000 == 0
+	if err := g.flush(token, s.notes.channel, prune); err != nil {
 		return err
 	}
 	s.stats.transactions.Add(1)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -36,6 +37,9 @@ type groupTx struct {
 	msgList []journal.MessageKey
 	delMsgs []journal.MessageKey
 	ended   []endedEpoch
+
+	noted    []string // runs to send a NoteWake for, once committed
+	notedSet map[string]bool
 }
 
 type recKey struct {
@@ -96,6 +100,9 @@ func (g *groupTx) want(r *request) {
 	for _, id := range b.Delete {
 		g.ids[id] = true
 	}
+	if b.Fence.RunID != "" {
+		g.ids[b.Fence.RunID] = true
+	}
 }
 
 // prefetch locks the runs the group touches, in id order (so two groups
@@ -110,10 +117,11 @@ func (g *groupTx) prefetch() error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(g.q.lockRuns, ids).Query(func(rows pgx.Rows) error {
-		var id, v []byte
+		var id []byte
+		var c runCols
 		var seq int64
-		_, err := pgx.ForEachRow(rows, []any{&id, &seq, &v}, func() error {
-			r, err := journal.DecodeRun(string(id), v)
+		_, err := pgx.ForEachRow(rows, []any{&id, &seq, &c.value, &c.owner, &c.token, &c.idle}, func() error {
+			r, err := c.decode(string(id))
 			if err != nil {
 				return err
 			}
@@ -166,16 +174,16 @@ func (g *groupTx) state(id string) (*runState, error) {
 		return rs, nil
 	}
 	rs := &runState{}
-	var v []byte
+	var c runCols
 	var seq int64
-	err := g.tx.QueryRow(g.ctx, g.q.lockRuns, [][]byte{[]byte(id)}).Scan(new([]byte), &seq, &v)
+	err := g.tx.QueryRow(g.ctx, g.q.lockRuns, [][]byte{[]byte(id)}).Scan(new([]byte), &seq, &c.value, &c.owner, &c.token, &c.idle)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		g.err = err
 		return nil, err
 	default:
-		r, err := journal.DecodeRun(id, v)
+		r, err := c.decode(id)
 		if err != nil {
 			return nil, err
 		}
@@ -279,6 +287,31 @@ func (g *groupTx) HasMessage(k journal.MessageKey) (bool, error) {
 	return has, nil
 }
 
+// HasMessages implements journal.Tx: whether any message waits in run
+// id's inbox, as of the group's writes so far.
+func (g *groupTx) HasMessages(id string) (bool, error) {
+	for _, k := range g.msgList {
+		if k.RunID == id && g.newMsgs[k] != nil {
+			return true, nil
+		}
+	}
+	rs, err := g.state(id)
+	if err != nil || rs.deleted {
+		return false, err
+	}
+	var n int64
+	if err := g.tx.QueryRow(g.ctx, g.q.countMessages, []byte(id)).Scan(&n); err != nil {
+		g.err = err
+		return false, err
+	}
+	for _, k := range g.delMsgs {
+		if k.RunID == id {
+			n--
+		}
+	}
+	return n > 0, nil
+}
+
 // DeleteMessage implements journal.Tx.
 func (g *groupTx) DeleteMessage(k journal.MessageKey) error {
 	if g.newMsgs[k] != nil {
@@ -341,8 +374,12 @@ func (g *groupTx) DeleteRun(r *journal.Run) error {
 // state: deletions of runs first (a run deleted and created again in one
 // group is written anew), then runs, records, consumed and sent messages,
 // and ended epochs.
-func (g *groupTx) flush() error {
+func (g *groupTx) flush(token []byte, channel string, prune bool) error {
 	b := &pgx.Batch{}
+	b.Queue(g.q.insertCommit, token)
+	if prune {
+		b.Queue(g.q.pruneCommits)
+	}
 	var del [][]byte
 	var ins, upd runRows
 	for id, rs := range g.runs {
@@ -366,10 +403,10 @@ func (g *groupTx) flush() error {
 		}
 	}
 	if len(ins.id) > 0 {
-		b.Queue(g.q.insertRuns, ins.id, ins.workflow, ins.status, ins.parent, ins.epoch, ins.wake, ins.updated, ins.seq, ins.value)
+		b.Queue(g.q.insertRuns, ins.id, ins.workflow, ins.status, ins.parent, ins.epoch, ins.wake, ins.updated, ins.seq, ins.value, ins.owner, ins.token, ins.idle)
 	}
 	if len(upd.id) > 0 {
-		b.Queue(g.q.updateRuns, upd.id, upd.status, upd.epoch, upd.wake, upd.updated, upd.seq, upd.value)
+		b.Queue(g.q.updateRuns, upd.id, upd.status, upd.epoch, upd.wake, upd.updated, upd.seq, upd.value, upd.owner, upd.token, upd.idle)
 	}
 	if len(g.recList) > 0 {
 		var rid [][]byte
@@ -415,16 +452,84 @@ func (g *groupTx) flush() error {
 		}
 		b.Queue(g.q.insertEpochs, rid, ep, at)
 	}
+	if len(g.noted) > 0 {
+		payloads := make([]string, 0, len(g.noted))
+		for _, id := range g.noted {
+			wf, owner := "", ""
+			if rs := g.runs[id]; rs != nil && rs.run != nil {
+				wf, owner = rs.run.Workflow, rs.run.Owner
+			}
+			payloads = append(payloads, encodeNote(journal.NoteWake, id, wf, owner))
+		}
+		b.Queue(g.q.notify, channel, payloads)
+	}
 	b.Queue("COMMIT")
 	return g.tx.SendBatch(g.ctx, b).Close()
 }
 
+// checkFence checks f against the run as the group sees it (locked):
+// journal.ErrNotFound if the run is gone, journal.ErrNotOwner if another
+// engine owns it or it was claimed again since.
+func (g *groupTx) checkFence(f journal.Fence) error {
+	if f.RunID == "" {
+		return nil
+	}
+	r, err := g.GetRun(f.RunID)
+	switch {
+	case err != nil:
+		return err
+	case r == nil:
+		return fmt.Errorf("fenced commit for run %q: %w", f.RunID, journal.ErrNotFound)
+	case r.Owner != f.Owner || r.Token != f.Token:
+		return fmt.Errorf("commit for run %q by engine %q (token %d): the run is owned by %q (token %d): %w",
+			f.RunID, f.Owner, f.Token, r.Owner, r.Token, journal.ErrNotOwner)
+	}
+	return nil
+}
+
+// notes notes the runs that b, applied, gives news (see notes.go): a
+// message, a cancel request, a record appended by another run, a creation
+// without an owner. A fenced step commit of a run's own records notes
+// nothing: the hot path sends no NOTIFY.
+func (g *groupTx) notes(b *journal.Batch) {
+	for _, c := range b.Create {
+		if c.Owner == "" {
+			g.note(c.ID)
+		}
+	}
+	for _, a := range b.Append {
+		if a.RunID != b.Fence.RunID {
+			g.note(a.RunID)
+		}
+	}
+	for _, u := range b.Update {
+		if u.CancelRequested {
+			g.note(u.RunID)
+		}
+	}
+	for _, m := range b.Send {
+		g.note(m.RunID)
+	}
+}
+
+// note notes run id once per group.
+func (g *groupTx) note(id string) {
+	if g.notedSet == nil {
+		g.notedSet = map[string]bool{}
+	}
+	if !g.notedSet[id] {
+		g.notedSet[id] = true
+		g.noted = append(g.noted, id)
+	}
+}
+
 // runRows are the columns of runs to insert or update.
 type runRows struct {
-	id, workflow, parent, value [][]byte
-	status                      []int16
-	epoch, updated, seq         []int64
-	wake                        []*int64
+	id, workflow, parent, value, owner [][]byte
+	status                             []int16
+	epoch, updated, seq, token         []int64
+	wake                               []*int64
+	idle                               []bool
 }
 
 func (rr *runRows) add(rs *runState) {
@@ -437,6 +542,9 @@ func (rr *runRows) add(rs *runState) {
 	rr.epoch = append(rr.epoch, int64(r.Epoch))
 	rr.updated = append(rr.updated, journal.UnixNano(r.UpdatedAt))
 	rr.seq = append(rr.seq, int64(rs.seq))
+	rr.owner = append(rr.owner, []byte(r.Owner))
+	rr.token = append(rr.token, int64(r.Token))
+	rr.idle = append(rr.idle, r.Idle)
 	var wake *int64
 	if !r.WakeAt.IsZero() {
 		w := journal.UnixNano(r.WakeAt)

@@ -20,6 +20,11 @@ type Options struct {
 	// of a live one. Defaults to 5s.
 	LeaseTimeout time.Duration
 
+	// PollInterval is how often an engine looks for claimable runs when
+	// no note asked it to: how long a lost note, or a dead engine's runs
+	// after LeaseTimeout, wait at most. Defaults to 1s.
+	PollInterval time.Duration
+
 	// MaxConns is the size of the connection pool. Defaults to 8.
 	MaxConns int32
 
@@ -36,6 +41,7 @@ type Options struct {
 const (
 	DefaultSchema       = "durable"
 	DefaultLeaseTimeout = 5 * time.Second
+	DefaultPollInterval = time.Second
 	defaultMaxConns     = 8
 	defaultMaxBatch     = 512
 )
@@ -58,6 +64,12 @@ func (o *Options) withDefaults() (Options, error) {
 		c.LeaseTimeout = DefaultLeaseTimeout
 	case c.LeaseTimeout < 100*time.Millisecond:
 		return c, fmt.Errorf("postgres: Options.LeaseTimeout %v is shorter than 100ms", c.LeaseTimeout)
+	}
+	switch {
+	case c.PollInterval == 0:
+		c.PollInterval = DefaultPollInterval
+	case c.PollInterval < 10*time.Millisecond:
+		return c, fmt.Errorf("postgres: Options.PollInterval %v is shorter than 10ms", c.PollInterval)
 	}
 	switch {
 	case c.MaxConns == 0:

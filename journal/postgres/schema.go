@@ -63,6 +63,28 @@ var migrations = []string{
 		PRIMARY KEY (run_id, epoch)
 	);
 	CREATE INDEX ended_epochs_at ON @.ended_epochs (ended_at, run_id);`,
+
+	// 2: coordination: an owner, a fencing token and an idle mark per run
+	// (the run's encoded value does not hold owner and token: claims
+	// change these columns alone), one lease row per engine, the tokens
+	// of recent group commits (to tell, after a lost connection, whether
+	// a commit landed).
+	`ALTER TABLE @.runs
+		ADD COLUMN owner bytea NOT NULL DEFAULT '',
+		ADD COLUMN token bigint NOT NULL DEFAULT 0,
+		ADD COLUMN idle boolean NOT NULL DEFAULT false;
+	CREATE INDEX runs_claim ON @.runs (workflow, updated_at) WHERE status = 1 AND NOT idle;
+	CREATE INDEX runs_idle ON @.runs (workflow, wake_at) WHERE status = 1 AND idle;
+	CREATE INDEX runs_owner ON @.runs (owner) WHERE owner <> '';
+	CREATE TABLE @.engines (
+		id           bytea PRIMARY KEY,
+		heartbeat_at timestamptz NOT NULL
+	);
+	CREATE TABLE @.commits (
+		id         bytea PRIMARY KEY,
+		created_at timestamptz NOT NULL DEFAULT now()
+	);
+	CREATE INDEX commits_created ON @.commits (created_at);`,
 }
 
 // schemaVersion is the version this code writes.

@@ -29,6 +29,13 @@ type Store struct {
 	closed   bool
 	inflight sync.WaitGroup // calls under way, for Close to wait for
 
+	cq2   coordQueries
+	notes noteHub
+	// life ends when Close starts: retries stop then.
+	life     context.Context
+	endLife  context.CancelFunc
+	commitNo atomic.Int64 // group transactions begun, to prune the commits table now and then
+
 	cq    commitQueue
 	stats struct{ transactions, commits atomic.Int64 }
 }
@@ -76,7 +83,9 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open schema %q: %w", o.Schema, err)
 	}
-	s := &Store{opts: o, pool: pool, q: newQueries(o.Schema)}
+	s := &Store{opts: o, pool: pool, q: newQueries(o.Schema), cq2: newCoordQueries(o.Schema)}
+	s.notes.channel = channelName(o.Schema)
+	s.life, s.endLife = context.WithCancel(context.Background())
 	s.cq.arrived = make(chan struct{}, 1)
 	return s, nil
 }
@@ -91,7 +100,9 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.endLife()
 	s.inflight.Wait()
+	s.notes.close()
 	s.pool.Close()
 	return nil
 }
@@ -114,40 +125,48 @@ func (s *Store) enter(ctx context.Context) error {
 // queries holds the statements, with the schema name filled in.
 type queries struct {
 	getRun, load, records, messages, timers, listRuns string
-	lockRuns, hasRecords, hasMessages                 string
+	lockRuns, hasRecords, hasMessages, countMessages  string
 	insertRuns, updateRuns                            string
 	deleteRuns, purgeRuns                             []string
 	insertRecords, deleteMessages, insertMessages     string
 	insertEpochs, expired, purgeEpochs                string
+	landed, insertCommit, pruneCommits, notify        string
 }
 
 func newQueries(schema string) queries {
 	q := func(s string) string { return qualify(schema, s) }
 	return queries{
-		getRun: q(`SELECT value FROM @.runs WHERE id = $1`),
+		getRun: q(`SELECT value, owner, token, idle FROM @.runs WHERE id = $1`),
 		// One statement, one snapshot: the run (pos -1) and its records.
-		records: q(`SELECT -1, -1, value FROM @.runs WHERE id = $1
+		records: q(`SELECT -1, -1, value, owner, token, idle FROM @.runs WHERE id = $1
 			UNION ALL
-			SELECT r.pos, r.seq, r.value FROM @.records r JOIN @.runs u ON r.run_id = u.id AND r.epoch = u.epoch WHERE u.id = $1`),
-		load: q(`SELECT -1, -1, value FROM @.runs WHERE id = $1
+			SELECT r.pos, r.seq, r.value, '', 0, false FROM @.records r JOIN @.runs u ON r.run_id = u.id AND r.epoch = u.epoch WHERE u.id = $1`),
+		load: q(`SELECT -1, -1, value, owner, token, idle FROM @.runs WHERE id = $1
 			UNION ALL
-			SELECT -2, -2, NULL FROM (SELECT FROM @.messages WHERE run_id = $1 LIMIT 1) m
+			SELECT -2, -2, NULL, '', 0, false FROM (SELECT FROM @.messages WHERE run_id = $1 LIMIT 1) m
 			UNION ALL
-			SELECT r.pos, r.seq, r.value FROM @.records r JOIN @.runs u ON r.run_id = u.id AND r.epoch = u.epoch WHERE u.id = $1 AND u.status < 3`),
+			SELECT r.pos, r.seq, r.value, '', 0, false FROM @.records r JOIN @.runs u ON r.run_id = u.id AND r.epoch = u.epoch WHERE u.id = $1 AND u.status < 3`),
 		messages: q(`SELECT -1, NULL FROM @.runs WHERE id = $1
 			UNION ALL
 			(SELECT seq, value FROM @.messages WHERE run_id = $1 AND channel = $2 ORDER BY seq LIMIT $3)`),
 		timers:   q(`SELECT id, wake_at FROM @.runs WHERE wake_at <= $1 ORDER BY wake_at, id LIMIT $2`),
-		listRuns: q(`SELECT id, value FROM @.runs WHERE id > $1`),
+		listRuns: q(`SELECT id, value, owner, token, idle FROM @.runs WHERE id > $1`),
 
-		lockRuns:    q(`SELECT id, msg_seq, value FROM @.runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`),
-		hasRecords:  q(`SELECT r.run_id, r.epoch, r.pos, r.seq FROM @.records r JOIN unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) k(run_id, epoch, pos, seq) USING (run_id, epoch, pos, seq)`),
-		hasMessages: q(`SELECT m.run_id, m.channel, m.seq FROM @.messages m JOIN unnest($1::bytea[], $2::bytea[], $3::bigint[]) k(run_id, channel, seq) USING (run_id, channel, seq)`),
+		lockRuns:      q(`SELECT id, msg_seq, value, owner, token, idle FROM @.runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`),
+		countMessages: q(`SELECT count(*) FROM @.messages WHERE run_id = $1`),
+		landed:        q(`SELECT EXISTS (SELECT FROM @.commits WHERE id = $1)`),
+		insertCommit:  q(`INSERT INTO @.commits (id) VALUES ($1)`),
+		pruneCommits:  q(`DELETE FROM @.commits WHERE created_at < now() - interval '1 hour'`),
+		notify:        q(`SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) p`),
+		hasRecords:    q(`SELECT r.run_id, r.epoch, r.pos, r.seq FROM @.records r JOIN unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) k(run_id, epoch, pos, seq) USING (run_id, epoch, pos, seq)`),
+		hasMessages:   q(`SELECT m.run_id, m.channel, m.seq FROM @.messages m JOIN unnest($1::bytea[], $2::bytea[], $3::bigint[]) k(run_id, channel, seq) USING (run_id, channel, seq)`),
 
-		insertRuns: q(`INSERT INTO @.runs (id, workflow, status, parent, epoch, wake_at, updated_at, msg_seq, value)
-			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::smallint[], $4::bytea[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bytea[])`),
-		updateRuns: q(`UPDATE @.runs u SET status = v.status, epoch = v.epoch, wake_at = v.wake_at, updated_at = v.updated_at, msg_seq = v.msg_seq, value = v.value
-			FROM unnest($1::bytea[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[]) v(id, status, epoch, wake_at, updated_at, msg_seq, value)
+		insertRuns: q(`INSERT INTO @.runs (id, workflow, status, parent, epoch, wake_at, updated_at, msg_seq, value, owner, token, idle)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::smallint[], $4::bytea[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bytea[], $10::bytea[], $11::bigint[], $12::boolean[])`),
+		updateRuns: q(`UPDATE @.runs u SET status = v.status, epoch = v.epoch, wake_at = v.wake_at, updated_at = v.updated_at, msg_seq = v.msg_seq, value = v.value,
+				owner = v.owner, token = v.token, idle = v.idle
+			FROM unnest($1::bytea[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[], $10::boolean[])
+				v(id, status, epoch, wake_at, updated_at, msg_seq, value, owner, token, idle)
 			WHERE u.id = v.id`),
 		deleteRuns: []string{
 			q(`DELETE FROM @.records WHERE run_id = ANY($1)`),
@@ -212,14 +231,14 @@ func (s *Store) GetRun(ctx context.Context, id string) (journal.Run, error) {
 		return journal.Run{}, err
 	}
 	defer s.inflight.Done()
-	var v []byte
-	if err := s.pool.QueryRow(ctx, s.q.getRun, []byte(id)).Scan(&v); err != nil {
+	var c runCols
+	if err := s.pool.QueryRow(ctx, s.q.getRun, []byte(id)).Scan(&c.value, &c.owner, &c.token, &c.idle); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return journal.Run{}, fmt.Errorf("get run %q: %w", id, journal.ErrNotFound)
 		}
 		return journal.Run{}, wrap("get run", err)
 	}
-	return journal.DecodeRun(id, v)
+	return c.decode(id)
 }
 
 // Records implements [journal.Store.Records].
@@ -247,16 +266,17 @@ func (s *Store) load(ctx context.Context, query, id, op string) (journal.Loaded,
 	defer rows.Close()
 	var found bool
 	var pos, seq int64
-	var v []byte
+	var c runCols
 	var firstErr error
 	for rows.Next() {
-		if err := rows.Scan(&pos, &seq, &v); err != nil {
+		if err := rows.Scan(&pos, &seq, &c.value, &c.owner, &c.token, &c.idle); err != nil {
 			return l, wrap(op+" run", err)
 		}
+		v := c.value
 		switch pos {
 		case -1:
 			found = true
-			r, err := journal.DecodeRun(id, v)
+			r, err := c.decode(id)
 			if err != nil {
 				return l, err
 			}
@@ -312,6 +332,10 @@ func (s *Store) ListRuns(ctx context.Context, f journal.Filter) ([]journal.Run, 
 		args = append(args, []byte(f.Parent))
 		query += " AND parent = $" + strconv.Itoa(len(args))
 	}
+	if !f.ReadyAt.IsZero() {
+		args = append(args, journal.UnixNano(f.ReadyAt))
+		query += " AND status = 1 AND (NOT idle OR wake_at <= $" + strconv.Itoa(len(args)) + ")"
+	}
 	query += " ORDER BY id"
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
@@ -324,12 +348,13 @@ func (s *Store) ListRuns(ctx context.Context, f journal.Filter) ([]journal.Run, 
 	defer rows.Close()
 	var out []journal.Run
 	var bad []string
-	var id, v []byte
+	var id []byte
+	var c runCols
 	for rows.Next() {
-		if err := rows.Scan(&id, &v); err != nil {
+		if err := rows.Scan(&id, &c.value, &c.owner, &c.token, &c.idle); err != nil {
 			return nil, wrap("list runs", err)
 		}
-		r, err := journal.DecodeRun(string(id), v)
+		r, err := c.decode(string(id))
 		if err != nil {
 			bad = append(bad, strconv.Quote(string(id)))
 			continue
@@ -413,4 +438,21 @@ func (s *Store) Timers(ctx context.Context, until time.Time, limit int) ([]journ
 		out = append(out, journal.Timer{At: time.Unix(0, at).UTC(), RunID: string(id)})
 	}
 	return out, wrap("timers", rows.Err())
+}
+
+// runCols are the columns a run is read from: its encoded value, and the
+// coordination columns that claims change without rewriting the value.
+type runCols struct {
+	value, owner []byte
+	token        int64
+	idle         bool
+}
+
+func (c *runCols) decode(id string) (journal.Run, error) {
+	r, err := journal.DecodeRun(id, c.value)
+	if err != nil {
+		return r, err
+	}
+	r.Owner, r.Token, r.Idle = string(c.owner), uint64(c.token), c.idle
+	return r, nil
 }

@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/journal"
+	"github.com/jackc/pgx/v5"
+)
+
+// The store is a journal.Coordinator: several engines, in one process or
+// many, share its runs. Leases are one row per engine in the engines
+// table (heartbeat_at, judged by the database's clock); claims choose
+// ready runs with FOR UPDATE SKIP LOCKED, so engines claiming at once
+// never wait for each other nor share a run; owner and token are columns
+// of runs, checked under the row lock that every group commit takes (see
+// commitTx), so a fenced commit from an engine that lost its run records
+// nothing.
+
+var _ journal.Coordinator = (*Store)(nil)
+
+// coordQueries are the coordination statements.
+type coordQueries struct {
+	register, heartbeat, claim, next, release, unregister string
+}
+
+func newCoordQueries(schema string) coordQueries {
+	q := func(s string) string { return qualify(schema, s) }
+	// $lease: the lease timeout in microseconds.
+	const live = `heartbeat_at >= now() - $%d * interval '1 microsecond'`
+	return coordQueries{
+		register: q(`INSERT INTO @.engines (id, heartbeat_at) VALUES ($1, now())
+			ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() WHERE (@.engines.` + fmt.Sprintf(live, 2) + `) IS NOT TRUE
+			RETURNING true`),
+		heartbeat: q(`WITH prev AS (SELECT ` + fmt.Sprintf(live, 2) + ` AS live FROM @.engines WHERE id = $1),
+			up AS (INSERT INTO @.engines (id, heartbeat_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now())
+			SELECT coalesce((SELECT live FROM prev), false)`),
+		// $1 workflows, $2 now (ns), $3 lease, $4 engine, $5 limit.
+		claim: q(`WITH c AS (
+				SELECT r.id FROM @.runs r
+				WHERE r.status = 1 AND r.workflow = ANY($1) AND (NOT r.idle OR r.wake_at <= $2)
+					AND (r.owner = '' OR NOT EXISTS (SELECT FROM @.engines e WHERE e.id = r.owner AND e.` + fmt.Sprintf(live, 3) + `))
+					AND EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)
+				ORDER BY r.updated_at LIMIT $5
+				FOR NO KEY UPDATE OF r SKIP LOCKED)
+			UPDATE @.runs u SET owner = $4, token = u.token + 1 FROM c WHERE u.id = c.id
+			RETURNING u.id, u.value, u.owner, u.token, u.idle,
+				EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)`),
+		// $1 workflows, $2 now (ns), $3 lease, $4 engine.
+		next: q(`SELECT EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `),
+				(SELECT min(r.wake_at) FROM @.runs r
+				WHERE r.status = 1 AND r.idle AND r.workflow = ANY($1) AND r.wake_at > $2
+					AND (r.owner = '' OR NOT EXISTS (SELECT FROM @.engines e WHERE e.id = r.owner AND e.` + fmt.Sprintf(live, 3) + `)))`),
+		// $1 ids, $2 owners, $3 tokens, $4 channel, $5 now (ns).
+		release: q(`WITH rel AS (
+				UPDATE @.runs r SET owner = '' FROM unnest($1::bytea[], $2::bytea[], $3::bigint[]) f(id, owner, token)
+				WHERE r.id = f.id AND r.owner = f.owner AND r.token = f.token
+				RETURNING r.id, r.workflow, r.status, r.idle, r.wake_at)
+			SELECT count(pg_notify($4, '1.' || encode(id, 'hex') || '.' || encode(workflow, 'hex') || '.'))
+			FROM rel WHERE status = 1 AND (NOT idle OR wake_at <= $5)`),
+		// $1 engine, $2 channel, $3 now (ns).
+		unregister: q(`WITH rel AS (
+				UPDATE @.runs SET owner = '' WHERE owner = $1
+				RETURNING id, workflow, status, idle, wake_at),
+			del AS (DELETE FROM @.engines WHERE id = $1)
+			SELECT count(pg_notify($2, '1.' || encode(id, 'hex') || '.' || encode(workflow, 'hex') || '.'))
+			FROM rel WHERE status = 1 AND (NOT idle OR wake_at <= $3)`),
+	}
+}
+
+func (s *Store) leaseMicros() int64 { return s.opts.LeaseTimeout.Microseconds() }
+
+// Register implements [journal.Coordinator.Register]. The first Register
+// of a Store starts its listener (one connection that LISTENs for the
+// schema's notes) and returns once it listens.
+func (s *Store) Register(ctx context.Context, id string, notify func(journal.Note)) (journal.Lease, error) {
+	if id == "" || len(id) > journal.MaxIDLen || notify == nil {
+		return journal.Lease{}, fmt.Errorf("postgres: register engine %.40q: an id of 1 to %d bytes and a notify function: %w", id, journal.MaxIDLen, journal.ErrInvalid)
+	}
+	if err := s.enter(ctx); err != nil {
+		return journal.Lease{}, err
+	}
+	defer s.inflight.Done()
+	if err := s.notes.start(ctx, s); err != nil {
+		return journal.Lease{}, wrap("register engine: listen", err)
+	}
+	var ok bool
+	err := s.retry(ctx, "register engine", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, s.cq2.register, []byte(id), s.leaseMicros()).Scan(&ok)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return journal.Lease{}, fmt.Errorf("postgres: register engine %q: a live engine has that id: %w", id, journal.ErrConflict)
+	case err != nil:
+		return journal.Lease{}, err
+	}
+	s.notes.add(id, notify)
+	return journal.Lease{Timeout: s.opts.LeaseTimeout, Poll: s.opts.PollInterval}, nil
+}
+
+// Heartbeat implements [journal.Coordinator.Heartbeat].
+func (s *Store) Heartbeat(ctx context.Context, id string) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	var live bool
+	if err := s.retry(ctx, "heartbeat", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, s.cq2.heartbeat, []byte(id), s.leaseMicros()).Scan(&live)
+	}); err != nil {
+		return err
+	}
+	if !live {
+		return fmt.Errorf("postgres: heartbeat of engine %q: %w (renewed now)", id, journal.ErrLeaseExpired)
+	}
+	return nil
+}
+
+// Claim implements [journal.Coordinator.Claim].
+func (s *Store) Claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
+	var res journal.ClaimResult
+	if r.Limit <= 0 || len(r.Workflows) == 0 {
+		return res, nil
+	}
+	if err := s.enter(ctx); err != nil {
+		return res, err
+	}
+	defer s.inflight.Done()
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	wfs := make([][]byte, len(r.Workflows))
+	for i, w := range r.Workflows {
+		wfs[i] = []byte(w)
+	}
+	n := journal.UnixNano(now)
+	live := false
+	err := s.retry(ctx, "claim", func(ctx context.Context) error {
+		res.Runs, live = nil, false
+		b := &pgx.Batch{}
+		b.Queue(s.cq2.claim, wfs, n, s.leaseMicros(), []byte(r.Engine), r.Limit).Query(func(rows pgx.Rows) error {
+			var id []byte
+			var c runCols
+			_, err := pgx.ForEachRow(rows, []any{&id, &c.value, &c.owner, &c.token, &c.idle, &live}, func() error {
+				run, err := c.decode(string(id))
+				if err != nil {
+					return err
+				}
+				res.Runs = append(res.Runs, run)
+				return nil
+			})
+			return err
+		})
+		b.Queue(s.cq2.next, wfs, n, s.leaseMicros(), []byte(r.Engine)).QueryRow(func(row pgx.Row) error {
+			var next *int64
+			if err := row.Scan(&live, &next); err != nil {
+				return err
+			}
+			res.Next = time.Time{}
+			if next != nil {
+				res.Next = time.Unix(0, *next).UTC()
+			}
+			return nil
+		})
+		return s.pool.SendBatch(ctx, b).Close() // one implicit transaction
+	})
+	if err != nil {
+		return journal.ClaimResult{}, err
+	}
+	if !live {
+		return journal.ClaimResult{}, fmt.Errorf("postgres: claim by engine %q: %w", r.Engine, journal.ErrLeaseExpired)
+	}
+	return res, nil
+}
+
+// Release implements [journal.Coordinator.Release].
+func (s *Store) Release(ctx context.Context, runs []journal.Fence) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	ids, owners, tokens := make([][]byte, len(runs)), make([][]byte, len(runs)), make([]int64, len(runs))
+	for i, f := range runs {
+		ids[i], owners[i], tokens[i] = []byte(f.RunID), []byte(f.Owner), int64(f.Token)
+	}
+	return s.retry(ctx, "release", func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, s.cq2.release, ids, owners, tokens, s.notes.channel, journal.UnixNano(time.Now()))
+		return err
+	})
+}
+
+// Unregister implements [journal.Coordinator.Unregister].
+func (s *Store) Unregister(ctx context.Context, id string) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	s.notes.remove(id)
+	return s.retry(ctx, "unregister", func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, s.cq2.unregister, []byte(id), s.notes.channel, journal.UnixNano(time.Now()))
+		return err
+	})
+}
