@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/journal/journaltest"
@@ -17,9 +18,16 @@ import (
 // open opens a store on a fresh schema that is dropped when t ends.
 func open(t *testing.T) (*postgres.Store, string, string) {
 	t.Helper()
+	return openWith(t, &postgres.Options{})
+}
+
+// openWith is open with options (whose Schema it sets).
+func openWith(t *testing.T, o *postgres.Options) (*postgres.Store, string, string) {
+	t.Helper()
 	url := pgtest.URL(t)
 	schema := pgtest.Schema(t, url)
-	s, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+	o.Schema = schema
+	s, err := postgres.Open(t.Context(), url, o)
 	if err != nil {
 		t.Fatalf("Open(schema %s) = %v, want nil", schema, err)
 	}
@@ -34,7 +42,9 @@ func open(t *testing.T) (*postgres.Store, string, string) {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	journaltest.Run(t, func(t *testing.T) journal.Store {
-		s, _, _ := open(t)
+		// The longest lease Coordinator/LeaseExpiry accepts: the suite
+		// heartbeats by hand, and a loaded machine is slow.
+		s, _, _ := openWith(t, &postgres.Options{LeaseTimeout: 3 * time.Second})
 		return s
 	})
 }
