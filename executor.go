@@ -33,6 +33,7 @@ type executor struct {
 	next uint32           // next position to hand out
 
 	versions map[string]int // Version's answers in this incarnation, by change
+	replay   *replayCheck   // set in a replay check (CheckReplay): execute nothing
 
 	// Cancellation as the workflow sees it: doneCh closes at the position
 	// where cancellation was delivered (live, or as recorded on replay).
@@ -79,12 +80,13 @@ type executor struct {
 type abortReason uint8
 
 const (
-	abortNone    abortReason = iota
-	abortClose               // the engine is closing
-	abortPark                // the run cannot go on with this code
-	abortSuspend             // storage failed; load again later
-	abortGone                // the run was finished or removed elsewhere
-	abortEvict               // the run waits and the cache is full
+	abortNone      abortReason = iota
+	abortClose                 // the engine is closing
+	abortPark                  // the run cannot go on with this code
+	abortSuspend               // storage failed; load again later
+	abortGone                  // the run was finished or removed elsewhere
+	abortEvict                 // the run waits and the cache is full
+	abortReplayEnd             // a replay check reached what it cannot check
 )
 
 func newExecutor(lr *liveRun, row journal.Run, recs []journal.Record) *executor {
@@ -160,6 +162,10 @@ func (x *executor) park(reason error) {
 
 // exited cleans up after the workflow goroutine stopped without returning.
 func (x *executor) exited() {
+	if x.replay != nil {
+		x.replayExited()
+		return
+	}
 	x.cancelLive()
 	x.stopWorkers()
 	x.e.markBusy(x)
@@ -202,6 +208,11 @@ func (x *executor) finish(out []byte, werr error) {
 	if x.ri < len(x.recs) {
 		r := x.recs[x.ri]
 		x.stop(abortPark, &NondeterminismError{RunID: x.id, Workflow: x.run.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)})
+		x.exited()
+		return
+	}
+	if x.replay != nil {
+		x.stop(abortReplayEnd, nil) // the code follows the journal to its end
 		x.exited()
 		return
 	}
@@ -277,6 +288,10 @@ func (x *executor) commit(b *journal.Batch) bool {
 	if x.aborted() {
 		return false
 	}
+	if x.replay != nil {
+		x.stop(abortReplayEnd, nil) // a replay check writes nothing
+		return false
+	}
 	if len(b.Create)+len(b.Update)+len(b.Send) > 0 {
 		b.Now = x.e.clock.Now()
 	}
@@ -309,6 +324,9 @@ func (x *executor) write(wake *time.Time, recs ...journal.Record) {
 // again after every wake of the run. It exits the goroutine if the
 // executor is aborted meanwhile.
 func (x *executor) wait(ready func() bool) {
+	if x.replay != nil && !ready() {
+		x.replayEnd() // nothing runs in a replay check: this would wait for ever
+	}
 	cached := false
 	for {
 		ch, gen := x.run.waitCh()

@@ -60,6 +60,9 @@ func (x *executor) take(kind uint8, name string) op {
 	if x.ri == len(x.recs) && x.recs != nil {
 		x.recs, x.ri = nil, 0 // replay is over: let the journal go
 	}
+	if len(o.recs) == 0 && x.replay != nil && !x.replaying() {
+		x.replayEnd() // past the journal's end: a replay check is done
+	}
 	if len(o.recs) == 0 && int(o.pos) >= x.e.cfg.MaxHistory {
 		o.full = true
 		return o

@@ -108,6 +108,9 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 	if settled {
 		return decodeOutcome[T](x, rec)
 	}
+	if x.replay != nil {
+		x.replayEnd() // a replay check executes no step
+	}
 	t := &x.stepExec // runOnce delivers a pending cancellation first
 	x.initStepExec(t, ctx, o, name, opts)
 	t.fn = typedStep[T](fn)

@@ -89,10 +89,6 @@ func Version(ctx Context, change string, min, max int) int {
 	return v
 }
 
-// pastEnd reports whether the run finished at the end of its journal:
-// only a replay check replays a finished run.
-func (x *executor) pastEnd() bool { return false }
-
 // skipVersions passes over the Version answers recorded at the next
 // positions, except one for change keep, when the code asks for another
 // operation there: the Version call was deleted once its old branch was,

@@ -29,8 +29,12 @@
 //	compact FILE [-o OUT]
 //	    rewrites the file without its free space, in place (atomically)
 //	    or into OUT, and prints the sizes before and after.
+//	export FILE RUN... -o OUT
+//	    copies the runs, their records and their child runs into OUT, a
+//	    new journal: what durabletest.Replay replays in a test, to check a
+//	    change of workflow code against real runs before deploying it.
 //
-// list, show and check open the file read-only and may run side by side;
+// list, show, check and export open the file read-only and may run side by side;
 // cancel, resume and compact need it to themselves. A file that a running
 // application holds is refused: stop the application, or work on a copy.
 //
@@ -84,6 +88,7 @@ func init() {
 		{name: "resume", args: "FILE ID", summary: "set a parked run back to running", run: (*cli).resume},
 		{name: "check", args: "FILE", summary: "verify the file and every checksum", run: (*cli).check},
 		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact},
+		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export},
 		{name: bboltCheckCommand, args: "FILE", run: (*cli).bboltCheckChild, hidden: true},
 	}
 }
@@ -141,10 +146,11 @@ func (c *cli) usage(w io.Writer) {
 		}
 	}
 	fmt.Fprint(w, `
-list, show and check open FILE read-only; cancel, resume and compact need
-it to themselves. cancel and resume take effect when the application next
-opens the journal (engines also retry parked runs of the workflows they
-have at Open). Exit status: 0 ok, 1 failure or problems found, 2 usage.
+list, show, check and export open FILE read-only; cancel, resume and
+compact need it to themselves. cancel and resume take effect when the
+application next opens the journal (engines also retry parked runs of the
+workflows they have at Open). Exit status: 0 ok, 1 failure or problems
+found, 2 usage.
 `)
 }
 
@@ -166,7 +172,7 @@ func (c *cli) flags(name string) *flag.FlagSet {
 
 // parse parses args with fs, allowing flags after positional arguments
 // ("list app.db -status parked"); "--" ends the flags. It wants exactly
-// npos positional arguments. It returns them, or the exit status of a
+// npos positional arguments (at least -npos if npos is negative). It returns them, or the exit status of a
 // usage error or a help request.
 func (c *cli) parse(fs *flag.FlagSet, args []string, npos int) ([]string, int, bool) {
 	var pos []string
@@ -188,9 +194,9 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, npos int) ([]string, int, b
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-	if len(pos) != npos {
+	if (npos >= 0 && len(pos) != npos) || (npos < 0 && len(pos) < -npos) {
 		what := "too many arguments"
-		if len(pos) < npos {
+		if npos < 0 || len(pos) < npos {
 			what = "missing arguments"
 		}
 		fmt.Fprintf(c.stderr, "durable %s: %s\n", strings.TrimPrefix(fs.Name(), "durable "), what)
