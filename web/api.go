@@ -149,6 +149,11 @@ func (s *server) detail(r *http.Request, id string) (runDetail, error) {
 		return d, err
 	}
 	for _, c := range page.Runs {
+		if !c.Status.Terminal() {
+			if full, err := s.e.Get(ctx, c.ID); err == nil {
+				c = full
+			}
+		}
 		d.Children = append(d.Children, runOf(c, now))
 	}
 	return d, nil
@@ -217,3 +222,5 @@ func (s *server) send(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
+
+func isNotFound(err error) bool { return errors.Is(err, durable.ErrNotFound) }

@@ -129,11 +129,21 @@ func waitingFor(info durable.RunInfo, now time.Time) string {
 		return "running"
 	}
 	op := info.Pending[len(info.Pending)-1]
-	for _, p := range info.Pending { // a retry says most about a run
-		if p.Kind == "step" && p.LastError != "" {
+	var children []durable.Operation
+	for _, p := range info.Pending {
+		if p.Kind == "step" && p.LastError != "" { // a retry says most about a run
 			op = p
 			break
 		}
+		if p.Kind == "child" {
+			children = append(children, p)
+		}
+	}
+	if (op.Kind == "all" || op.Kind == "select" || op.Kind == "child") && len(children) > 0 {
+		if len(children) == 1 {
+			return fmt.Sprintf("waiting for child %s (%s)", children[0].Child, children[0].Name)
+		}
+		return fmt.Sprintf("waiting for %d children", len(children))
 	}
 	switch op.Kind {
 	case "step":
@@ -149,8 +159,8 @@ func waitingFor(info durable.RunInfo, now time.Time) string {
 			s += " until " + human(op.Due)
 		}
 		return s
-	case "child":
-		return fmt.Sprintf("waiting for child %s (%s)", op.Child, op.Name)
+	case "select":
+		return "waiting for the first of several events"
 	}
 	return "waiting (" + op.Kind + ")"
 }
