@@ -12,6 +12,7 @@ const (
 	MaxIDLen      = 512 // run ids and workflow names, in bytes
 	MaxChannelLen = 256 // channel names, in bytes; no NUL byte
 	MaxNameLen    = 1024
+	MaxMetaLen    = 64 << 10 // Run.Meta, in bytes
 )
 
 // txn is what a backend offers the batch rules: point reads and writes
@@ -333,6 +334,9 @@ func checkNewRun(r *Run) error {
 	}
 	if r.Status != StatusRunning {
 		return fmt.Errorf("create run %q: status %s, want running: %w", r.ID, r.Status, ErrInvalid)
+	}
+	if len(r.Meta) > MaxMetaLen {
+		return fmt.Errorf("create run %q: meta of %d bytes, more than %d: %w", r.ID, len(r.Meta), MaxMetaLen, ErrInvalid)
 	}
 	return nil
 }

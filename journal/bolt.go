@@ -34,6 +34,7 @@ type Bolt struct {
 	cq       commitQueue
 	stats    commitStats
 	inflight sync.WaitGroup // commits under way (Close waits for them)
+	hook     commitHook
 }
 
 var _ Store = (*Bolt)(nil)
@@ -360,8 +361,9 @@ func parseExpireKey(k []byte) (expiry, bool) {
 // runs it has decoded, so a group of commits to one run decodes its stored
 // state once per transaction, not once per commit.
 type boltTxn struct {
-	tx   *bolt.Tx
-	runs map[string]*Run // decoded or written in this transaction; nil: deleted
+	tx      *bolt.Tx
+	runs    map[string]*Run // decoded or written in this transaction; nil: deleted
+	written int             // bytes of values put, for CommitStats
 }
 
 func newBoltTxn(tx *bolt.Tx) *boltTxn { return &boltTxn{tx: tx, runs: map[string]*Run{}} }
@@ -385,7 +387,9 @@ func (t *boltTxn) getRun(id string) (*Run, error) {
 
 func (t *boltTxn) putRun(old, r *Run) error {
 	t.runs[r.ID] = r
-	if err := t.tx.Bucket(bucketRuns).Put(key(r.ID), encodeRun(r)); err != nil {
+	v := encodeRun(r)
+	t.written += len(v)
+	if err := t.tx.Bucket(bucketRuns).Put(key(r.ID), v); err != nil {
 		return err
 	}
 	st := t.tx.Bucket(bucketStatus)
@@ -444,7 +448,9 @@ func (t *boltTxn) putRecord(id string, epoch uint32, r *Record) error {
 		return err
 	}
 	k := recordKey(r.Pos, r.Seq)
-	return b.Put(k[:], encodeRecord(id, r))
+	v := encodeRecord(id, r)
+	t.written += len(v)
+	return b.Put(k[:], v)
 }
 
 func (t *boltTxn) hasMessage(k MessageKey) (bool, error) {
@@ -464,7 +470,9 @@ func (t *boltTxn) putMessage(m *Message) error {
 	if m.Seq, err = b.NextSequence(); err != nil {
 		return err
 	}
-	return b.Put(messageKey(m.Channel, m.Seq), encodeMessage(m))
+	v := encodeMessage(m)
+	t.written += len(v)
+	return b.Put(messageKey(m.Channel, m.Seq), v)
 }
 
 func (t *boltTxn) deleteRun(r *Run) error {

@@ -133,9 +133,12 @@ func (s *Bolt) lead() {
 	q.mu.Unlock()
 
 	start := time.Now()
-	s.commitGroup(group, true)
+	written, err := s.commitGroup(group, true)
 	took := time.Since(start)
 	s.stats.add(n, took)
+	if fn := s.hook.get(); fn != nil {
+		fn(groupStats(group, written, took, err))
+	}
 
 	q.mu.Lock()
 	q.lastN, q.lastTook = n, took
@@ -158,10 +161,30 @@ func (s *Bolt) lead() {
 	}
 }
 
+// groupStats describes the transaction that applied group.
+func groupStats(group []*commitReq, written int, took time.Duration, err error) CommitStats {
+	cs := CommitStats{Commits: len(group), Bytes: written, Duration: took, Err: err}
+	for _, r := range group {
+		switch {
+		case r.err != nil:
+		case r.batch != nil:
+			cs.Operations += r.batch.Len()
+		case r.purge != nil:
+			cs.Operations += r.purge.n
+		default:
+			cs.Operations++
+		}
+	}
+	return cs
+}
+
 // commitGroup applies reqs in one transaction and sets each one's outcome.
-func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) {
+// It returns the bytes written and the transaction's error (after
+// isolating, the last one's).
+func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) (written int, txErr error) {
 	err := s.update(func(tx *bolt.Tx) error {
 		t := newBoltTxn(tx)
+		defer func() { written = t.written }()
 		for _, r := range reqs {
 			r.err, r.existing, r.created = nil, nil, nil
 			var p *plan
@@ -196,18 +219,21 @@ func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) {
 		return nil
 	})
 	if err == nil {
-		return
+		return written, nil
 	}
 	if isolate && len(reqs) > 1 {
+		written = 0
 		for _, r := range reqs {
-			s.commitGroup([]*commitReq{r}, false)
+			w, e := s.commitGroup([]*commitReq{r}, false)
+			written, txErr = written+w, e
 		}
-		return
+		return written, txErr
 	}
 	for _, r := range reqs {
 		r.err = fmt.Errorf("journal: commit: %w", err)
 		r.existing, r.created = nil, nil
 	}
+	return 0, err
 }
 
 // update runs fn in a write transaction; a panic rolls it back and becomes

@@ -25,15 +25,22 @@ import (
 //	          epoch uint, input bin|nil, output bin|nil, err bin|nil,
 //	          created int, updated int, wake int, deadline int, cancel bool,
 //	          parentEpoch uint]
+//	run v2:  the 14 fields of v1, then meta bin (Run.Meta)
 //	message: [data bin|nil, sentAt int]
 //
 // Times are Unix nanoseconds; 0 is the zero time.
+//
+// Version 2 exists for run values only and is written only for runs with
+// Meta, so a journal whose runs carry none is byte for byte what version 1
+// wrote; this code reads both.
 const (
 	formatVersion = 1
+	runVersion2   = 2
 	headerSize    = 5
 
 	recordFields  = 5
 	runFields     = 14
+	runFieldsV2   = 15
 	messageFields = 2
 )
 
@@ -54,10 +61,15 @@ func seal(buf, scope1, scope2 []byte) []byte {
 
 // open checks the header of v and returns its body.
 func open(v, scope1, scope2 []byte, runID, what string) ([]byte, error) {
+	return openVersions(v, scope1, scope2, runID, what, formatVersion)
+}
+
+// openVersions is open for a value that may be of version max or below.
+func openVersions(v, scope1, scope2 []byte, runID, what string, max byte) ([]byte, error) {
 	if len(v) < headerSize {
 		return nil, corruptf(runID, what, "value of %d bytes is shorter than its header", len(v))
 	}
-	if v[0] != formatVersion {
+	if v[0] < formatVersion || v[0] > max {
 		return nil, corruptf(runID, what, "unknown value version %d", v[0])
 	}
 	body := v[headerSize:]
@@ -131,8 +143,12 @@ func recordErr(err error, r Record) error {
 }
 
 func encodeRun(r *Run) []byte {
-	buf := make([]byte, headerSize, headerSize+64+len(r.Workflow)+len(r.Parent)+len(r.Input)+len(r.Output)+len(r.Err))
-	buf = msgp.AppendArrayHeader(buf, runFields)
+	buf := make([]byte, headerSize, headerSize+64+len(r.Workflow)+len(r.Parent)+len(r.Input)+len(r.Output)+len(r.Err)+len(r.Meta))
+	fields := runFields
+	if len(r.Meta) > 0 {
+		fields = runFieldsV2
+	}
+	buf = msgp.AppendArrayHeader(buf, fields)
 	buf = msgp.AppendString(buf, r.Workflow)
 	buf = msgp.AppendUint(buf, uint64(r.Status))
 	buf = msgp.AppendString(buf, r.Parent)
@@ -147,17 +163,27 @@ func encodeRun(r *Run) []byte {
 	buf = msgp.AppendInt(buf, unixNano(r.Deadline))
 	buf = msgp.AppendBool(buf, r.CancelRequested)
 	buf = msgp.AppendUint(buf, uint64(r.ParentEpoch))
+	if fields == runFieldsV2 {
+		buf = msgp.AppendBin(buf, r.Meta)
+		seal(buf, []byte(r.ID), nil)
+		buf[0] = runVersion2 // the checksum does not cover the version byte
+		return buf
+	}
 	return seal(buf, []byte(r.ID), nil)
 }
 
 func decodeRun(id string, v []byte) (Run, error) {
 	r := Run{ID: id}
-	body, err := open(v, []byte(id), nil, id, "run")
+	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion2)
 	if err != nil {
 		return r, err
 	}
 	d := decoder{b: body}
-	d.array(runFields)
+	fields := runFields
+	if v[0] == runVersion2 {
+		fields = runFieldsV2
+	}
+	d.array(fields)
 	r.Workflow = d.str()
 	r.Status = Status(d.uint(math.MaxUint8))
 	r.Parent = d.str()
@@ -172,6 +198,9 @@ func decodeRun(id string, v []byte) (Run, error) {
 	r.Deadline = fromUnixNano(d.int())
 	r.CancelRequested = d.bool()
 	r.ParentEpoch = uint32(d.uint(math.MaxUint32))
+	if fields == runFieldsV2 {
+		r.Meta = d.bin()
+	}
 	if err := d.finish(id, "run"); err != nil {
 		return r, err
 	}

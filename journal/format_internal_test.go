@@ -71,7 +71,9 @@ func testRuns() []Run {
 		CreatedAt: time.Unix(0, math.MinInt64+1), UpdatedAt: time.Unix(0, math.MaxInt64),
 		WakeAt: time.Unix(0, -1), Deadline: time.Unix(1, 0), CancelRequested: true,
 	}
-	rs := []Run{{ID: "minimal", Workflow: "w", Status: StatusRunning}, full}
+	withMeta := full
+	withMeta.ID, withMeta.Meta = "meta", []byte("traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	rs := []Run{{ID: "minimal", Workflow: "w", Status: StatusRunning}, full, withMeta}
 	for s := StatusRunning; s <= StatusCanceled; s++ {
 		rs = append(rs, Run{ID: s.String(), Workflow: "w", Status: s})
 	}
@@ -89,6 +91,7 @@ func checkRun(t *testing.T, want, got Run) {
 	for _, p := range [][2][]byte{{want.Input, got.Input}, {want.Output, got.Output}, {want.Err, got.Err}} {
 		ok = ok && bytes.Equal(p[0], p[1]) && (p[0] == nil) == (p[1] == nil)
 	}
+	ok = ok && bytes.Equal(want.Meta, got.Meta)
 	for _, p := range [][2]time.Time{{want.CreatedAt, got.CreatedAt}, {want.UpdatedAt, got.UpdatedAt}, {want.WakeAt, got.WakeAt}, {want.Deadline, got.Deadline}} {
 		ok = ok && sameTime(p[0], p[1])
 	}
@@ -105,6 +108,20 @@ func TestRunRoundTrip(t *testing.T) {
 			t.Fatalf("decodeRun of an encoded run (%s) = %v, want success", r.ID, err)
 		}
 		checkRun(t, r, got)
+	}
+}
+
+// TestRunVersions: a run without Meta is written as format version 1, the
+// bytes older code wrote and reads; one with Meta as version 2.
+func TestRunVersions(t *testing.T) {
+	t.Parallel()
+	r := Run{ID: "r", Workflow: "wf", Status: StatusRunning, Input: []byte("in")}
+	if v := encodeRun(&r); v[0] != 1 || v[headerSize] != 0x90|runFields {
+		t.Fatalf("a run without Meta encodes as version %d with header %#x, want version 1 with %d fields", v[0], v[headerSize], runFields)
+	}
+	r.Meta = []byte("m")
+	if v := encodeRun(&r); v[0] != 2 || v[headerSize] != 0x90|runFieldsV2 {
+		t.Fatalf("a run with Meta encodes as version %d with header %#x, want version 2 with %d fields", v[0], v[headerSize], runFieldsV2)
 	}
 }
 
@@ -147,6 +164,8 @@ func encodedValues() map[string]struct {
 	rec := Record{Pos: 3, Seq: 1, Kind: 2, Flags: 1, Name: "step", Time: time.Unix(1700000000, 123), Data: []byte("payload bytes")}
 	run := Run{ID: "r", Workflow: "wf", Status: StatusRunning, Parent: "p", Input: []byte("in"), CreatedAt: time.Unix(1700000000, 1), CancelRequested: true}
 	msg := Message{RunID: "r", Channel: "ch", Seq: 9, Data: []byte("msg"), SentAt: time.Unix(1700000000, 2)}
+	metaRun := run
+	metaRun.Meta = []byte("k=v")
 	k := recordKey(rec.Pos, rec.Seq)
 	return map[string]struct {
 		v      []byte
@@ -154,6 +173,7 @@ func encodedValues() map[string]struct {
 	}{
 		"record": {encodeRecord("r", &rec), func(v []byte) error { _, err := decodeRecord("r", k[:], v); return err }},
 		"run":    {encodeRun(&run), func(v []byte) error { _, err := decodeRun("r", v); return err }},
+		"run v2": {encodeRun(&metaRun), func(v []byte) error { _, err := decodeRun("r", v); return err }},
 		"message": {encodeMessage(&msg), func(v []byte) error {
 			_, err := decodeMessage("r", messageKey(msg.Channel, msg.Seq), v)
 			return err

@@ -25,6 +25,7 @@ type Memory struct {
 	runs   map[string]*memRun
 	ids    []string // sorted run ids, rebuilt when dirty
 	dirty  bool
+	hook   commitHook
 }
 
 // oldEpoch is an ended epoch's journal, kept until Purge.
@@ -81,7 +82,8 @@ func (m *Memory) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 	}
 	defer m.mu.Unlock()
 	t := memTxn{m}
-	old, p, err := createPlan(t, r, time.Now())
+	start := time.Now()
+	old, p, err := createPlan(t, r, start)
 	if err != nil {
 		return Run{}, false, err
 	}
@@ -91,7 +93,15 @@ func (m *Memory) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 	if err := p.apply(t); err != nil {
 		return Run{}, false, err
 	}
+	m.report(1, start, nil)
 	return cloneRun(&m.runs[r.ID].run), true, nil
+}
+
+// report passes a transaction's statistics to the CommitReporter hook.
+func (m *Memory) report(ops int, start time.Time, err error) {
+	if fn := m.hook.get(); fn != nil {
+		fn(CommitStats{Commits: 1, Operations: ops, Duration: time.Since(start), Err: err})
+	}
 }
 
 // Commit implements [Store.Commit].
@@ -104,12 +114,20 @@ func (m *Memory) Commit(ctx context.Context, b *Batch) error {
 	if now.IsZero() && b.needsNow() {
 		now = time.Now()
 	}
+	var start time.Time
+	if m.hook.fn.Load() != nil {
+		start = time.Now()
+	}
 	t := memTxn{m}
 	p, err := makePlan(t, b, now.Round(0))
 	if err != nil {
 		return err
 	}
-	return p.apply(t)
+	err = p.apply(t)
+	if !start.IsZero() {
+		m.report(b.Len(), start, err)
+	}
+	return err
 }
 
 // GetRun implements [Store.GetRun].
@@ -256,6 +274,7 @@ func cloneRun(r *Run) Run {
 	c.Input = bytes.Clone(r.Input)
 	c.Output = bytes.Clone(r.Output)
 	c.Err = bytes.Clone(r.Err)
+	c.Meta = bytes.Clone(r.Meta)
 	return c
 }
 

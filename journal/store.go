@@ -157,6 +157,11 @@ type Run struct {
 	// [Coordinator] keeps them; other stores leave them empty.
 	Owner string
 	Token uint64
+	// Meta is data the engine keeps with the run from its creation (an
+	// observer's trace context, say): set by CreateRun or Batch.Create,
+	// never changed afterwards, kept across ContinueAsNew. Opaque to the
+	// journal, like the payloads.
+	Meta []byte
 }
 
 // Record is one entry of a run's journal. Records are keyed by (Pos, Seq):

@@ -62,6 +62,7 @@ var tests = []test{
 	{"ListRuns/Filters", testListRuns},
 	{"Delete", testDelete},
 	{"Delete/Errors", testDeleteErrors},
+	{"Meta", testMeta},
 
 	// records.go
 	{"Records/Order", testRecordsOrder},
@@ -245,6 +246,9 @@ func runDiff(want, got journal.Run) string {
 	}
 	if got.CancelRequested != want.CancelRequested {
 		add("CancelRequested", want.CancelRequested, got.CancelRequested)
+	}
+	if !bytes.Equal(got.Meta, want.Meta) {
+		add("Meta", short(want.Meta), short(got.Meta))
 	}
 	return strings.Join(d, "; ")
 }
