@@ -222,3 +222,18 @@ func BenchmarkRawBoltBatch(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(len(value)), "B/record")
 }
+
+// BenchmarkStepMemoryObserver is BenchmarkStepMemory with a
+// Config.Observer that does nothing: the cost of the observer calls.
+func BenchmarkStepMemoryObserver(b *testing.B) {
+	cfg := quiet(config(benchSteps))
+	cfg.Observer = durable.BaseObserver{}
+	e, err := durable.New(journal.NewMemory(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	runSteps(b, e, "mem", b.N)
+}

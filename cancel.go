@@ -82,7 +82,7 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 		for _, rec := range recs {
 			if rec.Kind == kindChild && rec.Seq == 0 && rec.Flags&flagDetached == 0 && len(rec.Data) > 0 {
 				if err := e.Cancel(ctx, string(rec.Data)); err != nil && !isFinished(err) && !isNotFound(err) {
-					e.log.Warn("durable: cannot cancel child run", "run", id, "child", string(rec.Data), "err", err)
+					e.log.Warn("durable: cannot cancel child run", "run_id", id, "child", string(rec.Data), "err", err)
 				}
 			}
 		}
@@ -270,7 +270,7 @@ func (x *executor) cancelChildren() {
 	e.spawn(func() {
 		for _, id := range ids {
 			if err := e.Cancel(context.Background(), id); err != nil && !isFinished(err) && !isNotFound(err) {
-				e.log.Warn("durable: cannot cancel child run", "run", x.id, "child", id, "err", err)
+				e.log.Warn("durable: cannot cancel child run", "run_id", x.id, "workflow", x.run.def.Name(), "child", id, "err", err)
 			}
 		}
 	})

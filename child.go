@@ -32,6 +32,7 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 	x := ctx.executor()
 	o := x.take(kindChild, w.Name())
 	f := &Future[O]{st: newFutureState()}
+	f.st.kind, f.st.name, f.st.pos = WaitChild, w.Name(), o.pos
 	var childID string
 	var detached bool
 	if len(o.recs) > 0 {
@@ -146,6 +147,9 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 		Append: []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}},
 		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input,
 			Parent: x.id, ParentPos: o.pos, ParentEpoch: x.row.Epoch, Deadline: sc.deadlineFrom(x.now())}},
+	}
+	if x.e.obs != nil {
+		b.Create[0].Meta = x.e.obsInject(x.octx, RunEvent{RunID: childID, Workflow: name, Parent: x.id})
 	}
 	finished := err == nil && old.Status.Terminal()
 	if finished {

@@ -52,6 +52,9 @@ func (x *executor) continued(c *continueAsNew) {
 		return
 	}
 	x.e.noteFinish(b.Now)
+	if x.e.obs != nil {
+		x.obsStopped(StopContinued, nil)
+	}
 	lr := x.run
 	lr.mu.Lock()
 	lr.childResults = nil

@@ -146,6 +146,19 @@
 // demand. Waiting runs beyond Config.MaxCachedRuns (default 4,096) give up
 // their goroutine and are replayed when what they wait for arrives.
 //
+// # Observability
+//
+// Config.Observer receives the engine's events: runs started, resumed
+// (where, after how many records), replayed, finished, parked or stopped;
+// each step attempt (its duration and error, or that replay answered it);
+// retries; waits; and the journal's commit batches. Implementations embed
+// [BaseObserver]. What [Observer].InjectRun returns when a run is created
+// is journaled with it and given back in every event of the run, in any
+// process: the otel module keeps the run's trace context there, so a run
+// is one trace across crashes and processes. [Logger] gives workflow code
+// a *slog.Logger that carries run_id, workflow and position, and is
+// silent while the run replays.
+//
 // # Choices
 //
 // Where the design leaves a question open, this package answers it so:

@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -89,6 +90,12 @@ type Config struct {
 	// RecoveryWorkers is how many runs [Open] and [New] load at once when
 	// they resume unfinished runs. Defaults to 4 × GOMAXPROCS.
 	RecoveryWorkers int
+
+	// Observer receives the engine's events (runs, step attempts, waits,
+	// commits) for traces and metrics; see [Observer] and the otel
+	// module. Defaults to none, which costs the step path nothing
+	// measurable.
+	Observer Observer
 }
 
 const (
@@ -176,6 +183,10 @@ type Engine struct {
 	counters  counters
 	since     time.Time
 	wg        sync.WaitGroup // every goroutine the engine starts
+
+	obs         Observer    // Config.Observer; nil if none
+	obsPanicked atomic.Bool // the observer panicked once (and was logged)
+	obsStop     func()      // unsubscribes from the store's commit statistics
 }
 
 // Open opens (creating it if needed) the bbolt journal at path and returns
@@ -224,6 +235,7 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 		defs:    map[string]Definition{},
 		runs:    map[string]*liveRun{},
 		stepSem: make(chan struct{}, c.MaxSteps),
+		obs:     c.Observer,
 		since:   c.Clock.Now(),
 	}
 	var err error
@@ -238,6 +250,9 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 			return nil, fmt.Errorf("durable: Config.Workflows: two workflows named %q", d.Name())
 		}
 		e.defs[d.Name()] = d
+	}
+	if e.obs != nil {
+		e.obsStop = e.obsCommits()
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.retention.kick = make(chan struct{}, 1)
@@ -318,10 +333,13 @@ func (e *Engine) parkUnregistered(runs []journal.Run) {
 		err := fmt.Errorf("durable: run %q: workflow %q: %w", r.ID, r.Workflow, ErrNotRegistered)
 		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: r.ID, Status: journal.StatusParked, Err: encodeError(err)}}}
 		if cerr := e.store.Commit(e.ctx, b); cerr != nil && !errors.Is(cerr, journal.ErrFinished) && e.ctx.Err() == nil {
-			e.log.Warn("durable: cannot park run of unregistered workflow", "run", r.ID, "workflow", r.Workflow, "err", cerr)
+			e.log.Warn("durable: cannot park run of unregistered workflow", "run_id", r.ID, "workflow", r.Workflow, "err", cerr)
 			continue
 		}
-		e.log.Warn("durable: run parked: its workflow is not registered", "run", r.ID, "workflow", r.Workflow)
+		e.log.Warn("durable: run parked: its workflow is not registered", "run_id", r.ID, "workflow", r.Workflow)
+		if e.obs != nil {
+			e.obsParkedIdle(r.ID, r.Workflow, r.Meta, err)
+		}
 	}
 }
 
@@ -391,6 +409,9 @@ func (e *Engine) Close() error {
 		err = fmt.Errorf("durable: Close: steps still running after %v were abandoned", e.cfg.ShutdownTimeout)
 		e.log.Warn(err.Error())
 	}
+	if e.obsStop != nil {
+		e.obsStop()
+	}
 	if e.ownsStore {
 		if cerr := e.store.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("durable: Close: %w", cerr)
@@ -427,9 +448,9 @@ func (e *Engine) wake(id string) {
 func (e *Engine) park(lr *liveRun, reason error) {
 	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: lr.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
 	if err := e.store.Commit(context.Background(), b); err != nil && !errors.Is(err, journal.ErrFinished) {
-		e.log.Error("durable: cannot record that a run is parked", "run", lr.id, "reason", reason, "err", err)
+		e.log.Error("durable: cannot record that a run is parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason, "err", err)
 	} else {
-		e.log.Warn("durable: run parked", "run", lr.id, "workflow", lr.def.Name(), "reason", reason)
+		e.log.Warn("durable: run parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason)
 	}
 	lr.done()
 }
@@ -438,7 +459,7 @@ func (e *Engine) park(lr *liveRun, reason error) {
 // be read or written (a full disk, say). The run stays Running.
 func (e *Engine) retryLoad(lr *liveRun, cause error) {
 	const pause = time.Second
-	e.log.Error("durable: run suspended after a storage error; retrying", "run", lr.id, "err", cause, "in", pause)
+	e.log.Error("durable: run suspended after a storage error; retrying", "run_id", lr.id, "workflow", lr.def.Name(), "err", cause, "in", pause)
 	e.spawn(func() {
 		select {
 		case <-time.After(pause):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -75,6 +76,20 @@ type executor struct {
 	cur      curOp
 	batch    journal.Batch // reused by the workflow goroutine's commits
 	stepExec stepExec      // reused by Step (the workflow goroutine's steps)
+
+	// For Config.Observer (observer.go); set by the workflow goroutine.
+	octx        context.Context   // the run's context, from RunStarted or RunResumed
+	meta        map[string]string // the run's decoded Meta
+	replayStart time.Time
+	waitKind    string // what x.wait waits for (see waitFor)
+	waitName    string
+	waitPos     uint32
+	waitBegan   time.Time
+
+	// For Logger (logger.go), which step goroutines may use too.
+	logger     *slog.Logger
+	replayOver atomic.Bool   // replay is over
+	pos        atomic.Uint32 // the next position, as x.next
 }
 
 type abortReason uint8
@@ -100,11 +115,15 @@ func newExecutor(lr *liveRun, row journal.Run, recs []journal.Record) *executor 
 		abort:  make(chan struct{}),
 	}
 	x.ctx = &wfContext{x: x}
+	x.replayOver.Store(len(recs) == 0)
 	return x
 }
 
 // main is the workflow goroutine.
 func (x *executor) main() {
+	if x.e.obs != nil {
+		x.obsBegin()
+	}
 	finished := false
 	defer func() {
 		if !finished {
@@ -162,6 +181,9 @@ func (x *executor) park(reason error) {
 
 // exited cleans up after the workflow goroutine stopped without returning.
 func (x *executor) exited() {
+	if x.e.obs != nil {
+		x.obsExited(x.reason, x.reasonErr)
+	}
 	if x.replay != nil {
 		x.replayExited()
 		return
@@ -262,6 +284,9 @@ func (x *executor) finish(out []byte, werr error) {
 		return
 	}
 	crashPoint("completed", x.id, -1)
+	if x.e.obs != nil {
+		x.obsFinished(status, werr)
+	}
 	x.run.done()
 	x.e.noteFinish(b.Now)
 	if toParent != nil {
@@ -331,25 +356,39 @@ func (x *executor) wait(ready func() bool) {
 	for {
 		ch, gen := x.run.waitCh()
 		if x.aborted() {
-			x.exit()
+			x.waitExit(cached)
 		}
 		if ready() {
 			if cached {
 				x.e.markBusy(x)
+				if x.e.obs != nil {
+					x.obsWaitEnded(false)
+				}
 			}
 			return
 		}
 		x.waitGen.Store(gen)
 		if !cached {
 			cached = true
+			if x.e.obs != nil {
+				x.obsWaitStarted()
+			}
 			x.e.markIdle(x)
 		}
 		select {
 		case <-ch:
 		case <-x.abort:
-			x.exit()
+			x.waitExit(cached)
 		}
 	}
+}
+
+// waitExit exits the workflow goroutine from a wait that was aborted.
+func (x *executor) waitExit(cached bool) {
+	if cached && x.e.obs != nil {
+		x.obsWaitEnded(true)
+	}
+	x.exit()
 }
 
 // now is the engine clock's time.

@@ -23,6 +23,10 @@ type futureState struct {
 	rec  journal.Record
 	live any // the result itself, when the step ran here and its type is plain
 	poll func()
+	// What a wait for it waits for, for Config.Observer.
+	kind string
+	name string
+	pos  uint32
 }
 
 func newFutureState() *futureState { return &futureState{done: make(chan struct{})} }
@@ -67,12 +71,16 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 	o, rec, settled := x.begin(ctx, kindStep, name)
 	f := &Future[T]{st: newFutureState(), decode: decodeFuture[T]}
 	if settled {
+		if x.e.obs != nil {
+			x.obsReplayedStep(name, &o, rec)
+		}
 		f.st.resolve(rec)
 		return f
 	}
 	if x.replay != nil {
 		return f // a replay check executes no step; waiting for it ends the check
 	}
+	f.st.kind, f.st.name, f.st.pos = WaitStep, name, o.pos
 	t := x.newStepExec(ctx, o, name, opts)
 	t.fn = typedStep[T](fn)
 	t.future = f.st
@@ -100,6 +108,7 @@ func decodeFuture[T any](x *executor, st *futureState) (T, error) {
 func (f *Future[T]) Get(ctx Context) (T, error) {
 	x := ctx.executor()
 	if !f.st.check() {
+		x.waitFor(f.st.kind, f.st.name, f.st.pos)
 		x.wait(f.st.check)
 	}
 	return f.decode(x, f.st)

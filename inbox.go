@@ -111,6 +111,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 
 	var msg *journal.Message
 	var readErr error
+	x.waitFor(WaitReceive, channel, o.pos)
 	x.wait(func() bool {
 		msgs, err := x.nextMessage(channel)
 		switch {

@@ -30,6 +30,7 @@ type liveRun struct {
 	childResults map[uint32]journal.Record // results of children, by the parent's position, not yet taken
 	stopped      bool                      // the engine is closing
 	queued       bool                      // waiting in the loader's queue
+	obsEpoch     int64                     // 1 + the epoch of the last executor, for Config.Observer
 }
 
 type runState uint8
@@ -129,6 +130,9 @@ func (lr *liveRun) load() {
 		case errors.Is(err, journal.ErrNotFound):
 			lr.done()
 		case errors.Is(err, journal.ErrCorrupt):
+			if e.obs != nil {
+				e.obsParkedIdle(lr.id, lr.def.Name(), nil, err)
+			}
 			e.park(lr, err)
 		default:
 			lr.setIdle()

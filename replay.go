@@ -51,6 +51,7 @@ func (x *executor) take(kind uint8, name string) op {
 	}
 	o := op{pos: x.next}
 	x.next++
+	x.pos.Store(x.next)
 	start := x.ri
 	for x.ri < len(x.recs) && x.recs[x.ri].Pos == o.pos {
 		x.ri++
@@ -58,7 +59,12 @@ func (x *executor) take(kind uint8, name string) op {
 	o.recs = x.recs[start:x.ri:x.ri]
 	o.n = uint32(len(o.recs))
 	if x.ri == len(x.recs) && x.recs != nil {
+		replayed := len(x.recs) > 0
 		x.recs, x.ri = nil, 0 // replay is over: let the journal go
+		x.replayOver.Store(true)
+		if replayed && x.e.obs != nil {
+			x.obsReplayed()
+		}
 	}
 	if len(o.recs) == 0 && x.replay != nil && !x.replaying() {
 		x.replayEnd() // past the journal's end: a replay check is done
@@ -68,7 +74,7 @@ func (x *executor) take(kind uint8, name string) op {
 		return o
 	}
 	if int(o.pos) == x.e.cfg.MaxHistory*9/10 && len(o.recs) == 0 {
-		x.e.log.Warn("durable: run nears its history limit; continue as new", "run", x.id, "positions", o.pos, "limit", x.e.cfg.MaxHistory)
+		x.e.log.Warn("durable: run nears its history limit; continue as new", "run_id", x.id, "workflow", x.run.def.Name(), "positions", o.pos, "limit", x.e.cfg.MaxHistory)
 	}
 	if _, done := o.done(); !done {
 		x.setCurrent(o.pos, kind, name)

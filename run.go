@@ -136,6 +136,9 @@ func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id s
 	}
 	now := e.clock.Now()
 	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now}
+	if e.obs != nil {
+		row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
+	}
 	got, _, err := e.store.CreateRun(ctx, row)
 	if err != nil {
 		if e.isClosed() {

@@ -128,6 +128,7 @@ func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 	}
 	win, msg := -1, (*journal.Message)(nil)
 	var pollErr error
+	x.waitFor(WaitSelect, "", o.pos)
 	x.wait(func() bool {
 		for i, it := range items {
 			ok, m, err := it.poll(x)
@@ -216,6 +217,7 @@ func AwaitAll(ctx Context, items ...Awaitable) error {
 		return true
 	}
 	ready := false
+	x.waitFor(WaitAll, "", o.pos)
 	x.wait(func() bool {
 		ready = allReady()
 		return ready || x.pendingCancel(ctx) != nil

@@ -1,8 +1,10 @@
 package durable
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -83,11 +85,17 @@ type stepContext struct {
 	context.Context
 	t       *stepExec
 	attempt int
+	vals    context.Context // Config.Observer's context for the attempt, or nil
 }
 
 func (c *stepContext) Value(key any) any {
 	if key == (stepInfoKey{}) {
 		return c
+	}
+	if c.vals != nil {
+		if v := c.vals.Value(key); v != nil {
+			return v
+		}
 	}
 	return c.Context.Value(key)
 }
@@ -106,6 +114,9 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 	x := ctx.executor()
 	o, rec, settled := x.begin(ctx, kindStep, name)
 	if settled {
+		if x.e.obs != nil {
+			x.obsReplayedStep(name, &o, rec)
+		}
 		return decodeOutcome[T](x, rec)
 	}
 	if x.replay != nil {
@@ -117,6 +128,7 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 	for !t.runOnce() {
 		at := t.nextAt
 		x.e.wakes.add(x.id, at, false)
+		x.waitFor(WaitRetry, name, o.pos)
 		x.wait(func() bool { return !x.now().Before(at) || t.cancelRequested() != nil })
 	}
 	x.replayed(t.done)
@@ -185,8 +197,10 @@ type stepExec struct {
 	done    journal.Record
 	live    any // the successful result itself, if its type is plain
 	isDone  bool
-	future  *futureState // set for Go
-	sc      stepContext  // the running attempt's context
+	future  *futureState    // set for Go
+	sc      stepContext     // the running attempt's context
+	vals    context.Context // Config.Observer's context for the running attempt
+	began   time.Time       // when the running attempt started, for Config.Observer
 }
 
 // newStepExec returns a step execution for the step at o (a future's: Go).
@@ -257,7 +271,13 @@ func (t *stepExec) runOnce() bool {
 		}
 	}
 	crashPoint("step-before", x.id, int(t.o.pos))
+	if x.e.obs != nil {
+		t.obsStepStarted()
+	}
 	data, live, stepErr, encErr := t.execute()
+	if x.e.obs != nil {
+		t.obsStepFinished(cmp.Or(stepErr, encErr))
+	}
 	crashPoint("step-effect", x.id, int(t.o.pos))
 	if x.aborted() {
 		return t.abandon()
@@ -288,6 +308,13 @@ func (t *stepExec) runOnce() bool {
 	if !t.commit(r, &next) {
 		return t.abandon()
 	}
+	if x.e.obs != nil {
+		t.obsRetry(stepErr, next)
+	}
+	if x.e.log.Enabled(context.Background(), slog.LevelDebug) {
+		x.e.log.Debug("durable: step attempt failed; retrying", "run_id", x.id, "workflow", x.run.def.Name(), "step", t.name,
+			"position", t.o.pos, "attempt", t.attempt, "err", stepErr, "retry_at", next)
+	}
 	t.attempt++
 	t.nextAt = next
 	t.started = false
@@ -303,7 +330,7 @@ func (t *stepExec) execute() (data []byte, live any, stepErr, encErr error) {
 		return nil, nil, err, nil
 	}
 	defer x.e.release(t.cfg.limit)
-	t.sc = stepContext{Context: parent, t: t, attempt: t.attempt}
+	t.sc = stepContext{Context: parent, t: t, attempt: t.attempt, vals: t.vals}
 	var ctx context.Context = &t.sc
 	timeout := t.policy.Timeout
 	if t.cfg.timeout > 0 {

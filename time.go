@@ -55,6 +55,7 @@ func sleep(ctx Context, until func(now time.Time) time.Time) error {
 // timer's firing at o; or until the run's cancellation, which it delivers.
 func (x *executor) waitTimer(ctx Context, o *op, kind uint8, name string, at time.Time) error {
 	x.e.wakes.add(x.id, at, false)
+	x.waitFor(WaitSleep, name, o.pos)
 	x.wait(func() bool { return !x.now().Before(at) || x.pendingCancel(ctx) != nil })
 	if cause := x.pendingCancel(ctx); cause != nil {
 		x.deliverLive(o, kind, name, cause)

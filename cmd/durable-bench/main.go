@@ -41,6 +41,7 @@ type config struct {
 	dir        string
 	cpuProfile string
 	memProfile string
+	observer   bool // every engine has a Config.Observer that does nothing
 
 	steps        int // P1
 	runs         int // P2
@@ -172,6 +173,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "directory for the journal files (its disk is what P1-P4 and P7 measure)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of each figure to `PREFIX`-Pn.pprof (samples labelled side=engine or side=baseline)")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile at the end of each figure to `PREFIX`-Pn.pprof")
+	fs.BoolVar(&c.observer, "observer", false, "give every engine a Config.Observer that does nothing (durable.BaseObserver): the cost of the observer calls")
 	fs.IntVar(&c.cachedRuns, "cached-runs", 0, "P6: Config.MaxCachedRuns (0: the engine's default, 4096; -1: no limit)")
 	for _, s := range sizes {
 		fs.IntVar(s.p(&c), s.name, s.full, fmt.Sprintf("%s (-quick: %d)", s.usage, s.quick))
@@ -236,10 +238,14 @@ func (b *bench) path(name string) string {
 // engineConfig is the engine configuration of every figure: defaults, and
 // the engine's warnings on stderr.
 func (b *bench) engineConfig(wfs ...durable.Definition) *durable.Config {
-	return &durable.Config{
+	cfg := &durable.Config{
 		Workflows: wfs,
 		Logger:    slog.New(slog.NewTextHandler(b.progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
+	if b.cfg.observer {
+		cfg.Observer = durable.BaseObserver{}
+	}
+	return cfg
 }
 
 // lockedWriter serializes writes: progress lines and the engine's log
