@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -135,33 +134,36 @@ func (s *Store) lead() {
 }
 
 // commitGroup applies reqs in one transaction and sets each one's outcome.
-// A transaction that failed for want of the server is tried again (after
-// finding out whether it landed, when it may have); one that failed
+// A transaction that failed for want of the server is tried again, once
+// it is known not to have committed (see retry.go); one that failed
 // otherwise is split so that only the culprit fails.
 func (s *Store) commitGroup(reqs []*request, isolate bool) {
-	var token [16]byte
-	rand.Read(token[:])
 	var bo backoff
-	maybeLanded := false
+	var sent int64 // the transaction id of an attempt whose COMMIT was sent and not answered
 	for {
 		ctx, cancel := context.WithTimeout(s.life, commitTimeout)
 		var err error
 		landed := false
-		if maybeLanded {
-			landed, err = s.landed(ctx, token[:])
+		if sent != 0 {
+			if landed, err = s.landed(ctx, sent); err == nil && !landed {
+				sent = 0 // it did not commit: run the group again
+			}
 		}
 		if err == nil && !landed {
-			err = s.commitTx(ctx, reqs, token[:])
+			sent, err = s.commitTx(ctx, reqs)
 		}
 		cancel()
 		if err == nil {
-			return
+			if landed {
+				s.opts.Logger.Info("postgres: commit: the reply was lost but the transaction had committed", "commits", len(reqs))
+			}
+			return // committed now, or by the attempt whose reply was lost
 		}
 		if !transient(err) || s.life.Err() != nil {
 			if s.life.Err() != nil {
 				err = journal.ErrClosed
 			}
-			if isolate && len(reqs) > 1 && !maybeLanded && s.life.Err() == nil {
+			if isolate && len(reqs) > 1 && sent == 0 && s.life.Err() == nil {
 				for _, r := range reqs {
 					s.commitGroup([]*request{r}, false)
 				}
@@ -171,9 +173,6 @@ func (s *Store) commitGroup(reqs []*request, isolate bool) {
 				r.err = commitErr(err)
 			}
 			return
-		}
-		if !pgconn.SafeToRetry(err) {
-			maybeLanded = true // from now on, until it is known
 		}
 		s.opts.Logger.Warn("postgres: commit: cannot reach the server; retrying", "commits", len(reqs), "err", err)
 		if !bo.sleep(context.Background(), s.life.Done()) {
@@ -185,11 +184,24 @@ func (s *Store) commitGroup(reqs []*request, isolate bool) {
 	}
 }
 
-// landed reports whether the group transaction with token committed.
-func (s *Store) landed(ctx context.Context, token []byte) (bool, error) {
-	var ok bool
-	err := s.pool.QueryRow(ctx, s.q.landed, token).Scan(&ok)
-	return ok, err
+// landed reports whether transaction xid committed: true if it did, false
+// if it aborted; an error (transient: ask again) while the server has not
+// finished it, or when the server no longer knows (then the outcome stays
+// unknown and the commit fails).
+func (s *Store) landed(ctx context.Context, xid int64) (bool, error) {
+	var status *string
+	if err := s.pool.QueryRow(ctx, "SELECT txid_status($1)", xid).Scan(&status); err != nil {
+		return false, err
+	}
+	switch {
+	case status == nil:
+		return false, fmt.Errorf("transaction %d: the server no longer knows whether it committed", xid)
+	case *status == "committed":
+		return true, nil
+	case *status == "aborted":
+		return false, nil
+	}
+	return false, &pgconn.PgError{Code: "40001", Message: fmt.Sprintf("transaction %d is still in progress", xid)} // transient: ask again
 }
 
 // commitErr maps an error of a group's transaction to what Commit returns.
@@ -206,14 +218,15 @@ func commitErr(err error) error {
 
 // commitTx runs reqs in one transaction: it locks and reads what they
 // touch, checks fences, applies the batch rules to that snapshot in Go,
-// and writes the result with a few multi-row statements, with token in
-// the commits table. A request the rules or its fence refuse gets its
-// error and writes nothing; the others commit. Two round trips: BEGIN
-// rides with the reads, COMMIT with the writes.
-func (s *Store) commitTx(ctx context.Context, reqs []*request, token []byte) (err error) {
+// and writes the result with a few multi-row statements. A request the
+// rules or its fence refuse gets its error and writes nothing; the others
+// commit. Two round trips: BEGIN rides with the reads, COMMIT with the
+// writes. If it sent COMMIT and got no answer it returns the transaction's
+// id with the error, so that the caller can find out whether it landed.
+func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer pc.Release()
 	conn := pc.Conn()
@@ -232,7 +245,7 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request, token []byte) (er
 		g.want(r)
 	}
 	if err := g.prefetch(); err != nil {
-		return err
+		return 0, err
 	}
 	for _, r := range reqs {
 		r.err, r.run, r.created = nil, journal.Run{}, false
@@ -248,14 +261,18 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request, token []byte) (er
 			}
 		}
 		if g.err != nil {
-			return g.err
+			return 0, g.err
 		}
 	}
-	prune := s.commitNo.Add(1)%1000 == 0
-	if err := g.flush(token, s.notes.channel, prune); err != nil {
-		return err
+	if err := g.flush(s.notes.channel); err != nil {
+		if !transient(err) || pgconn.SafeToRetry(err) {
+			return 0, err // a statement failed (so COMMIT did not run), or nothing was sent
+		}
+		// The connection failed or the server shut down (a FATAL error may
+		// follow a COMMIT that completed): whether it landed is unknown.
+		return g.xid, err
 	}
 	s.stats.transactions.Add(1)
 	s.stats.commits.Add(int64(len(reqs)))
-	return nil
+	return 0, nil
 }

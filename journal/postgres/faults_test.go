@@ -32,38 +32,53 @@ func TestServerRestart(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := t.Context()
-	const writers, each = 8, 60
+	const writers, before, after = 8, 20, 20
 	for w := range writers {
 		if _, _, err := s.CreateRun(ctx, journal.Run{ID: fmt.Sprintf("w%d", w), Workflow: "wf", Status: journal.StatusRunning}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Writers commit until the restart is over and then after more each;
+	// the restart starts once they made before commits each.
 	var done atomic.Int64
 	restarted := make(chan struct{})
+	var once sync.Once
+	counts := make([]uint32, writers)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			id := fmt.Sprintf("w%d", w)
-			for pos := range uint32(each) {
+			left := -1
+			for pos := uint32(0); left != 0; pos++ {
 				b := &journal.Batch{
 					Append: []journal.Append{{RunID: id, Record: journal.Record{Pos: pos, Kind: 1, Data: []byte(fmt.Sprint(pos))}}},
-					Send:   []journal.Message{{RunID: id, Channel: "c", Data: []byte{byte(pos)}}},
+					Send:   []journal.Message{{RunID: id, Channel: "c", Data: []byte(fmt.Sprint(pos))}},
 				}
 				if err := s.Commit(ctx, b); err != nil {
 					t.Errorf("writer %d: Commit(append %d) = %v, want nil", w, pos, err)
 					return
 				}
-				if done.Add(1) == writers*each/3 {
-					go func() {
-						defer close(restarted)
-						pgtest.Restart(t)
-					}()
+				counts[w] = pos + 1
+				if done.Add(1) == writers*before {
+					once.Do(func() {
+						go func() {
+							defer close(restarted)
+							pgtest.Restart(t)
+						}()
+					})
+				}
+				select {
+				case <-restarted:
+					if left < 0 {
+						left = after
+					}
+					left--
+				default:
 				}
 			}
 		})
 	}
 	wg.Wait()
-	<-restarted
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -77,8 +92,8 @@ func TestServerRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) != each {
-			t.Fatalf("run %s has %d records after the restart, want %d", id, len(recs), each)
+		if len(recs) != int(counts[w]) {
+			t.Fatalf("run %s has %d records after the restart, want %d", id, len(recs), counts[w])
 		}
 		for i, r := range recs {
 			if r.Pos != uint32(i) || string(r.Data) != fmt.Sprint(i) {
@@ -89,8 +104,8 @@ func TestServerRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ms) != each {
-			t.Fatalf("run %s has %d messages, want %d (a commit applied twice would show as more)", id, len(ms), each)
+		if len(ms) != int(counts[w]) {
+			t.Fatalf("run %s has %d messages, want %d (a commit applied twice would show as more)", id, len(ms), counts[w])
 		}
 	}
 }

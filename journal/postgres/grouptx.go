@@ -21,6 +21,7 @@ type groupTx struct {
 	q   *queries
 	tx  *pgx.Conn // in a transaction that prefetch begins and flush commits
 	err error     // the first database error; the group fails with it
+	xid int64     // the transaction's id, to ask txid_status after a lost COMMIT
 
 	ids     map[string]bool // runs to lock and read
 	recKeys []recKey        // records to look up
@@ -116,6 +117,7 @@ func (g *groupTx) prefetch() error {
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	b.Queue("SELECT txid_current()").QueryRow(func(row pgx.Row) error { return row.Scan(&g.xid) })
 	b.Queue(g.q.lockRuns, ids).Query(func(rows pgx.Rows) error {
 		var id []byte
 		var c runCols
@@ -374,12 +376,8 @@ func (g *groupTx) DeleteRun(r *journal.Run) error {
 // state: deletions of runs first (a run deleted and created again in one
 // group is written anew), then runs, records, consumed and sent messages,
 // and ended epochs.
-func (g *groupTx) flush(token []byte, channel string, prune bool) error {
+func (g *groupTx) flush(channel string) error {
 	b := &pgx.Batch{}
-	b.Queue(g.q.insertCommit, token)
-	if prune {
-		b.Queue(g.q.pruneCommits)
-	}
 	var del [][]byte
 	var ins, upd runRows
 	for id, rs := range g.runs {

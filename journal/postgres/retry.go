@@ -16,11 +16,11 @@ import (
 // Reads and coordination calls are simply repeated. A group commit whose
 // connection failed before COMMIT reached the server is repeated from a
 // fresh snapshot; one whose COMMIT may have reached it ("did it land?") is
-// resolved first: every group transaction inserts a random token into the
-// commits table, and the store looks for it once it can reach the server
-// again. So a commit is never applied twice and never reported failed
-// when it landed, and the engine never runs a step again because of a
-// lost reply.
+// resolved first: the store noted the transaction's id (txid_current) and
+// asks the server, once it can reach it again, with txid_status whether
+// that transaction committed. So a commit is never applied twice and
+// never reported failed when it landed, and the engine never runs a step
+// again because of a lost reply.
 
 // transient reports whether err is about reaching the server (a lost or
 // refused connection, a server shutting down or starting up, a

@@ -66,9 +66,7 @@ var migrations = []string{
 
 	// 2: coordination: an owner, a fencing token and an idle mark per run
 	// (the run's encoded value does not hold owner and token: claims
-	// change these columns alone), one lease row per engine, the tokens
-	// of recent group commits (to tell, after a lost connection, whether
-	// a commit landed).
+	// change these columns alone), one lease row per engine.
 	`ALTER TABLE @.runs
 		ADD COLUMN owner bytea NOT NULL DEFAULT '',
 		ADD COLUMN token bigint NOT NULL DEFAULT 0,
@@ -79,12 +77,7 @@ var migrations = []string{
 	CREATE TABLE @.engines (
 		id           bytea PRIMARY KEY,
 		heartbeat_at timestamptz NOT NULL
-	);
-	CREATE TABLE @.commits (
-		id         bytea PRIMARY KEY,
-		created_at timestamptz NOT NULL DEFAULT now()
-	);
-	CREATE INDEX commits_created ON @.commits (created_at);`,
+	);`,
 }
 
 // schemaVersion is the version this code writes.

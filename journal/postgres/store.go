@@ -32,9 +32,8 @@ type Store struct {
 	cq2   coordQueries
 	notes noteHub
 	// life ends when Close starts: retries stop then.
-	life     context.Context
-	endLife  context.CancelFunc
-	commitNo atomic.Int64 // group transactions begun, to prune the commits table now and then
+	life    context.Context
+	endLife context.CancelFunc
 
 	cq    commitQueue
 	stats struct{ transactions, commits atomic.Int64 }
@@ -79,9 +78,18 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	if err := migrate(ctx, pool, o.Schema); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: open schema %q: %w", o.Schema, err)
+	// A server that is restarting is waited for, as every call does.
+	var bo backoff
+	for {
+		err := migrate(ctx, pool, o.Schema)
+		if err == nil {
+			break
+		}
+		if !transient(err) || !bo.sleep(ctx, nil) {
+			pool.Close()
+			return nil, fmt.Errorf("postgres: open schema %q: %w", o.Schema, err)
+		}
+		o.Logger.Warn("postgres: open: cannot reach the server; retrying", "err", err)
 	}
 	s := &Store{opts: o, pool: pool, q: newQueries(o.Schema), cq2: newCoordQueries(o.Schema)}
 	s.notes.channel = channelName(o.Schema)
@@ -130,7 +138,7 @@ type queries struct {
 	deleteRuns, purgeRuns                             []string
 	insertRecords, deleteMessages, insertMessages     string
 	insertEpochs, expired, purgeEpochs                string
-	landed, insertCommit, pruneCommits, notify        string
+	notify                                            string
 }
 
 func newQueries(schema string) queries {
@@ -154,9 +162,6 @@ func newQueries(schema string) queries {
 
 		lockRuns:      q(`SELECT id, msg_seq, value, owner, token, idle FROM @.runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`),
 		countMessages: q(`SELECT count(*) FROM @.messages WHERE run_id = $1`),
-		landed:        q(`SELECT EXISTS (SELECT FROM @.commits WHERE id = $1)`),
-		insertCommit:  q(`INSERT INTO @.commits (id) VALUES ($1)`),
-		pruneCommits:  q(`DELETE FROM @.commits WHERE created_at < now() - interval '1 hour'`),
 		notify:        q(`SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) p`),
 		hasRecords:    q(`SELECT r.run_id, r.epoch, r.pos, r.seq FROM @.records r JOIN unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) k(run_id, epoch, pos, seq) USING (run_id, epoch, pos, seq)`),
 		hasMessages:   q(`SELECT m.run_id, m.channel, m.seq FROM @.messages m JOIN unnest($1::bytea[], $2::bytea[], $3::bigint[]) k(run_id, channel, seq) USING (run_id, channel, seq)`),

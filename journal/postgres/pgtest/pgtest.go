@@ -66,17 +66,32 @@ func Schema(t testing.TB, url string) string {
 // Drop drops schema name and everything in it.
 func Drop(t testing.TB, url, name string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Tried for a while: a test of another package may be restarting the
+	// server (see Restart).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := drop(url, name)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("pgtest: drop schema %s: %v", name, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func drop(url, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Errorf("pgtest: drop schema %s: %v", name, err)
-		return
+		return err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("pgtest: drop schema %s: %v", name, err)
-	}
+	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
+	return err
 }
 
 func sanitize(s string) string {
