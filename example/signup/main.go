@@ -69,6 +69,7 @@ var signup = durable.Define("signup", func(ctx durable.Context, email string) (s
 		timer := durable.NewTimer(ctx, waitDays*day) // its wake-up time is journaled
 		// Display only (reading the clock here does not steer the
 		// workflow): a wait still to come, or resumed after a restart.
+		//durablevet:ignore the clock feeds a message, not a branch of the workflow
 		if left := time.Until(timer.At()); left > 0 {
 			if waited := waitDays*day - left; waited > day/10 {
 				say("wait %d resumed: %.1f of %d days left (until %s)", wait, float64(left)/float64(day), waitDays, dayOf(timer.At()))
