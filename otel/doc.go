@@ -1,0 +1,41 @@
+// Package durableotel traces and measures durable workflows with
+// OpenTelemetry: set an [Observer] as durable.Config.Observer.
+//
+//	obs, err := durableotel.New(nil) // the global tracer and meter providers
+//	e, err := durable.Open("app.journal", &durable.Config{Workflows: wfs, Observer: obs})
+//
+// It lives in a module of its own so that the durable module keeps its
+// few dependencies.
+//
+// # Spans
+//
+// Start makes a "durable.start <workflow>" span under the caller's span
+// (the context given to Start or Run), ended at once, and journals its
+// trace context with the run. Each incarnation of the run (the process
+// that starts it, and every process that resumes it after a crash, a
+// restart or a claim from a shared journal) makes a "durable.run
+// <workflow>" span under that journaled context: the run stays one trace
+// across crashes and processes. A resumed incarnation's span carries a
+// "resumed" event saying where (host.name, process.pid, the journal
+// position and the records replayed) and a "replayed" event when replay
+// ends. Each step attempt is a "durable.step <name>" span under the run's
+// span, with an error status when it fails; the step function's context
+// carries it, so instrumented HTTP and SQL clients nest their spans under
+// it. Steps answered from the journal on replay make no span. A child
+// run's start span is a child of its parent's run span: the child's spans
+// are in its parent's trace.
+//
+// A process killed with SIGKILL cannot end its spans: the spans of its
+// run incarnation and of steps in flight are never exported, and the
+// spans it did export (ended steps) name a parent that no exporter
+// received. The next incarnation's span is in the same trace, under the
+// same start span.
+//
+// # Metrics
+//
+// Counters of step attempts started, completed and failed, retries, runs
+// started, resumed and ended by status, and evictions; histograms of step
+// duration, replay time, commit batch size (commits per journal
+// transaction) and commit latency; the bytes the journal wrote; and the
+// number of waiting runs held in memory. See the Metric* constants.
+package durableotel
