@@ -224,6 +224,7 @@ func commitErr(err error) error {
 // writes. If it sent COMMIT and got no answer it returns the transaction's
 // id with the error, so that the caller can find out whether it landed.
 func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err error) {
+	start := time.Now()
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, err
@@ -274,5 +275,24 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 	}
 	s.stats.transactions.Add(1)
 	s.stats.commits.Add(int64(len(reqs)))
+	if fn := s.hook.Load(); fn != nil {
+		ops := 0
+		for _, r := range reqs {
+			if r.create != nil {
+				ops++
+			} else {
+				ops += r.batch.Len()
+			}
+		}
+		(*fn)(journal.CommitStats{Commits: len(reqs), Operations: ops, Bytes: g.bytes, Duration: time.Since(start)})
+	}
 	return 0, nil
+}
+
+// ReportCommits implements [journal.CommitReporter]: fn receives the
+// statistics of every group transaction that commits.
+func (s *Store) ReportCommits(fn func(journal.CommitStats)) (stop func()) {
+	p := &fn
+	s.hook.Store(p)
+	return func() { s.hook.CompareAndSwap(p, nil) }
 }

@@ -17,11 +17,12 @@ import (
 // them as a few multi-row statements. Reads it did not prefetch go to the
 // database (through the same transaction), so it is exact either way.
 type groupTx struct {
-	ctx context.Context
-	q   *queries
-	tx  *pgx.Conn // in a transaction that prefetch begins and flush commits
-	err error     // the first database error; the group fails with it
-	xid int64     // the transaction's id, to ask txid_status after a lost COMMIT
+	ctx   context.Context
+	q     *queries
+	tx    *pgx.Conn // in a transaction that prefetch begins and flush commits
+	err   error     // the first database error; the group fails with it
+	bytes int       // the size of the values flush writes
+	xid   int64     // the transaction's id, to ask txid_status after a lost COMMIT
 
 	ids     map[string]bool // runs to lock and read
 	recKeys []recKey        // records to look up
@@ -400,6 +401,9 @@ func (g *groupTx) flush(channel string) error {
 			b.Queue(q, del)
 		}
 	}
+	for _, v := range append(ins.value, upd.value...) {
+		g.bytes += len(v)
+	}
 	if len(ins.id) > 0 {
 		b.Queue(g.q.insertRuns, ins.id, ins.workflow, ins.status, ins.parent, ins.epoch, ins.wake, ins.updated, ins.seq, ins.value, ins.owner, ins.token, ins.idle)
 	}
@@ -417,6 +421,7 @@ func (g *groupTx) flush(channel string) error {
 			rid = append(rid, []byte(nr.key.id))
 			ep, pos, seq = append(ep, int64(nr.key.epoch)), append(pos, int64(nr.key.pos)), append(seq, int64(nr.key.seq))
 			val = append(val, nr.data)
+			g.bytes += len(nr.data)
 		}
 		if len(rid) > 0 {
 			b.Queue(g.q.insertRecords, rid, ep, pos, seq, val)
@@ -439,6 +444,7 @@ func (g *groupTx) flush(channel string) error {
 			}
 			rid, ch, seq = append(rid, []byte(k.RunID)), append(ch, []byte(k.Channel)), append(seq, int64(k.Seq))
 			val = append(val, journal.EncodeMessage(m))
+			g.bytes += len(val[len(val)-1])
 		}
 		b.Queue(g.q.insertMessages, rid, ch, seq, val)
 	}

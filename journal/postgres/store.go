@@ -37,6 +37,7 @@ type Store struct {
 
 	cq    commitQueue
 	stats struct{ transactions, commits atomic.Int64 }
+	hook  atomic.Pointer[func(journal.CommitStats)]
 }
 
 // Stats are counters of a [Store] since Open.
@@ -53,7 +54,10 @@ func (s *Store) Stats() Stats {
 	return Stats{Commits: s.stats.commits.Load(), Transactions: s.stats.transactions.Load()}
 }
 
-var _ journal.Store = (*Store)(nil)
+var (
+	_ journal.Store          = (*Store)(nil)
+	_ journal.CommitReporter = (*Store)(nil)
+)
 
 // Open connects to the database that connString names (a libpq URL or
 // key=value string, as pgx accepts it), creates or migrates the schema

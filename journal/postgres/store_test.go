@@ -159,3 +159,36 @@ func TestOptionsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestReportCommits: the CommitReporter hears of each group transaction,
+// with the calls it applied.
+func TestReportCommits(t *testing.T) {
+	t.Parallel()
+	s, _, _ := open(t)
+	var mu sync.Mutex
+	var got journal.CommitStats
+	stop := s.ReportCommits(func(cs journal.CommitStats) {
+		mu.Lock()
+		got.Commits += cs.Commits
+		got.Operations += cs.Operations
+		got.Bytes += cs.Bytes
+		mu.Unlock()
+	})
+	ctx := t.Context()
+	if _, _, err := s.CreateRun(ctx, journal.Run{ID: "r", Workflow: "wf", Status: journal.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, &journal.Batch{Append: []journal.Append{{RunID: "r", Record: journal.Record{Data: []byte("x")}}},
+		Send: []journal.Message{{RunID: "r", Channel: "c"}}}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := s.Commit(ctx, &journal.Batch{Append: []journal.Append{{RunID: "r", Record: journal.Record{Pos: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got.Commits != 2 || got.Operations != 3 || got.Bytes == 0 {
+		t.Fatalf("reported %+v, want 2 commits of 3 operations and some bytes (none after stop)", got)
+	}
+}
