@@ -28,6 +28,9 @@ import (
 // run whose workflow is not registered here keeps the request and acts
 // on it when resumed.
 func (e *Engine) Cancel(ctx context.Context, id string) error {
+	if e == nil {
+		return errNilEngine
+	}
 	if e.isClosed() {
 		return ErrClosed
 	}

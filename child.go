@@ -30,8 +30,13 @@ func RunChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I) (O, err
 // position fails with [ErrWorkflowMismatch].
 func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts ...StartOption) *Future[O] {
 	x := ctx.executor()
+	f := &Future[O]{st: newFutureState(), decode: decodeFuture[O]}
+	if err := x.enter(); err != nil {
+		f.st.resolve(errorRecord(err))
+		return f
+	}
+	defer x.leave()
 	o := x.take(kindChild, w.Name())
-	f := &Future[O]{st: newFutureState()}
 	f.st.kind, f.st.name, f.st.pos = WaitChild, w.Name(), o.pos
 	var childID string
 	var detached bool

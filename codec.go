@@ -47,19 +47,17 @@ func marshal(v any) (b []byte, err error) {
 // encode is marshal without the cycle check.
 func encode(v any) (b []byte, err error) {
 	s := codecPool.Get().(*codecState)
-	defer func() {
-		if p := recover(); p != nil { // a MarshalMsgpack method that panics
-			err = fmt.Errorf("msgpack encoder panicked: %v", p)
-		}
-		if s.buf.Cap() <= 64<<10 {
-			codecPool.Put(s)
-		}
-	}()
 	s.buf.Reset()
-	if err := s.enc.Encode(v); err != nil {
-		return nil, err
+	if p := protect(func() { err = s.enc.Encode(v) }); p != nil { // a MarshalMsgpack method that panics
+		return nil, fmt.Errorf("msgpack encoder panicked: %w", p) // s is dropped: its state is unknown
 	}
-	return bytes.Clone(s.buf.Bytes()), nil
+	if err == nil {
+		b = bytes.Clone(s.buf.Bytes())
+	}
+	if s.buf.Cap() <= 64<<10 {
+		codecPool.Put(s)
+	}
+	return b, err
 }
 
 // unmarshal decodes b into the value v points to; all of b must be used.
@@ -70,23 +68,18 @@ func unmarshal(b []byte, v any) (err error) {
 		return err
 	}
 	s := codecPool.Get().(*codecState)
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("msgpack decoder panicked: %v", p)
-		}
-		s.rd.Reset(nil)
-		codecPool.Put(s)
-	}()
 	s.rd.Reset(b)
 	s.dec.Reset(&s.rd)
 	s.dec.SetCustomStructTag("json")
-	if err := s.dec.Decode(v); err != nil {
-		return err
+	if p := protect(func() { err = s.dec.Decode(v) }); p != nil { // an UnmarshalMsgpack method that panics
+		return fmt.Errorf("msgpack decoder panicked: %w", p) // s is dropped: its state is unknown
 	}
-	if n := s.rd.Len(); n != 0 {
-		return fmt.Errorf("%d bytes left over after decoding %T", n, v)
+	if n := s.rd.Len(); err == nil && n != 0 {
+		err = fmt.Errorf("%d bytes left over after decoding %T", n, v)
 	}
-	return nil
+	s.rd.Reset(nil)
+	codecPool.Put(s)
+	return err
 }
 
 // encodePayload encodes v within limit bytes (0: no limit). Its error is a

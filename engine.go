@@ -161,7 +161,7 @@ type Engine struct {
 	store     journal.Store
 	ownsStore bool
 	cfg       Config
-	clock     Clock
+	clock     *safeClock // Config.Clock, its panics contained
 	log       *slog.Logger
 
 	ctx    context.Context // canceled by Close: parent of every step context
@@ -217,7 +217,7 @@ func Open(path string, cfg *Config) (*Engine, error) {
 // stopped. cfg may be nil. Unfinished runs resume in the background.
 func New(store journal.Store, cfg *Config) (*Engine, error) {
 	if store == nil {
-		return nil, errors.New("durable: New: nil store")
+		return nil, &ArgError{Msg: "durable: New: nil store"}
 	}
 	c, err := cfg.resolve()
 	if err != nil {
@@ -230,7 +230,7 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	e := &Engine{
 		store:   store,
 		cfg:     c,
-		clock:   c.Clock,
+		clock:   newSafeClock(c.Clock, c.Logger),
 		log:     c.Logger,
 		defs:    map[string]Definition{},
 		runs:    map[string]*liveRun{},
@@ -383,6 +383,9 @@ func (e *Engine) register(def Definition) error {
 // context is abandoned after that: its result is never recorded. Close
 // closes the store if the engine opened it ([Open]). It is idempotent.
 func (e *Engine) Close() error {
+	if e == nil {
+		return errNilEngine
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

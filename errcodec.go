@@ -159,9 +159,13 @@ func fromRecord(r *errRecord) error {
 // encodeError encodes err for the journal. It cannot fail: the record holds
 // only strings and numbers.
 func encodeError(err error) []byte {
-	b, encErr := marshal(toRecord(err))
+	var r *errRecord
+	if p := protect(func() { r = toRecord(err) }); p != nil {
+		r = toRecord(p) // err's Error, Is or As method panics
+	}
+	b, encErr := marshal(r)
 	if encErr != nil { // unreachable: errRecord is plain data
-		b, _ = marshal(&errRecord{Msg: err.Error()})
+		b, _ = marshal(&errRecord{Msg: r.Msg})
 	}
 	return b
 }

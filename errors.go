@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	kin "github.com/durable-go/durable/internal/sentinel"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -35,8 +36,26 @@ var (
 	// ErrWorkflowMismatch: an id was started with one workflow and is used
 	// with another.
 	ErrWorkflowMismatch = errors.New("durable: run belongs to another workflow")
-	// ErrClosed: the engine is closed.
-	ErrClosed = errors.New("durable: engine closed")
+	// ErrClosed: the engine is closed. It matches journal.ErrClosed, and
+	// journal.ErrClosed matches it: a store closed under an engine gives
+	// errors that match both.
+	ErrClosed error = kin.New("durable: engine closed", kin.Closed)
+	// ErrInvalid: an argument is invalid (a nil *Engine, a step or
+	// channel name the journal cannot hold, ...); nothing was executed or
+	// written. It matches journal.ErrInvalid, and journal.ErrInvalid
+	// matches it.
+	ErrInvalid error = kin.New("durable: invalid argument", kin.Invalid)
+	// ErrStaleContext: a durable operation was called with a [Context]
+	// whose workflow function has returned, or whose run stopped running
+	// in this process (the engine closed, the run was evicted from the
+	// cache or parked). Only the workflow goroutine of a live run may use
+	// its Context.
+	ErrStaleContext = errors.New("durable: Context used after its workflow returned or its run stopped")
+	// ErrConcurrentContext: two goroutines called durable operations on
+	// one [Context] at once. A Context belongs to the workflow goroutine;
+	// run steps concurrently with [Go] and wait with [Future.Get] or
+	// [AwaitAll].
+	ErrConcurrentContext = errors.New("durable: Context used by two goroutines at once; run concurrent steps with durable.Go")
 	// ErrPayload: a payload cannot be encoded or decoded, or is too large.
 	// See [PayloadError].
 	ErrPayload = errors.New("durable: bad payload")
@@ -219,3 +238,22 @@ func (e *ParkedError) Is(target error) bool { return target == ErrParked }
 
 func isNotFound(err error) bool { return errors.Is(err, journal.ErrNotFound) }
 func isFinished(err error) bool { return errors.Is(err, journal.ErrFinished) }
+
+// ArgError is a bad argument to one of this package's functions, found
+// before anything was executed or written. It matches [ErrInvalid].
+type ArgError struct {
+	Msg string
+}
+
+func (e *ArgError) Error() string { return e.Msg }
+
+// Is reports whether target is [ErrInvalid] (or journal.ErrInvalid).
+func (e *ArgError) Is(target error) bool { return errors.Is(ErrInvalid, target) }
+
+// invalidf returns an *ArgError with a formatted message.
+func invalidf(format string, args ...any) error {
+	return &ArgError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// errNilEngine is the error of an operation on a nil *Engine.
+var errNilEngine = &ArgError{Msg: "durable: nil *Engine"}

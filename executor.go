@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +89,16 @@ type executor struct {
 	logger     *slog.Logger
 	replayOver atomic.Bool   // replay is over
 	pos        atomic.Uint32 // the next position, as x.next
+	// use guards the Context: useBusy during a durable operation, useEnded
+	// once the workflow goroutine is gone (see enter).
+	use atomic.Int32
 }
+
+const (
+	useFree  int32 = iota // between durable operations
+	useBusy               // a durable operation is in progress
+	useEnded              // the workflow returned or its goroutine exited
+)
 
 type abortReason uint8
 
@@ -127,22 +135,50 @@ func (x *executor) main() {
 	finished := false
 	defer func() {
 		if !finished {
+			x.use.Store(useEnded)
 			x.exited() // runtime.Goexit: the executor was aborted
 		}
 	}()
 	out, err := x.call()
+	x.use.Store(useEnded)
 	finished = true
 	x.finish(out, err)
 }
 
 // call runs the workflow function, turning a panic into a *PanicError.
 func (x *executor) call() (out []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
-		}
-	}()
-	return x.run.def.execute(x.ctx, x.row.Input)
+	if p := protect(func() { out, err = x.run.def.execute(x.ctx, x.row.Input) }); p != nil {
+		return nil, p
+	}
+	return out, err
+}
+
+// enter claims the run's Context for one durable operation, which then
+// calls leave. It fails if the workflow has returned or its goroutine
+// exited (a Context kept too long: ErrStaleContext), or if another
+// goroutine is in a durable operation on it (ErrConcurrentContext): the
+// operations share the run's journal cursor, which only one goroutine at
+// a time may move. One atomic operation on the way in and one out.
+func (x *executor) enter() error {
+	if x.use.CompareAndSwap(useFree, useBusy) {
+		return nil
+	}
+	if x.use.Load() == useEnded {
+		return ErrStaleContext
+	}
+	return ErrConcurrentContext
+}
+
+// leave ends what enter began.
+func (x *executor) leave() { x.use.CompareAndSwap(useBusy, useFree) }
+
+// misused handles a failed enter in an operation that returns no error
+// (Now, NewTimer): two goroutines at once park the run, since its journal
+// can no longer be trusted to replay; a stale Context changes nothing.
+func (x *executor) misused(err error) {
+	if err == ErrConcurrentContext {
+		x.stop(abortPark, fmt.Errorf("durable: run %q: %w", x.id, err))
+	}
 }
 
 // stop aborts the executor for reason. It only marks: the workflow
@@ -242,7 +278,16 @@ func (x *executor) finish(out []byte, werr error) {
 	// run's final record.
 	x.stop(abortNone, nil)
 	x.stopWorkers()
-	if c, ok := x.asContinue(werr); ok {
+	var c *continueAsNew
+	var isContinue, canceled bool
+	if p := protect(func() {
+		werr = safeError(werr)
+		c, isContinue = x.asContinue(werr)
+		canceled = errorsIsCanceled(werr)
+	}); p != nil {
+		werr, isContinue, canceled = p, false, false // the error's own methods panic
+	}
+	if isContinue {
 		x.continued(c)
 		return
 	}
@@ -254,7 +299,7 @@ func (x *executor) finish(out []byte, werr error) {
 		// Canceled if the run was canceled: live, or as the journal says
 		// (after a restart a deadline's cancel request is made again only
 		// when its timer fires, which may come after the replay ends).
-		if (x.run.cancelRequested() != nil || x.cancelErr != nil) && (errors.Is(werr, ErrCanceled) || errors.Is(werr, context.Canceled)) {
+		if (x.run.cancelRequested() != nil || x.cancelErr != nil) && canceled {
 			status = journal.StatusCanceled
 		}
 		u = journal.Update{RunID: x.id, Status: status, Err: encodeError(werr)}

@@ -68,8 +68,13 @@ func (f *futureState) ready() bool {
 // is resolved at once.
 func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) *Future[T] {
 	x := ctx.executor()
-	o, rec, settled := x.begin(ctx, kindStep, name)
 	f := &Future[T]{st: newFutureState(), decode: decodeFuture[T]}
+	if err := x.enter(); err != nil {
+		f.st.resolve(errorRecord(err))
+		return f
+	}
+	defer x.leave()
+	o, rec, settled := x.begin(ctx, kindStep, name)
 	if settled {
 		if x.e.obs != nil {
 			x.obsReplayedStep(name, &o, rec)
@@ -107,6 +112,11 @@ func decodeFuture[T any](x *executor, st *futureState) (T, error) {
 // [AwaitAny] first.
 func (f *Future[T]) Get(ctx Context) (T, error) {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer x.leave()
 	if !f.st.check() {
 		x.waitFor(f.st.kind, f.st.name, f.st.pos)
 		x.wait(f.st.check)

@@ -54,6 +54,9 @@ var oneLine = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 // History returns the events of run id's journal, in position order.
 // Errors: those of store.Records (journal.ErrNotFound, journal.ErrCorrupt).
 func History(ctx context.Context, store journal.Store, id string) ([]Event, error) {
+	if store == nil {
+		return nil, &ArgError{Msg: "durable: History: nil store"}
+	}
 	recs, err := store.Records(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("durable: history of run %q: %w", id, err)

@@ -25,6 +25,9 @@ import (
 // valid JSON; a JSON message that does not decode into T parks the run,
 // like any message of the wrong type.
 func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
+	if e == nil {
+		return errNilEngine
+	}
 	if e.isClosed() {
 		return ErrClosed
 	}
@@ -82,6 +85,10 @@ func ReceiveTimeout[T any](ctx Context, channel string, d time.Duration) (T, err
 func receive[T any](ctx Context, channel string, timeout time.Duration) (T, error) {
 	var zero T
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		return zero, err
+	}
+	defer x.leave()
 	o, rec, settled := x.begin(ctx, kindReceive, channel)
 	if settled {
 		return decodeOutcome[T](x, rec)

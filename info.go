@@ -89,6 +89,9 @@ func infoOf(r *journal.Run) RunInfo {
 // run is doing now (RunInfo.Pending, RunInfo.Inbox). It fails with an
 // error matching [ErrNotFound] if there is no such run.
 func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
+	if e == nil {
+		return RunInfo{}, errNilEngine
+	}
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("durable: %w", err)
@@ -152,6 +155,9 @@ type RunPage struct {
 
 // List returns runs that match opts, in id order, a page at a time.
 func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
+	if e == nil {
+		return RunPage{}, errNilEngine
+	}
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = 100

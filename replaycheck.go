@@ -81,7 +81,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 	e := &Engine{
 		store:   readOnlyStore{store},
 		cfg:     c,
-		clock:   c.Clock,
+		clock:   newSafeClock(c.Clock, c.Logger),
 		log:     c.Logger,
 		defs:    map[string]Definition{def.Name(): def},
 		runs:    map[string]*liveRun{},

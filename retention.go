@@ -105,6 +105,9 @@ func (e *Engine) retentionLoop() {
 // how many items it deleted. The engine does this on its own for
 // Config.Retention; call Purge to do it now.
 func (e *Engine) Purge(ctx context.Context, before time.Time) (int, error) {
+	if e == nil {
+		return 0, errNilEngine
+	}
 	total := 0
 	for {
 		n, err := e.store.Purge(ctx, before, purgeBatch)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -118,7 +117,7 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 // StartWith is [Start] with options: a deadline for the run.
 func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
 	if e == nil || w == nil {
-		return nil, errors.New("durable: Start: nil engine or workflow")
+		return nil, &ArgError{Msg: "durable: Start: nil *Engine or *Workflow"}
 	}
 	if err := e.register(w); err != nil {
 		return nil, err
@@ -132,7 +131,9 @@ func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id s
 	}
 	var sc startConfig
 	for _, o := range opts {
-		o(&sc)
+		if o != nil {
+			o(&sc)
+		}
 	}
 	now := e.clock.Now()
 	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now}
@@ -184,7 +185,7 @@ func newID() string {
 // run is of another workflow. ctx bounds only this call.
 func Attach[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string) (*Handle[O], error) {
 	if e == nil || w == nil {
-		return nil, errors.New("durable: Attach: nil engine or workflow")
+		return nil, &ArgError{Msg: "durable: Attach: nil *Engine or *Workflow"}
 	}
 	if err := e.register(w); err != nil {
 		return nil, err

@@ -35,6 +35,11 @@ type Timer struct {
 // restarts it.
 func NewTimer(ctx Context, d time.Duration) *Timer {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		x.misused(err)
+		return &Timer{at: journalTime(x.now().Add(d))} // not journaled: no workflow will replay it
+	}
+	defer x.leave()
 	o := x.take(kindTimer, "")
 	if o.full {
 		x.park(x.tooLong())
@@ -116,6 +121,10 @@ type selectOutcome struct {
 // [ErrCanceled]) if that comes first. AwaitAny takes a journal position.
 func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		return -1, err
+	}
+	defer x.leave()
 	o, rec, settled := x.begin(ctx, kindSelect, "")
 	if settled {
 		if err := outcomeErr(rec); err != nil {
@@ -201,6 +210,10 @@ func AwaitAll(ctx Context, items ...Awaitable) error {
 		}
 	}
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.leave()
 	o, rec, settled := x.begin(ctx, kindAll, "")
 	if settled {
 		if err := outcomeErr(rec); err != nil {

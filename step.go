@@ -3,10 +3,8 @@ package durable
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"reflect"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -112,6 +110,11 @@ func (c *stepContext) Value(key any) any {
 // replay: see [RecordedError].
 func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer x.leave()
 	o, rec, settled := x.begin(ctx, kindStep, name)
 	if settled {
 		if x.e.obs != nil {
@@ -298,7 +301,11 @@ func (t *stepExec) runOnce() bool {
 		t.live = live
 		return t.finish(data, nil, 0)
 	}
-	delay, again := t.policy.Next(t.attempt, stepErr)
+	var delay time.Duration
+	var again bool
+	if p := protect(func() { delay, again = t.policy.Next(t.attempt, stepErr) }); p != nil {
+		stepErr, again = p, false // its Retryable or Backoff panicked: no retry can be planned
+	}
 	if !again {
 		return t.finish(nil, &StepError{Workflow: x.run.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, 0)
 	}
@@ -341,13 +348,10 @@ func (t *stepExec) execute() (data []byte, live any, stepErr, encErr error) {
 		ctx, cancel = context.WithTimeout(&t.sc, timeout)
 		defer cancel()
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			data, live, encErr = nil, nil, nil
-			stepErr = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
-		}
-	}()
-	return t.fn.call(t, ctx)
+	if p := protect(func() { data, live, stepErr, encErr = t.fn.call(t, ctx) }); p != nil {
+		return nil, nil, p, nil
+	}
+	return data, live, safeError(stepErr), encErr
 }
 
 // finish records the step's outcome: data, or err (a final failure),

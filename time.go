@@ -21,6 +21,10 @@ func SleepUntil(ctx Context, t time.Time) error {
 
 func sleep(ctx Context, until func(now time.Time) time.Time) error {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.leave()
 	o, rec, settled := x.begin(ctx, kindSleep, "")
 	if settled {
 		return outcomeErr(rec)
@@ -71,6 +75,11 @@ func (x *executor) waitTimer(ctx Context, o *op, kind uint8, name string, at tim
 // The time is in UTC, without a monotonic reading.
 func Now(ctx Context) time.Time {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		x.misused(err)
+		return journalTime(x.now()) // not journaled: no workflow will replay it
+	}
+	defer x.leave()
 	o := x.take(kindNow, "")
 	if o.full {
 		x.park(x.tooLong())

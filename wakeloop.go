@@ -84,11 +84,7 @@ func (t *wakeLoop) loop() {
 		var c <-chan time.Time
 		stop := func() bool { return false }
 		if !next.IsZero() {
-			if ac, ok := clock.(timerAtClock); ok {
-				c, stop = ac.TimerAt(next) // immune to the clock moving meanwhile
-			} else {
-				c, stop = clock.Timer(next.Sub(now))
-			}
+			c, stop = clock.timerAt(next, now) // TimerAt if it has it: immune to the clock moving meanwhile
 		}
 		select {
 		case <-c:

@@ -3,6 +3,8 @@ package journal
 import (
 	"errors"
 	"fmt"
+
+	"github.com/durable-go/durable/internal/sentinel"
 )
 
 // Sentinel errors. Methods wrap them with context; test with errors.Is.
@@ -15,10 +17,12 @@ var (
 	// already consumed. It means two writers raced for one run.
 	ErrConflict = errors.New("journal: conflicting write")
 	// ErrInvalid: an operation is malformed (empty id, bad status, a key
-	// or value over the store's limits).
-	ErrInvalid = errors.New("journal: invalid operation")
-	// ErrClosed: the store has been closed.
-	ErrClosed = errors.New("journal: store closed")
+	// or value over the store's limits). It matches durable.ErrInvalid
+	// too.
+	ErrInvalid error = sentinel.New("journal: invalid operation", sentinel.Invalid)
+	// ErrClosed: the store has been closed. It matches durable.ErrClosed
+	// too.
+	ErrClosed error = sentinel.New("journal: store closed", sentinel.Closed)
 	// ErrCorrupt: stored data failed its checksum or does not decode, or
 	// the file is damaged or truncated. See [CorruptError].
 	ErrCorrupt = errors.New("journal: corrupt data")
