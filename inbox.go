@@ -107,7 +107,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 			x.deliverLive(&o, kindReceive, channel, cause)
 			return zero, x.cancelErr
 		}
-		deadline = journalTime(x.now().Add(timeout))
+		deadline = later(x.now(), timeout)
 		r := o.record(kindReceive, channel, 0)
 		r.Time = deadline
 		x.write(&deadline, r)

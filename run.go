@@ -41,7 +41,7 @@ func Detached() StartOption {
 func (c *startConfig) deadlineFrom(now time.Time) time.Time {
 	d := c.deadline
 	if c.timeout > 0 {
-		if t := now.Add(c.timeout); d.IsZero() || t.Before(d) {
+		if t := later(now, c.timeout); d.IsZero() || t.Before(d) {
 			d = t
 		}
 	}

@@ -37,7 +37,7 @@ func NewTimer(ctx Context, d time.Duration) *Timer {
 	x := ctx.executor()
 	if err := x.enter(); err != nil {
 		x.misused(err)
-		return &Timer{at: journalTime(x.now().Add(d))} // not journaled: no workflow will replay it
+		return &Timer{at: later(x.now(), d)} // not journaled: no workflow will replay it
 	}
 	defer x.leave()
 	o := x.take(kindTimer, "")
@@ -48,7 +48,7 @@ func NewTimer(ctx Context, d time.Duration) *Timer {
 	if len(o.recs) > 0 {
 		t.at = o.recs[0].Time
 	} else {
-		t.at = journalTime(x.now().Add(d))
+		t.at = later(x.now(), d)
 		r := o.record(kindTimer, "", flagDone)
 		r.Time = t.at
 		x.write(&t.at, r)

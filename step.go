@@ -309,7 +309,7 @@ func (t *stepExec) runOnce() bool {
 	if !again {
 		return t.finish(nil, &StepError{Workflow: x.run.def.Name(), RunID: x.id, Step: t.name, Position: int(t.o.pos), Attempts: t.attempt, Err: stepErr}, 0)
 	}
-	next := x.now().Add(delay)
+	next := later(x.now(), delay)
 	r := t.o.record(kindStep, t.name, flagAttempt|flagError)
 	r.Data, r.Time = encodeError(stepErr), next
 	if !t.commit(r, &next) {

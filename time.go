@@ -2,6 +2,8 @@ package durable
 
 import (
 	"time"
+
+	"github.com/durable-go/durable/journal"
 )
 
 // Sleep pauses the workflow for d, durably: the wake-up time is journaled
@@ -9,9 +11,15 @@ import (
 // waits, so a restart neither loses nor restarts the timer, and a timer
 // that fell due while the process was down fires as soon as the run is
 // resumed. It returns nil, or the run's cancellation (an error matching
-// [ErrCanceled]). A d of zero or less returns at once.
+// [ErrCanceled]). A d of zero or less returns at once. Times are kept in
+// nanoseconds since 1970 in an int64: a wake-up time past 2262-04-11
+// (Sleep(ctx, math.MaxInt64), say) saturates there, a wait that long is
+// "forever"; one before 1677 is in the past. The same holds for every
+// durable time: [SleepUntil], [ReceiveTimeout], [NewTimer], retry waits,
+// [WithDeadline] and [WithRunTimeout], and [Now] read from a Config.Clock
+// outside that range.
 func Sleep(ctx Context, d time.Duration) error {
-	return sleep(ctx, func(now time.Time) time.Time { return now.Add(d) })
+	return sleep(ctx, func(now time.Time) time.Time { return later(now, d) })
 }
 
 // SleepUntil pauses the workflow until t, like [Sleep].
@@ -94,7 +102,12 @@ func Now(ctx Context) time.Time {
 }
 
 // journalTime is t as the journal gives it back: UTC, nanoseconds, no
-// monotonic reading.
-func journalTime(t time.Time) time.Time {
-	return time.Unix(0, t.UnixNano()).UTC()
-}
+// monotonic reading, saturated to the times the journal holds (see
+// journal.NormTime). Every time the engine computes goes through it (or
+// through later), so no time or duration wraps around: a "forever" wait
+// waits until 2262, a time long past is past.
+func journalTime(t time.Time) time.Time { return journal.NormTime(t) }
+
+// later is journalTime(t + d): d from t, saturated. time.Time.Add itself
+// does not overflow for any Duration from a time the journal holds.
+func later(t time.Time, d time.Duration) time.Time { return journalTime(t.Add(d)) }
