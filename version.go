@@ -45,6 +45,11 @@ const DefaultVersion = -1
 // An empty change or min > max is a programming error: the run parks.
 func Version(ctx Context, change string, min, max int) int {
 	x := ctx.executor()
+	if err := x.enter(); err != nil {
+		x.misused(err)
+		return max // not journaled: no workflow will replay it
+	}
+	defer x.leave()
 	if x.aborted() {
 		x.exit()
 	}
