@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -31,6 +32,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 	if e == nil {
 		return errNilEngine
 	}
+	if err := checkRunID(id); err != nil {
+		return err
+	}
 	if e.isClosed() {
 		return ErrClosed
 	}
@@ -41,7 +45,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("durable: cancel run %q: %w", id, err)
+		return fmt.Errorf("durable: cancel run %s: %w", clip.Q(id), err)
 	}
 	if lr := e.liveRunOf(id); lr != nil {
 		lr.requestCancel(ErrCanceled)
@@ -60,7 +64,7 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	if err != nil || r.Status != journal.StatusParked || e.liveRunOf(id) != nil {
 		return nil // not parked (or resumed meanwhile): the request stands
 	}
-	cause := fmt.Errorf("durable: run %q was canceled while parked: %w", id, ErrCanceled)
+	cause := fmt.Errorf("durable: run %s was canceled while parked: %w", clip.Q(id), ErrCanceled)
 	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
 	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
 	var toParent *journal.Record
@@ -75,7 +79,7 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 		err = e.store.Commit(ctx, b)
 	}
 	if err != nil {
-		return fmt.Errorf("durable: cancel parked run %q: %w", id, err)
+		return fmt.Errorf("durable: cancel parked run %s: %w", clip.Q(id), err)
 	}
 	e.noteFinish(b.Now)
 	if toParent != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -36,6 +37,10 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		return f
 	}
 	defer x.leave()
+	if err := checkRunID(id); err != nil {
+		f.st.resolve(errorRecord(err))
+		return f
+	}
 	o := x.take(kindChild, w.Name())
 	f.st.kind, f.st.name, f.st.pos = WaitChild, w.Name(), o.pos
 	var childID string
@@ -133,11 +138,11 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	old, err := x.e.store.GetRun(context.Background(), childID)
 	switch {
 	case err == nil && (old.Parent != x.id || old.ParentPos != o.pos || old.Workflow != name):
-		return fail(fmt.Errorf("durable: child run %q: the id belongs to another run (workflow %q, parent %q): %w", childID, old.Workflow, old.Parent, ErrWorkflowMismatch))
+		return fail(fmt.Errorf("durable: child run %s: the id belongs to another run (workflow %s, parent %s): %w", clip.Q(childID), clip.Q(old.Workflow), clip.Q(old.Parent), ErrWorkflowMismatch))
 	case err == nil && old.ParentEpoch != x.row.Epoch && !old.Status.Terminal():
 		// Started at this position in an earlier epoch and still running:
 		// its result goes to that epoch, never to this one.
-		return fail(fmt.Errorf("durable: child run %q: the id belongs to a child the run started before it continued as new, which is still running: %w", childID, ErrWorkflowMismatch))
+		return fail(fmt.Errorf("durable: child run %s: the id belongs to a child the run started before it continued as new, which is still running: %w", clip.Q(childID), ErrWorkflowMismatch))
 	case err != nil && !isNotFound(err):
 		x.stop(x.commitFailure(err))
 		x.exit()
@@ -182,12 +187,11 @@ func (x *executor) checkChild(o *op, name, childID string) {
 	row, err := x.e.store.GetRun(context.Background(), childID)
 	switch {
 	case isNotFound(err):
-		x.park(fmt.Errorf("durable: run %q: position %d records the start of child run %q, which does not exist: %w", x.id, o.pos, childID, journal.ErrCorrupt))
+		x.park(fmt.Errorf("durable: run %s: position %d records the start of child run %s, which does not exist: %w", clip.Q(x.id), o.pos, clip.Q(childID), journal.ErrCorrupt))
 	case err != nil:
 		x.stop(x.commitFailure(err))
 		x.exit()
 	case row.Parent != x.id || row.ParentPos != o.pos || row.Workflow != name:
-		x.park(fmt.Errorf("durable: run %q: position %d records the start of child run %q, which is a %q run of parent %q at %d: %w",
-			x.id, o.pos, childID, row.Workflow, row.Parent, row.ParentPos, journal.ErrCorrupt))
+		x.park(fmt.Errorf("durable: run %s: position %d records the start of child run %s, which is a %s run of parent %s at %d: %w", clip.Q(x.id), o.pos, clip.Q(childID), clip.Q(row.Workflow), clip.Q(row.Parent), row.ParentPos, journal.ErrCorrupt))
 	}
 }

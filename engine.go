@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/retry"
 )
@@ -247,7 +248,7 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 			return nil, fmt.Errorf("durable: Config.Workflows[%d] is nil", i)
 		}
 		if _, dup := e.defs[d.Name()]; dup {
-			return nil, fmt.Errorf("durable: Config.Workflows: two workflows named %q", d.Name())
+			return nil, fmt.Errorf("durable: Config.Workflows: two workflows named %s", clip.Q(d.Name()))
 		}
 		e.defs[d.Name()] = d
 	}
@@ -330,7 +331,7 @@ func (e *Engine) recover(name string) error {
 
 func (e *Engine) parkUnregistered(runs []journal.Run) {
 	for _, r := range runs {
-		err := fmt.Errorf("durable: run %q: workflow %q: %w", r.ID, r.Workflow, ErrNotRegistered)
+		err := fmt.Errorf("durable: run %s: workflow %s: %w", clip.Q(r.ID), clip.Q(r.Workflow), ErrNotRegistered)
 		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: r.ID, Status: journal.StatusParked, Err: encodeError(err)}}}
 		if cerr := e.store.Commit(e.ctx, b); cerr != nil && !errors.Is(cerr, journal.ErrFinished) && e.ctx.Err() == nil {
 			e.log.Warn("durable: cannot park run of unregistered workflow", "run_id", r.ID, "workflow", r.Workflow, "err", cerr)
@@ -359,7 +360,7 @@ func (e *Engine) register(def Definition) error {
 	e.mu.Unlock()
 	if ok {
 		if old != def {
-			return fmt.Errorf("durable: workflow %q: another definition with that name is registered", def.Name())
+			return fmt.Errorf("durable: workflow %s: another definition with that name is registered", clip.Q(def.Name()))
 		}
 		return nil
 	}
@@ -512,7 +513,7 @@ func (e *Engine) attach(id string, def Definition) (*liveRun, error) {
 	}
 	e.mu.Unlock()
 	if lr.def.Name() != def.Name() {
-		return nil, fmt.Errorf("durable: run %q is a %q run: %w", id, lr.def.Name(), ErrWorkflowMismatch)
+		return nil, fmt.Errorf("durable: run %s is a %s run: %w", clip.Q(id), clip.Q(lr.def.Name()), ErrWorkflowMismatch)
 	}
 	lr.load()
 	return lr, nil

@@ -63,6 +63,7 @@ var sentinelNames = []struct {
 	{"not_registered", ErrNotRegistered},
 	{"workflow_mismatch", ErrWorkflowMismatch},
 	{"too_many_records", ErrTooManyRecords},
+	{"invalid", ErrInvalid},
 	{"corrupt", journal.ErrCorrupt}, // why a run with damaged records is parked
 	{"context.Canceled", context.Canceled},
 	{"context.DeadlineExceeded", context.DeadlineExceeded},

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -177,7 +178,7 @@ func (x *executor) leave() { x.use.CompareAndSwap(useBusy, useFree) }
 // can no longer be trusted to replay; a stale Context changes nothing.
 func (x *executor) misused(err error) {
 	if err == ErrConcurrentContext {
-		x.stop(abortPark, fmt.Errorf("durable: run %q: %w", x.id, err))
+		x.stop(abortPark, fmt.Errorf("durable: run %s: %w", clip.Q(x.id), err))
 	}
 }
 
@@ -347,7 +348,7 @@ func (x *executor) commitFailure(err error) (abortReason, error) {
 	case errors.Is(err, journal.ErrFinished), errors.Is(err, journal.ErrNotFound):
 		return abortGone, err
 	case errors.Is(err, journal.ErrConflict), errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrInvalid):
-		return abortPark, fmt.Errorf("durable: run %q: %w", x.id, err)
+		return abortPark, fmt.Errorf("durable: run %s: %w", clip.Q(x.id), err)
 	}
 	return abortSuspend, err
 }

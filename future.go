@@ -74,6 +74,10 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 		return f
 	}
 	defer x.leave()
+	if err := checkStepName(name); err != nil {
+		f.st.resolve(errorRecord(err))
+		return f
+	}
 	o, rec, settled := x.begin(ctx, kindStep, name)
 	if settled {
 		if x.e.obs != nil {

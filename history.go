@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -59,7 +60,7 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 	}
 	recs, err := store.Records(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("durable: history of run %q: %w", id, err)
+		return nil, fmt.Errorf("durable: history of run %s: %w", clip.Q(id), err)
 	}
 	out := make([]Event, 0, len(recs))
 	attempts := map[uint32]int{}

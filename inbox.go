@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -28,6 +29,12 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 	if e == nil {
 		return errNilEngine
 	}
+	if err := checkRunID(id); err != nil {
+		return err
+	}
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
 	if e.isClosed() {
 		return ErrClosed
 	}
@@ -43,7 +50,7 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 	}
 	b := &journal.Batch{Now: e.clock.Now(), Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}
 	if err := e.store.Commit(ctx, b); err != nil {
-		return fmt.Errorf("durable: send to run %q on %q: %w", id, channel, err)
+		return fmt.Errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
 	}
 	e.wake(id)
 	return nil
@@ -89,6 +96,9 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		return zero, err
 	}
 	defer x.leave()
+	if err := checkChannel(channel); err != nil {
+		return zero, err
+	}
 	o, rec, settled := x.begin(ctx, kindReceive, channel)
 	if settled {
 		return decodeOutcome[T](x, rec)
@@ -100,7 +110,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 			// Only a receive with a timeout records something before it
 			// is done, and that is its deadline. Without one the run
 			// would wait for ever: the journal is damaged.
-			x.park(fmt.Errorf("durable: run %q: position %d holds a receive record without a deadline: %w", x.id, o.pos, journal.ErrCorrupt))
+			x.park(fmt.Errorf("durable: run %s: position %d holds a receive record without a deadline: %w", clip.Q(x.id), o.pos, journal.ErrCorrupt))
 		}
 	} else if timeout > 0 {
 		if cause := x.pendingCancel(ctx); cause != nil {
@@ -164,7 +174,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		return zero, x.cancelErr
 	}
 	r := o.record(kindReceive, channel, flagDone|flagError)
-	r.Data = encodeError(fmt.Errorf("durable: receive on %q timed out after %v: %w", channel, timeout, ErrTimeout))
+	r.Data = encodeError(fmt.Errorf("durable: receive on %s timed out after %v: %w", clip.Q(channel), timeout, ErrTimeout))
 	x.write(wake, r)
 	return zero, decodeError(r.Data)
 }

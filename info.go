@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -92,6 +93,9 @@ func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 	if e == nil {
 		return RunInfo{}, errNilEngine
 	}
+	if err := checkRunID(id); err != nil {
+		return RunInfo{}, err
+	}
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("durable: %w", err)
@@ -116,19 +120,19 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 	}
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return fmt.Errorf("durable: resume run %q: %w", id, err)
+		return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
 	}
 	if r.Status.Terminal() {
-		return fmt.Errorf("durable: resume run %q: it is %s: %w", id, Status(r.Status), ErrFinished)
+		return fmt.Errorf("durable: resume run %s: it is %s: %w", clip.Q(id), Status(r.Status), ErrFinished)
 	}
 	e.mu.Lock()
 	def := e.defs[r.Workflow]
 	e.mu.Unlock()
 	if def == nil {
-		return fmt.Errorf("durable: resume run %q: workflow %q: %w", id, r.Workflow, ErrNotRegistered)
+		return fmt.Errorf("durable: resume run %s: workflow %s: %w", clip.Q(id), clip.Q(r.Workflow), ErrNotRegistered)
 	}
 	if _, err := e.attach(id, def); err != nil {
-		return fmt.Errorf("durable: resume run %q: %w", id, err)
+		return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
 	}
 	return nil
 }

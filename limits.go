@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/retry"
 )
 
@@ -28,7 +29,8 @@ type Limit struct {
 }
 
 // WithLimit binds the step to Config.Limits[key]. A key missing from
-// Config.Limits fails the step at once with a permanent error.
+// Config.Limits fails the step at once, without running it, with a
+// permanent error matching [ErrInvalid] (recorded like any final failure).
 func WithLimit(key string) StepOption {
 	return func(c *stepConfig) { c.limit = key }
 }
@@ -43,7 +45,7 @@ func newLimiters(limits map[string]Limit) (map[string]*limiter, error) {
 	out := make(map[string]*limiter, len(limits))
 	for key, l := range limits {
 		if l.Rate < 0 || l.Burst < 0 || l.MaxConcurrent < 0 {
-			return nil, fmt.Errorf("durable: Config.Limits[%q]: negative Rate, Burst or MaxConcurrent", key)
+			return nil, fmt.Errorf("durable: Config.Limits[%s]: negative Rate, Burst or MaxConcurrent", clip.Q(key))
 		}
 		lim := &limiter{}
 		if l.Rate > 0 {
@@ -65,7 +67,7 @@ func (e *Engine) acquire(ctx context.Context, key string) error {
 	if key != "" {
 		lim = e.limits[key]
 		if lim == nil {
-			return retry.Permanent(fmt.Errorf("durable: WithLimit(%q): no such key in Config.Limits", key))
+			return retry.Permanent(invalidf("durable: WithLimit(%s): no such key in Config.Limits", clip.Q(key)))
 		}
 		if lim.sem != nil {
 			select {

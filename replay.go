@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -19,8 +20,7 @@ type op struct {
 
 // tooLong is the error of an operation past Config.MaxHistory.
 func (x *executor) tooLong() error {
-	return fmt.Errorf("durable: run %q made %d durable operations, the limit (Config.MaxHistory); continue as new (see ContinueAsNew): %w",
-		x.id, x.e.cfg.MaxHistory, ErrTooManyRecords)
+	return fmt.Errorf("durable: run %s made %d durable operations, the limit (Config.MaxHistory); continue as new (see ContinueAsNew): %w", clip.Q(x.id), x.e.cfg.MaxHistory, ErrTooManyRecords)
 }
 
 // done returns the outcome record, if the operation completed.

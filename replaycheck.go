@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -50,7 +51,7 @@ type replayCheck struct {
 func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...Definition) (ReplayResult, error) {
 	row, err := store.GetRun(ctx, id)
 	if err != nil {
-		return ReplayResult{}, fmt.Errorf("durable: check replay of run %q: %w", id, err)
+		return ReplayResult{}, fmt.Errorf("durable: check replay of run %s: %w", clip.Q(id), err)
 	}
 	res := ReplayResult{RunID: id, Workflow: row.Workflow, Status: Status(row.Status)}
 	recs, err := store.Records(ctx, id)
@@ -59,7 +60,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 			res.Err = err // an engine parks such a run
 			return res, nil
 		}
-		return res, fmt.Errorf("durable: check replay of run %q: %w", id, err)
+		return res, fmt.Errorf("durable: check replay of run %s: %w", clip.Q(id), err)
 	}
 	if len(recs) > 0 {
 		res.Positions = int(recs[len(recs)-1].Pos) + 1
@@ -71,7 +72,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 		}
 	}
 	if def == nil {
-		res.Err = fmt.Errorf("durable: run %q: workflow %q: %w", id, row.Workflow, ErrNotRegistered)
+		res.Err = fmt.Errorf("durable: run %s: workflow %s: %w", clip.Q(id), clip.Q(row.Workflow), ErrNotRegistered)
 		return res, nil
 	}
 	c, err := (&Config{Logger: slog.New(slog.DiscardHandler)}).resolve()
@@ -103,7 +104,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 	res.Checked = min(int(x.next), res.Positions)
 	res.Err = x.replay.err
 	if x.replay.failed != nil {
-		return res, fmt.Errorf("durable: check replay of run %q: %w", id, x.replay.failed)
+		return res, fmt.Errorf("durable: check replay of run %s: %w", clip.Q(id), x.replay.failed)
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -82,7 +83,7 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 		if e.isClosed() {
 			return zero, ErrClosed
 		}
-		return zero, fmt.Errorf("durable: result of run %q: %w", h.id, err)
+		return zero, fmt.Errorf("durable: result of run %s: %w", clip.Q(h.id), err)
 	}
 	switch row.Status {
 	case journal.StatusCompleted:
@@ -99,7 +100,7 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	if e.isClosed() {
 		return zero, ErrClosed
 	}
-	return zero, fmt.Errorf("durable: run %q (workflow %q) is not running in this engine: %w", h.id, row.Workflow, ErrNotRegistered)
+	return zero, fmt.Errorf("durable: run %s (workflow %s) is not running in this engine: %w", clip.Q(h.id), clip.Q(row.Workflow), ErrNotRegistered)
 }
 
 // Start creates run id of workflow w with input in, and starts it in the
@@ -118,6 +119,9 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
 	if e == nil || w == nil {
 		return nil, &ArgError{Msg: "durable: Start: nil *Engine or *Workflow"}
+	}
+	if err := checkRunID(id); err != nil {
+		return nil, err
 	}
 	if err := e.register(w); err != nil {
 		return nil, err
@@ -145,11 +149,11 @@ func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id s
 		if e.isClosed() {
 			return nil, ErrClosed
 		}
-		return nil, fmt.Errorf("durable: start run %q: %w", id, err)
+		return nil, fmt.Errorf("durable: start run %s: %w", clip.Q(id), err)
 	}
 	crashPoint("start", id, -1)
 	if got.Workflow != w.Name() {
-		return nil, fmt.Errorf("durable: start run %q of workflow %q: it is a %q run: %w", id, w.Name(), got.Workflow, ErrWorkflowMismatch)
+		return nil, fmt.Errorf("durable: start run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(got.Workflow), ErrWorkflowMismatch)
 	}
 	if !got.Status.Terminal() {
 		if _, err := e.attach(id, w); err != nil {
@@ -187,6 +191,9 @@ func Attach[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id stri
 	if e == nil || w == nil {
 		return nil, &ArgError{Msg: "durable: Attach: nil *Engine or *Workflow"}
 	}
+	if err := checkRunID(id); err != nil {
+		return nil, err
+	}
 	if err := e.register(w); err != nil {
 		return nil, err
 	}
@@ -195,10 +202,10 @@ func Attach[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id stri
 		if e.isClosed() {
 			return nil, ErrClosed
 		}
-		return nil, fmt.Errorf("durable: attach to run %q: %w", id, err)
+		return nil, fmt.Errorf("durable: attach to run %s: %w", clip.Q(id), err)
 	}
 	if row.Workflow != w.Name() {
-		return nil, fmt.Errorf("durable: attach to run %q of workflow %q: it is a %q run: %w", id, w.Name(), row.Workflow, ErrWorkflowMismatch)
+		return nil, fmt.Errorf("durable: attach to run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(row.Workflow), ErrWorkflowMismatch)
 	}
 	if row.Status == journal.StatusRunning {
 		if _, err := e.attach(id, w); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/durable-go/durable/internal/clip"
 )
 
 // Saga collects compensations ("undo" steps) as a workflow makes changes,
@@ -61,7 +63,7 @@ func (s *Saga) Compensate(cause error) error {
 			return struct{}{}, c.fn(ctx)
 		}, c.opts...)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("durable: compensation %q: %w", c.name, err))
+			errs = append(errs, fmt.Errorf("durable: compensation %s: %w", clip.Q(c.name), err))
 		}
 	}
 	s.undo = nil

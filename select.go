@@ -125,6 +125,13 @@ func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 		return -1, err
 	}
 	defer x.leave()
+	for _, it := range items {
+		if rc, ok := it.(interface{ channelName() string }); ok {
+			if err := checkChannel(rc.channelName()); err != nil {
+				return -1, err
+			}
+		}
+	}
 	o, rec, settled := x.begin(ctx, kindSelect, "")
 	if settled {
 		if err := outcomeErr(rec); err != nil {
@@ -256,6 +263,8 @@ func firstError(x *executor, items []Awaitable) error {
 }
 
 func (c *ReceiveCase[T]) isReceiveCase() {}
+
+func (c *ReceiveCase[T]) channelName() string { return c.channel }
 
 // result returns the future's error (decoding its value too).
 func (f *Future[T]) result(x *executor) error {

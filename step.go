@@ -115,6 +115,10 @@ func Step[T any](ctx Context, name string, fn func(context.Context) (T, error), 
 		return zero, err
 	}
 	defer x.leave()
+	if err := checkStepName(name); err != nil {
+		var zero T
+		return zero, err
+	}
 	o, rec, settled := x.begin(ctx, kindStep, name)
 	if settled {
 		if x.e.obs != nil {

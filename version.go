@@ -3,6 +3,8 @@ package durable
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/durable-go/durable/internal/clip"
 )
 
 // DefaultVersion is what [Version] returns for a run that passed the
@@ -55,7 +57,7 @@ func Version(ctx Context, change string, min, max int) int {
 	}
 	if min > max || change == "" {
 		// A programming error: park, so that fixed code can resume the run.
-		x.park(fmt.Errorf("durable: run %q: Version(%q, %d, %d) at %s: the change is empty or min is greater than max", x.id, change, min, max, callerOutside()))
+		x.park(fmt.Errorf("durable: run %s: Version(%s, %d, %d) at %s: the change is empty or min is greater than max", clip.Q(x.id), clip.Q(change), min, max, callerOutside()))
 	}
 	if v, ok := x.versions[change]; ok {
 		x.checkVersion(change, v, min, max, int(x.next))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/durable-go/durable/internal/clip"
 )
 
 // Limits on identifiers. Payload sizes are the engine's business; these keep
@@ -93,10 +95,10 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			return nil, err
 		}
 		if r == nil {
-			return nil, fmt.Errorf("%s run %q: %w", op, id, ErrNotFound)
+			return nil, fmt.Errorf("%s run %s: %w", op, clip.Q(id), ErrNotFound)
 		}
 		if r.Status.Terminal() {
-			return nil, fmt.Errorf("%s run %q (%s): %w", op, id, r.Status, ErrFinished)
+			return nil, fmt.Errorf("%s run %s (%s): %w", op, clip.Q(id), r.Status, ErrFinished)
 		}
 		return r, nil
 	}
@@ -134,10 +136,10 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			return nil, err
 		}
 		if a.Epoch != r.Epoch {
-			return nil, fmt.Errorf("append to run %q in epoch %d: the run is in epoch %d: %w", a.RunID, a.Epoch, r.Epoch, ErrConflict)
+			return nil, fmt.Errorf("append to run %s in epoch %d: the run is in epoch %d: %w", clip.Q(a.RunID), a.Epoch, r.Epoch, ErrConflict)
 		}
 		if len(a.Name) > MaxNameLen {
-			return nil, fmt.Errorf("append to run %q: name of %d bytes: %w", a.RunID, len(a.Name), ErrInvalid)
+			return nil, fmt.Errorf("append to run %s: name of %d bytes: %w", clip.Q(a.RunID), len(a.Name), ErrInvalid)
 		}
 		ak := recKey{a.RunID, a.Pos, a.Seq}
 		taken := appended[ak]
@@ -147,7 +149,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			}
 		}
 		if taken {
-			return nil, fmt.Errorf("append to run %q at %d.%d: %w", a.RunID, a.Pos, a.Seq, ErrConflict)
+			return nil, fmt.Errorf("append to run %s at %d.%d: %w", clip.Q(a.RunID), a.Pos, a.Seq, ErrConflict)
 		}
 		if appended != nil {
 			appended[ak] = true
@@ -160,10 +162,10 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			return nil, err
 		}
 		if u.Status != 0 && !u.Status.valid() {
-			return nil, fmt.Errorf("update run %q: status %d: %w", u.RunID, u.Status, ErrInvalid)
+			return nil, fmt.Errorf("update run %s: status %d: %w", clip.Q(u.RunID), u.Status, ErrInvalid)
 		}
 		if u.ContinueAsNew && u.Status != 0 {
-			return nil, fmt.Errorf("update run %q: ContinueAsNew with a status: %w", u.RunID, ErrInvalid)
+			return nil, fmt.Errorf("update run %s: ContinueAsNew with a status: %w", clip.Q(u.RunID), ErrInvalid)
 		}
 		n := touch(r)
 		if u.ContinueAsNew {
@@ -209,7 +211,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			}
 		}
 		if !ok {
-			return nil, fmt.Errorf("consume message %d on %q of run %q: %w", k.Seq, k.Channel, k.RunID, ErrConflict)
+			return nil, fmt.Errorf("consume message %d on %s of run %s: %w", k.Seq, clip.Q(k.Channel), clip.Q(k.RunID), ErrConflict)
 		}
 		if consumed != nil {
 			consumed[k] = true
@@ -222,7 +224,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			return nil, err
 		}
 		if err := checkChannel(m.Channel); err != nil {
-			return nil, fmt.Errorf("send to run %q: %w", m.RunID, err)
+			return nil, fmt.Errorf("send to run %s: %w", clip.Q(m.RunID), err)
 		}
 		m.SentAt = now
 		p.sends = append(p.sends, m)
@@ -236,7 +238,7 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 			continue
 		}
 		if !r.Status.Terminal() {
-			return nil, fmt.Errorf("delete run %q (%s): not finished: %w", id, r.Status, ErrInvalid)
+			return nil, fmt.Errorf("delete run %s (%s): not finished: %w", clip.Q(id), r.Status, ErrInvalid)
 		}
 		p.deletes = append(p.deletes, r)
 	}
@@ -313,14 +315,14 @@ func purgePlan(t txn, before time.Time, limit int) (int, error) {
 
 func checkID(id string) error {
 	if id == "" || len(id) > MaxIDLen || strings.IndexByte(id, 0) >= 0 {
-		return fmt.Errorf("run id %.40q (%d bytes; want 1 to %d, no NUL byte): %w", id, len(id), MaxIDLen, ErrInvalid)
+		return fmt.Errorf("run id %s (%d bytes; want 1 to %d, no NUL byte): %w", clip.Q(id), len(id), MaxIDLen, ErrInvalid)
 	}
 	return nil
 }
 
 func checkChannel(ch string) error {
 	if len(ch) > MaxChannelLen || strings.IndexByte(ch, 0) >= 0 {
-		return fmt.Errorf("channel %q: longer than %d bytes or has a NUL byte: %w", ch, MaxChannelLen, ErrInvalid)
+		return fmt.Errorf("channel %s: longer than %d bytes or has a NUL byte: %w", clip.Q(ch), MaxChannelLen, ErrInvalid)
 	}
 	return nil
 }
@@ -330,13 +332,13 @@ func checkNewRun(r *Run) error {
 		return fmt.Errorf("create: %w", err)
 	}
 	if r.Workflow == "" || len(r.Workflow) > MaxIDLen {
-		return fmt.Errorf("create run %q: workflow name of %d bytes: %w", r.ID, len(r.Workflow), ErrInvalid)
+		return fmt.Errorf("create run %s: workflow name of %d bytes: %w", clip.Q(r.ID), len(r.Workflow), ErrInvalid)
 	}
 	if r.Status != StatusRunning {
-		return fmt.Errorf("create run %q: status %s, want running: %w", r.ID, r.Status, ErrInvalid)
+		return fmt.Errorf("create run %s: status %s, want running: %w", clip.Q(r.ID), r.Status, ErrInvalid)
 	}
 	if len(r.Meta) > MaxMetaLen {
-		return fmt.Errorf("create run %q: meta of %d bytes, more than %d: %w", r.ID, len(r.Meta), MaxMetaLen, ErrInvalid)
+		return fmt.Errorf("create run %s: meta of %d bytes, more than %d: %w", clip.Q(r.ID), len(r.Meta), MaxMetaLen, ErrInvalid)
 	}
 	return nil
 }

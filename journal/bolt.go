@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/durable-go/durable/internal/clip"
 )
 
 // Bolt is a [Store] in one bbolt file. Every commit is fsynced before
@@ -79,7 +81,7 @@ func (s *Bolt) GetRun(ctx context.Context, id string) (r Run, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRuns).Get(key(id))
 		if v == nil {
-			return fmt.Errorf("get run %q: %w", id, ErrNotFound)
+			return fmt.Errorf("get run %s: %w", clip.Q(id), ErrNotFound)
 		}
 		r, err = decodeRun(id, v)
 		return err
@@ -92,7 +94,7 @@ func (s *Bolt) Records(ctx context.Context, id string) (out []Record, err error)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRuns).Get(key(id))
 		if v == nil {
-			return fmt.Errorf("records of run %q: %w", id, ErrNotFound)
+			return fmt.Errorf("records of run %s: %w", clip.Q(id), ErrNotFound)
 		}
 		r, err := decodeRun(id, v)
 		if err != nil {
@@ -109,7 +111,7 @@ func (s *Bolt) Load(ctx context.Context, id string) (l Loaded, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRuns).Get(key(id))
 		if v == nil {
-			return fmt.Errorf("load run %q: %w", id, ErrNotFound)
+			return fmt.Errorf("load run %s: %w", clip.Q(id), ErrNotFound)
 		}
 		if l.Run, err = decodeRun(id, v); err != nil {
 			return err
@@ -223,7 +225,7 @@ func (s *Bolt) ListRuns(ctx context.Context, f Filter) (out []Run, err error) {
 func (s *Bolt) Messages(ctx context.Context, id, channel string, limit int) (out []Message, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRuns).Get(key(id)) == nil {
-			return fmt.Errorf("messages of run %q: %w", id, ErrNotFound)
+			return fmt.Errorf("messages of run %s: %w", clip.Q(id), ErrNotFound)
 		}
 		b := tx.Bucket(bucketInbox).Bucket(key(id))
 		if b == nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/durable-go/durable/internal/clip"
 )
 
 // Memory is a [Store] that keeps everything in process memory: for tests
@@ -138,7 +140,7 @@ func (m *Memory) GetRun(ctx context.Context, id string) (Run, error) {
 	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
-		return Run{}, fmt.Errorf("get run %q: %w", id, ErrNotFound)
+		return Run{}, fmt.Errorf("get run %s: %w", clip.Q(id), ErrNotFound)
 	}
 	return cloneRun(&mr.run), nil
 }
@@ -151,7 +153,7 @@ func (m *Memory) Records(ctx context.Context, id string) ([]Record, error) {
 	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
-		return nil, fmt.Errorf("records of run %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("records of run %s: %w", clip.Q(id), ErrNotFound)
 	}
 	out := make([]Record, len(mr.records))
 	for i, r := range mr.records {
@@ -169,7 +171,7 @@ func (m *Memory) Load(ctx context.Context, id string) (Loaded, error) {
 	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
-		return Loaded{}, fmt.Errorf("load run %q: %w", id, ErrNotFound)
+		return Loaded{}, fmt.Errorf("load run %s: %w", clip.Q(id), ErrNotFound)
 	}
 	l := Loaded{Run: cloneRun(&mr.run), HasMessages: len(mr.inbox) > 0}
 	if !mr.run.Status.Terminal() {
@@ -221,7 +223,7 @@ func (m *Memory) Messages(ctx context.Context, id, channel string, limit int) ([
 	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
-		return nil, fmt.Errorf("messages of run %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("messages of run %s: %w", clip.Q(id), ErrNotFound)
 	}
 	q := mr.inbox[channel]
 	if limit > 0 && len(q) > limit {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/durable-go/durable/internal/clip"
 )
 
 // StoreStats are a store's commit figures since it was opened: totals, so
@@ -73,7 +75,7 @@ func (s *Bolt) InboxCounts(ctx context.Context, id string) (map[string]int, erro
 	out := map[string]int{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRuns).Get(key(id)) == nil {
-			return fmt.Errorf("inbox of run %q: %w", id, ErrNotFound)
+			return fmt.Errorf("inbox of run %s: %w", clip.Q(id), ErrNotFound)
 		}
 		b := tx.Bucket(bucketInbox).Bucket(key(id))
 		if b == nil {
@@ -98,7 +100,7 @@ func (m *Memory) InboxCounts(ctx context.Context, id string) (map[string]int, er
 	defer m.mu.RUnlock()
 	mr := m.runs[id]
 	if mr == nil {
-		return nil, fmt.Errorf("inbox of run %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("inbox of run %s: %w", clip.Q(id), ErrNotFound)
 	}
 	out := map[string]int{}
 	for ch, q := range mr.inbox {
