@@ -155,7 +155,7 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	r.Data = []byte(childID)
 	b := &journal.Batch{
 		Append: []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}},
-		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input,
+		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input, Builds: x.e.startBuilds(),
 			Parent: x.id, ParentPos: o.pos, ParentEpoch: x.row.Epoch, Deadline: sc.deadlineFrom(x.now())}},
 	}
 	if x.e.obs != nil {

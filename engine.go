@@ -92,6 +92,13 @@ type Config struct {
 	// they resume unfinished runs. Defaults to 4 × GOMAXPROCS.
 	RecoveryWorkers int
 
+	// BuildID names the code this engine runs (a version, a commit, a
+	// deploy id). It is stored with each run the engine starts and each
+	// run it resumes (RunInfo.Builds), and a parked run's error names the
+	// builds that recorded its journal. At most 256 bytes. Defaults to "":
+	// nothing is stored.
+	BuildID string
+
 	// Observer receives the engine's events (runs, step attempts, waits,
 	// commits) for traces and metrics; see [Observer] and the otel
 	// module. Defaults to none, which costs the step path nothing
@@ -122,6 +129,9 @@ func (c *Config) resolve() (Config, error) {
 	}
 	if r.MaxPayloadBytes < 0 || r.MaxSteps < 0 || r.MaxStepsPerRun < 0 || r.ShutdownTimeout < 0 || r.LockTimeout < 0 || r.RecoveryWorkers < 0 {
 		return r, errors.New("durable: Config: MaxPayloadBytes, MaxSteps, MaxStepsPerRun, ShutdownTimeout, LockTimeout and RecoveryWorkers must not be negative")
+	}
+	if len(r.BuildID) > journal.MaxBuildLen {
+		return r, fmt.Errorf("durable: Config.BuildID is %d bytes, more than %d", len(r.BuildID), journal.MaxBuildLen)
 	}
 	if r.MaxPayloadBytes == 0 {
 		r.MaxPayloadBytes = defaultMaxPayload

@@ -93,6 +93,8 @@ type errRecord struct {
 	Count     int        `msgpack:"a,omitempty"` // attempts
 	Extra     string     `msgpack:"x,omitempty"` // stack, location, key, ...
 	Cause     *errRecord `msgpack:"c,omitempty"`
+	Builds    []string   `msgpack:"b,omitempty"`  // RecordedBy, of a NondeterminismError
+	Build     string     `msgpack:"bd,omitempty"` // Build, of a NondeterminismError
 }
 
 // toRecord describes err for the journal, keeping the structure of this
@@ -116,6 +118,7 @@ func toRecord(err error) *errRecord {
 		return r
 	case *NondeterminismError:
 		r.Kind, r.RunID, r.Workflow, r.Position, r.Step, r.Msg, r.Extra = "nondet", e.RunID, e.Workflow, e.Position, e.Recorded, e.Called, e.Location
+		r.Builds, r.Build = e.RecordedBy, e.Build
 		return r
 	case *StepInterruptedError:
 		r.Kind, r.Step, r.Extra, r.Count = "interrupted", e.Step, e.Key, e.Attempt
@@ -150,7 +153,7 @@ func fromRecord(r *errRecord) error {
 	case "panic":
 		return &PanicError{Value: r.Msg, Stack: r.Extra}
 	case "nondet":
-		return &NondeterminismError{RunID: r.RunID, Workflow: r.Workflow, Position: r.Position, Recorded: r.Step, Called: r.Msg, Location: r.Extra}
+		return &NondeterminismError{RunID: r.RunID, Workflow: r.Workflow, Position: r.Position, Recorded: r.Step, Called: r.Msg, Location: r.Extra, RecordedBy: r.Builds, Build: r.Build}
 	case "interrupted":
 		return &StepInterruptedError{Step: r.Step, Key: r.Extra, Attempt: r.Count}
 	}

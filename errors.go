@@ -95,6 +95,11 @@ type NondeterminismError struct {
 	Recorded string // what the journal holds at Position, e.g. `step "charge"`
 	Called   string // what the code asked for, e.g. `step "reserve"`
 	Location string // file:line of the call, if known
+	// RecordedBy are the builds (Config.BuildID) that started and resumed
+	// the run before, oldest first, and Build the build that found the
+	// divergence; empty if the engines had none.
+	RecordedBy []string
+	Build      string
 }
 
 func (e *NondeterminismError) Error() string {
@@ -108,7 +113,7 @@ func (e *NondeterminismError) Error() string {
 	if e.Location != "" {
 		msg += " at " + e.Location
 	}
-	return msg
+	return msg + e.fixes()
 }
 
 // Is reports whether target is [ErrNondeterministic].

@@ -212,6 +212,7 @@ func (x *executor) exit() {
 // park stops the run because it cannot go on with this code (replay
 // diverged, a payload no longer decodes). Workflow goroutine only.
 func (x *executor) park(reason error) {
+	x.annotate(reason)
 	x.stop(abortPark, reason)
 	x.exit()
 }
@@ -266,7 +267,9 @@ func (x *executor) finish(out []byte, werr error) {
 	x.skipVersions("")
 	if x.ri < len(x.recs) {
 		r := x.recs[x.ri]
-		x.stop(abortPark, &NondeterminismError{RunID: x.id, Workflow: x.run.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)})
+		nd := &NondeterminismError{RunID: x.id, Workflow: x.run.def.Name(), Position: int(r.Pos), Recorded: describe(r.Kind, r.Name)}
+		x.annotate(nd)
+		x.stop(abortPark, nd)
 		x.exited()
 		return
 	}

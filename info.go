@@ -69,6 +69,10 @@ type RunInfo struct {
 	// channels of pending receives).
 	Inbox         int
 	InboxChannels map[string]int
+	// Builds are the Config.BuildID of the engines that started and
+	// resumed the run, oldest first (see journal.Run.Builds); empty if
+	// they had none.
+	Builds []string
 }
 
 func infoOf(r *journal.Run) RunInfo {
@@ -83,6 +87,7 @@ func infoOf(r *journal.Run) RunInfo {
 		WakeAt:          r.WakeAt,
 		Deadline:        r.Deadline,
 		CancelRequested: r.CancelRequested,
+		Builds:          r.Builds,
 	}
 }
 

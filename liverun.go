@@ -140,10 +140,11 @@ func (lr *liveRun) load() {
 		}
 		return
 	}
-	if row.Status == journal.StatusParked {
-		// Resumed by an engine that may have compatible code: running
-		// again (it parks again if not).
-		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: lr.id, Status: journal.StatusRunning}}}
+	if u, ok := e.resumeUpdate(&row); ok {
+		// A parked run resumed by an engine that may have compatible code
+		// is running again (it parks again if not); a run resumed by
+		// another build records the build.
+		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
 		if err := e.store.Commit(context.Background(), b); err != nil {
 			lr.setIdle()
 			e.retryLoad(lr, err)

@@ -140,7 +140,7 @@ func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id s
 		}
 	}
 	now := e.clock.Now()
-	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now}
+	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now, Builds: e.startBuilds()}
 	if e.obs != nil {
 		row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
 	}

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ const (
 	MaxChannelLen = 256 // channel names, in bytes; no NUL byte
 	MaxNameLen    = 1024
 	MaxMetaLen    = 64 << 10 // Run.Meta, in bytes
+	MaxBuilds     = 16       // Run.Builds: the first and the 15 latest
+	MaxBuildLen   = 256      // one build id, in bytes
 )
 
 // txn is what a backend offers the batch rules: point reads and writes
@@ -193,6 +196,12 @@ func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
 		if u.CancelRequested {
 			n.CancelRequested = true
 		}
+		if u.Build != "" {
+			if len(u.Build) > MaxBuildLen {
+				return nil, fmt.Errorf("update run %q: build id of %d bytes, more than %d: %w", u.RunID, len(u.Build), MaxBuildLen, ErrInvalid)
+			}
+			n.Builds = AddBuild(n.Builds, u.Build)
+		}
 		n.UpdatedAt = now
 	}
 	var consumed map[MessageKey]bool
@@ -337,8 +346,30 @@ func checkNewRun(r *Run) error {
 	if r.Status != StatusRunning {
 		return fmt.Errorf("create run %s: status %s, want running: %w", clip.Q(r.ID), r.Status, ErrInvalid)
 	}
+	if len(r.Builds) > MaxBuilds {
+		return fmt.Errorf("create run %q: %d builds, more than %d: %w", r.ID, len(r.Builds), MaxBuilds, ErrInvalid)
+	}
+	for _, b := range r.Builds {
+		if len(b) > MaxBuildLen {
+			return fmt.Errorf("create run %q: build id of %d bytes, more than %d: %w", r.ID, len(b), MaxBuildLen, ErrInvalid)
+		}
+	}
 	if len(r.Meta) > MaxMetaLen {
 		return fmt.Errorf("create run %s: meta of %d bytes, more than %d: %w", clip.Q(r.ID), len(r.Meta), MaxMetaLen, ErrInvalid)
 	}
 	return nil
+}
+
+// AddBuild returns builds with build added at the end, unless it is the
+// last one already, keeping the first and the latest MaxBuilds-1. It
+// never changes builds' array.
+func AddBuild(builds []string, build string) []string {
+	if n := len(builds); n > 0 && builds[n-1] == build {
+		return builds
+	}
+	out := append(slices.Clip(builds), build)
+	if len(out) > MaxBuilds {
+		out = append(out[:1:1], out[len(out)-MaxBuilds+1:]...)
+	}
+	return out
 }

@@ -26,6 +26,7 @@ import (
 //	          created int, updated int, wake int, deadline int, cancel bool,
 //	          parentEpoch uint]
 //	run v2:  the 14 fields of v1, then meta bin (Run.Meta)
+//	run v3:  the 15 fields of v2, then builds: an array of str (Run.Builds)
 //	message: [data bin|nil, sentAt int]
 //
 // Times are Unix nanoseconds; 0 is the zero time.
@@ -36,11 +37,13 @@ import (
 const (
 	formatVersion = 1
 	runVersion2   = 2
+	runVersion3   = 3
 	headerSize    = 5
 
 	recordFields  = 5
 	runFields     = 14
 	runFieldsV2   = 15
+	runFieldsV3   = 16
 	messageFields = 2
 )
 
@@ -148,6 +151,9 @@ func encodeRun(r *Run) []byte {
 	if len(r.Meta) > 0 {
 		fields = runFieldsV2
 	}
+	if len(r.Builds) > 0 {
+		fields = runFieldsV3
+	}
 	buf = msgp.AppendArrayHeader(buf, fields)
 	buf = msgp.AppendString(buf, r.Workflow)
 	buf = msgp.AppendUint(buf, uint64(r.Status))
@@ -163,10 +169,18 @@ func encodeRun(r *Run) []byte {
 	buf = msgp.AppendInt(buf, unixNano(r.Deadline))
 	buf = msgp.AppendBool(buf, r.CancelRequested)
 	buf = msgp.AppendUint(buf, uint64(r.ParentEpoch))
-	if fields == runFieldsV2 {
+	if fields >= runFieldsV2 {
 		buf = msgp.AppendBin(buf, r.Meta)
+	}
+	if fields == runFieldsV3 {
+		buf = msgp.AppendArrayHeader(buf, len(r.Builds))
+		for _, b := range r.Builds {
+			buf = msgp.AppendString(buf, b)
+		}
+	}
+	if fields > runFields {
 		seal(buf, []byte(r.ID), nil)
-		buf[0] = runVersion2 // the checksum does not cover the version byte
+		buf[0] = byte(runVersion2 + fields - runFieldsV2) // the checksum does not cover the version byte
 		return buf
 	}
 	return seal(buf, []byte(r.ID), nil)
@@ -174,14 +188,17 @@ func encodeRun(r *Run) []byte {
 
 func decodeRun(id string, v []byte) (Run, error) {
 	r := Run{ID: id}
-	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion2)
+	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion3)
 	if err != nil {
 		return r, err
 	}
 	d := decoder{b: body}
 	fields := runFields
-	if v[0] == runVersion2 {
+	switch v[0] {
+	case runVersion2:
 		fields = runFieldsV2
+	case runVersion3:
+		fields = runFieldsV3
 	}
 	d.array(fields)
 	r.Workflow = d.str()
@@ -198,8 +215,17 @@ func decodeRun(id string, v []byte) (Run, error) {
 	r.Deadline = fromUnixNano(d.int())
 	r.CancelRequested = d.bool()
 	r.ParentEpoch = uint32(d.uint(math.MaxUint32))
-	if fields == runFieldsV2 {
+	if fields >= runFieldsV2 {
 		r.Meta = d.bin()
+	}
+	if fields == runFieldsV3 {
+		n := d.arrayLen()
+		if n > MaxBuilds {
+			d.fail("more than MaxBuilds builds")
+		}
+		for i := 0; i < n && d.err == ""; i++ {
+			r.Builds = append(r.Builds, d.str())
+		}
 	}
 	if err := d.finish(id, "run"); err != nil {
 		return r, err
@@ -322,6 +348,13 @@ func (d *decoder) code() byte {
 }
 
 func (d *decoder) array(want int) {
+	if n := d.arrayLen(); d.err == "" && n != want {
+		d.fail("array of " + strconv.Itoa(n) + " fields, want " + strconv.Itoa(want))
+	}
+}
+
+// arrayLen reads an array header and returns its length.
+func (d *decoder) arrayLen() int {
 	c := d.code()
 	n := -1
 	switch {
@@ -336,9 +369,10 @@ func (d *decoder) array(want int) {
 			n = int(binary.BigEndian.Uint32(p))
 		}
 	}
-	if d.err == "" && n != want {
-		d.fail("array of " + strconv.Itoa(n) + " fields, want " + strconv.Itoa(want))
+	if d.err == "" && n < 0 {
+		d.fail("not an array")
 	}
+	return n
 }
 
 func (d *decoder) uint(max uint64) uint64 {

@@ -277,6 +277,7 @@ func cloneRun(r *Run) Run {
 	c.Output = bytes.Clone(r.Output)
 	c.Err = bytes.Clone(r.Err)
 	c.Meta = bytes.Clone(r.Meta)
+	c.Builds = slices.Clone(r.Builds)
 	return c
 }
 

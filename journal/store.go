@@ -162,6 +162,12 @@ type Run struct {
 	// never changed afterwards, kept across ContinueAsNew. Opaque to the
 	// journal, like the payloads.
 	Meta []byte
+	// Builds are the build ids (durable.Config.BuildID) of the engines
+	// that started and resumed the run, oldest first; a build appears
+	// again only after another one. At most MaxBuilds are kept: the first
+	// and the latest. Set by CreateRun or Batch.Create, extended by
+	// Update.Build, kept across ContinueAsNew.
+	Builds []string
 }
 
 // Record is one entry of a run's journal. Records are keyed by (Pos, Seq):
@@ -300,6 +306,9 @@ type Update struct {
 	ContinueAsNew bool
 	// Input is the new input, with ContinueAsNew.
 	Input []byte
+	// Build, if not "", is added to the run's Builds unless it is the
+	// latest one there.
+	Build string
 }
 
 // MessageKey names one inbox message.

@@ -24,6 +24,7 @@ type Run struct {
 	Pending         []Operation    `json:"pending,omitempty"`
 	Inbox           int            `json:"inbox"`
 	InboxChannels   map[string]int `json:"inbox_channels,omitempty"`
+	Builds          []string       `json:"builds,omitempty"` // Config.BuildID of the engines that started and resumed it
 	Diff            *Diff          `json:"diff,omitempty"`
 	Trace           []Frame        `json:"trace,omitempty"`
 }
@@ -96,6 +97,7 @@ func runOf(info durable.RunInfo, now time.Time) Run {
 		CancelRequested: info.CancelRequested,
 		Inbox:           info.Inbox,
 		InboxChannels:   info.InboxChannels,
+		Builds:          info.Builds,
 	}
 	if info.Err != nil {
 		r.Error = info.Err.Error()

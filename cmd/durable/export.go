@@ -101,7 +101,7 @@ func (c *cli) export(args []string) int {
 func exportBatches(r journal.Run, recs []journal.Record) []*journal.Batch {
 	create := &journal.Batch{Now: r.CreatedAt, Create: []journal.Run{{
 		ID: r.ID, Workflow: r.Workflow, Status: journal.StatusRunning, Parent: r.Parent,
-		ParentPos: r.ParentPos, Input: r.Input, Deadline: r.Deadline,
+		ParentPos: r.ParentPos, Input: r.Input, Deadline: r.Deadline, Meta: r.Meta, Builds: r.Builds,
 	}}}
 	fill := &journal.Batch{Now: r.UpdatedAt}
 	for _, rec := range recs {

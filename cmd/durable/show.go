@@ -51,6 +51,9 @@ func (c *cli) show(args []string) int {
 	if !r.WakeAt.IsZero() {
 		field("wakes at", "%s", fmtTime(r.WakeAt))
 	}
+	if len(r.Builds) > 0 {
+		field("builds", "%s", strings.Join(r.Builds, ", "))
+	}
 	if !r.Deadline.IsZero() {
 		field("deadline", "%s", fmtTime(r.Deadline))
 	}

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,7 @@ var tests = []test{
 	{"Delete", testDelete},
 	{"Delete/Errors", testDeleteErrors},
 	{"Meta", testMeta},
+	{"Builds", testBuilds},
 
 	// records.go
 	{"Records/Order", testRecordsOrder},
@@ -249,6 +251,9 @@ func runDiff(want, got journal.Run) string {
 	}
 	if !bytes.Equal(got.Meta, want.Meta) {
 		add("Meta", short(want.Meta), short(got.Meta))
+	}
+	if !slices.Equal(got.Builds, want.Builds) {
+		add("Builds", want.Builds, got.Builds)
 	}
 	return strings.Join(d, "; ")
 }
