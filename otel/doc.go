@@ -25,6 +25,15 @@
 // run's start span is a child of its parent's run span: the child's spans
 // are in its parent's trace.
 //
+// An incarnation's span ends when the run finishes or parks, when the
+// engine closes, and when the run is evicted from the run cache (it waits
+// and the cache is full); its next incarnation, when the wait is over, is
+// a new span with a "resumed" event (reason "reload"). A Start of a run
+// that exists makes a start span of its own (the call), but the run keeps
+// the trace context journaled when it was created. Sampling follows the
+// journaled context: a run whose start span was not sampled records no
+// spans, in any process.
+//
 // A process killed with SIGKILL cannot end its spans: the spans of its
 // run incarnation and of steps in flight are never exported, and the
 // spans it did export (ended steps) name a parent that no exporter
