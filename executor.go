@@ -89,7 +89,7 @@ type executor struct {
 	// For Logger (logger.go), which step goroutines may use too.
 	logger     *slog.Logger
 	replayOver atomic.Bool   // replay is over
-	pos        atomic.Uint32 // the next position, as x.next
+	pos        atomic.Uint32 // the next position, as x.next, once logger is set
 	// use guards the Context: useBusy during a durable operation, useEnded
 	// once the workflow goroutine is gone (see enter).
 	use atomic.Int32

@@ -20,6 +20,7 @@ func Logger(ctx Context) *slog.Logger {
 	x := ctx.executor()
 	if x.logger == nil {
 		h := x.e.log.Handler().WithAttrs([]slog.Attr{slog.String("run_id", x.id), slog.String("workflow", x.run.def.Name())})
+		x.pos.Store(x.next)
 		x.logger = slog.New(&replayHandler{x: x, h: h})
 	}
 	return x.logger

@@ -51,7 +51,9 @@ func (x *executor) take(kind uint8, name string) op {
 	}
 	o := op{pos: x.next}
 	x.next++
-	x.pos.Store(x.next)
+	if x.logger != nil { // Logger reads the position from any goroutine
+		x.pos.Store(x.next)
+	}
 	start := x.ri
 	for x.ri < len(x.recs) && x.recs[x.ri].Pos == o.pos {
 		x.ri++
