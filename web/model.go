@@ -127,6 +127,9 @@ func waitingFor(info durable.RunInfo, now time.Time) string {
 	default:
 		return ""
 	}
+	if info.CancelRequested {
+		return "canceling: the run was asked to stop"
+	}
 	if len(info.Pending) == 0 {
 		return "running"
 	}

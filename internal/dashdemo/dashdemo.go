@@ -203,6 +203,10 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*durable.Engine, 
 		e.Close()
 		return nil, err
 	}
+	if err := waitFor(ctx, e, "reminder-carol", is(durable.StatusCanceled)); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
