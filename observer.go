@@ -18,7 +18,8 @@ import (
 // Callbacks run on the engine's goroutines, synchronously: they must be
 // quick and must not call the engine. They may be called concurrently
 // (for different runs, and for the concurrent steps of one run). A
-// callback that panics is recovered and logged once; it never fails a run.
+// callback that panics is recovered (the first panic is logged, once per
+// engine); it never fails a run.
 //
 // The context.Context a run callback receives is the run's context: what
 // RunStarted or RunResumed returned for this incarnation of the run (it
@@ -378,8 +379,9 @@ func (t *stepExec) obsRetry(err error, next time.Time) {
 }
 
 // obsReplayedStep reports a step answered from the journal.
-func (x *executor) obsReplayedStep(name string, o *op, rec journal.Record) {
-	if len(o.recs) == 0 || rec.Pos != o.pos { // not from the journal: past MaxHistory, or canceled
+func (x *executor) obsReplayedStep(name string, o *op, _ journal.Record) {
+	rec, ok := o.done()
+	if !ok { // settled otherwise: past MaxHistory, or canceled
 		return
 	}
 	ev := StepEvent{RunID: x.id, Workflow: x.run.def.Name(), Step: name, Position: int(o.pos), Attempt: 1, Replayed: true}

@@ -261,9 +261,14 @@ func (panicky) RetryScheduled(context.Context, durable.StepEvent) { panic("retry
 func (panicky) WaitStarted(context.Context, durable.WaitEvent)    { panic("wait") }
 func (panicky) WaitEnded(context.Context, durable.WaitEvent)      { panic("waited") }
 func (panicky) Committed(durable.CommitEvent)                     { panic("committed") }
+func (panicky) RunResumed(context.Context, durable.RunEvent) context.Context {
+	panic("resumed")
+}
+func (panicky) RunReplayed(context.Context, durable.RunEvent) { panic("replayed") }
+func (panicky) RunStopped(context.Context, durable.RunEvent)  { panic("stopped") }
 
 // TestObserverPanics: an observer that panics in every callback neither
-// crashes the process nor fails a run, and is logged once.
+// crashes the process nor fails a run, and is logged once per engine.
 func TestObserverPanics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
@@ -283,13 +288,19 @@ func TestObserverPanics(t *testing.T) {
 			return v, durable.Sleep(ctx, time.Minute)
 		})
 		env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{wf}, Observer: panicky{}, Logger: log})
+		if _, err := durable.Start(t.Context(), env.Engine, wf, "p", 1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second) // into the sleep
+		synctest.Wait()
+		env.Restart() // stopped, resumed, replayed
 		if out, err := durable.Run(t.Context(), env.Engine, wf, "p", 1); err != nil || out != 2 {
 			t.Fatalf("Run with a panicking observer = %d, %v; want 2, nil", out, err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if n := strings.Count(buf.String(), "Observer panicked"); n != 1 {
-			t.Fatalf("the log has %d lines about the observer's panics, want 1:\n%s", n, buf.String())
+		if n := strings.Count(buf.String(), "Observer panicked"); n != 2 {
+			t.Fatalf("the log has %d lines about the observer's panics, want 2 (one per engine):\n%s", n, buf.String())
 		}
 	})
 }
