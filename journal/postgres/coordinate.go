@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -23,7 +24,7 @@ var _ journal.Coordinator = (*Store)(nil)
 
 // coordQueries are the coordination statements.
 type coordQueries struct {
-	register, heartbeat, claim, next, release, unregister string
+	register, heartbeat, claim, claimed, next, release, unregister string
 }
 
 func newCoordQueries(schema string) coordQueries {
@@ -45,9 +46,11 @@ func newCoordQueries(schema string) coordQueries {
 					AND EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)
 				ORDER BY r.updated_at LIMIT $5
 				FOR NO KEY UPDATE OF r SKIP LOCKED)
-			UPDATE @.runs u SET owner = $4, token = u.token + 1 FROM c WHERE u.id = c.id
+			UPDATE @.runs u SET owner = $4, token = u.token + 1, claim = $6 FROM c WHERE u.id = c.id
 			RETURNING u.id, u.value, u.owner, u.token, u.idle,
 				EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)`),
+		// $1 engine, $2 claim id.
+		claimed: q(`SELECT id, value, owner, token, idle FROM @.runs WHERE owner = $1 AND claim = $2 AND status = 1`),
 		// $1 workflows, $2 now (ns), $3 lease, $4 engine.
 		next: q(`SELECT EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `),
 				(SELECT min(r.wake_at) FROM @.runs r
@@ -138,10 +141,28 @@ func (s *Store) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Clai
 	}
 	n := journal.UnixNano(now)
 	live := false
+	// The claim id marks the runs this call claims: if its reply is lost,
+	// the retry returns those runs instead of claiming more (else they
+	// would stay owned by a live engine that does not know it has them).
+	var id [16]byte
+	rand.Read(id[:])
+	attempt := 0
 	err := s.retry(ctx, "claim", func(ctx context.Context) error {
 		res.Runs, live = nil, false
+		attempt++
 		b := &pgx.Batch{}
-		b.Queue(s.cq2.claim, wfs, n, s.leaseMicros(), []byte(r.Engine), r.Limit).Query(func(rows pgx.Rows) error {
+		query, args := s.cq2.claim, []any{wfs, n, s.leaseMicros(), []byte(r.Engine), r.Limit, id[:]}
+		if attempt > 1 {
+			var lost []journal.Run
+			if err := s.scanRuns(ctx, s.pool, &lost, s.cq2.claimed, []byte(r.Engine), id[:]); err != nil {
+				return err
+			}
+			if len(lost) > 0 {
+				res.Runs, live = lost, true
+				return nil
+			}
+		}
+		b.Queue(query, args...).Query(func(rows pgx.Rows) error {
 			var id []byte
 			var c runCols
 			_, err := pgx.ForEachRow(rows, []any{&id, &c.value, &c.owner, &c.token, &c.idle, &live}, func() error {
@@ -167,6 +188,9 @@ func (s *Store) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Clai
 		})
 		return s.pool.SendBatch(ctx, b).Close() // one implicit transaction
 	})
+	if err == nil && attempt > 1 && live && len(res.Runs) > 0 && res.Next.IsZero() {
+		res.Next = now // runs of a lost reply: claim again soon for the rest
+	}
 	if err != nil {
 		return journal.ClaimResult{}, err
 	}
@@ -206,4 +230,26 @@ func (s *Store) Unregister(ctx context.Context, id string) error {
 		_, err := s.pool.Exec(ctx, s.cq2.unregister, []byte(id), s.notes.channel, journal.UnixNano(time.Now()))
 		return err
 	})
+}
+
+// scanRuns appends the runs query returns (id, value, owner, token, idle)
+// to out.
+func (s *Store) scanRuns(ctx context.Context, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, out *[]journal.Run, query string, args ...any) error {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	var id []byte
+	var c runCols
+	_, err = pgx.ForEachRow(rows, []any{&id, &c.value, &c.owner, &c.token, &c.idle}, func() error {
+		r, err := c.decode(string(id))
+		if err != nil {
+			return err
+		}
+		*out = append(*out, r)
+		return nil
+	})
+	return err
 }

@@ -66,11 +66,13 @@ var migrations = []string{
 
 	// 2: coordination: an owner, a fencing token and an idle mark per run
 	// (the run's encoded value does not hold owner and token: claims
-	// change these columns alone), one lease row per engine.
+	// change these columns alone), the id of the Claim call that took the
+	// run (to find a claim whose reply was lost), one lease row per engine.
 	`ALTER TABLE @.runs
 		ADD COLUMN owner bytea NOT NULL DEFAULT '',
 		ADD COLUMN token bigint NOT NULL DEFAULT 0,
-		ADD COLUMN idle boolean NOT NULL DEFAULT false;
+		ADD COLUMN idle boolean NOT NULL DEFAULT false,
+		ADD COLUMN claim bytea;
 	CREATE INDEX runs_claim ON @.runs (workflow, updated_at) WHERE status = 1 AND NOT idle;
 	CREATE INDEX runs_idle ON @.runs (workflow, wake_at) WHERE status = 1 AND idle;
 	CREATE INDEX runs_owner ON @.runs (owner) WHERE owner <> '';
