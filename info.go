@@ -73,6 +73,9 @@ type RunInfo struct {
 	// resumed the run, oldest first (see journal.Run.Builds); empty if
 	// they had none.
 	Builds []string
+	// Meta is what Config.Observer's InjectRun journaled with the run when
+	// it was created (the otel module's trace context); nil if nothing.
+	Meta map[string]string
 }
 
 func infoOf(r *journal.Run) RunInfo {
@@ -88,6 +91,7 @@ func infoOf(r *journal.Run) RunInfo {
 		Deadline:        r.Deadline,
 		CancelRequested: r.CancelRequested,
 		Builds:          r.Builds,
+		Meta:            decodeMeta(r.Meta),
 	}
 }
 

@@ -249,12 +249,24 @@ func (e *Engine) obsInject(ctx context.Context, ev RunEvent) (meta []byte) {
 	return b
 }
 
+// decodeMeta decodes a run's journaled Meta; nil if there is none, or if
+// it does not decode (it is for observers only: a damaged one must not stop
+// a run).
+func decodeMeta(b []byte) map[string]string {
+	if len(b) == 0 {
+		return nil
+	}
+	var m map[string]string
+	if err := unmarshal(b, &m); err != nil {
+		return nil
+	}
+	return m
+}
+
 // runEvent describes x's run.
 func (x *executor) runEvent() RunEvent {
-	if x.meta == nil && len(x.row.Meta) > 0 {
-		if err := unmarshal(x.row.Meta, &x.meta); err != nil {
-			x.meta = nil
-		}
+	if x.meta == nil {
+		x.meta = decodeMeta(x.row.Meta)
 	}
 	return RunEvent{RunID: x.id, Workflow: x.run.def.Name(), Parent: x.row.Parent, Epoch: int(x.row.Epoch), Meta: x.meta, Position: int(x.next)}
 }
@@ -336,10 +348,7 @@ func (x *executor) obsStopped(reason string, err error) {
 
 // obsParkedIdle reports the parking of a run that has no incarnation.
 func (e *Engine) obsParkedIdle(id, workflow string, meta []byte, reason error) {
-	ev := RunEvent{RunID: id, Workflow: workflow, Status: StatusParked, Err: reason}
-	if len(meta) > 0 {
-		_ = unmarshal(meta, &ev.Meta)
-	}
+	ev := RunEvent{RunID: id, Workflow: workflow, Status: StatusParked, Err: reason, Meta: decodeMeta(meta)}
 	defer e.obsRecover("RunParked")
 	e.obs.RunParked(context.Background(), ev)
 }

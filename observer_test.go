@@ -239,6 +239,10 @@ func TestObserverEvents(t *testing.T) {
 			t.Errorf("step functions saw the observer's values %q, want %q", stepVals, want)
 		}
 		mu.Unlock()
+		info, err := env.Engine.Get(t.Context(), "r")
+		if err != nil || info.Meta["origin"] != "the caller" || info.Meta["id"] != "r" {
+			t.Errorf("Get(r).Meta = %v, %v; want what InjectRun returned at creation", info.Meta, err)
+		}
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		if rec.commits == 0 || rec.ops < rec.commits {

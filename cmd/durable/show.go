@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/durable-go/durable"
@@ -53,6 +54,14 @@ func (c *cli) show(args []string) int {
 	}
 	if len(r.Builds) > 0 {
 		field("builds", "%s", strings.Join(r.Builds, ", "))
+	}
+	if len(info.Meta) > 0 { // what Config.Observer journaled: a trace context, say
+		var kv []string
+		for k, v := range info.Meta {
+			kv = append(kv, k+"="+v)
+		}
+		slices.Sort(kv)
+		field("meta", "%s", strings.Join(kv, " "))
 	}
 	if !r.Deadline.IsZero() {
 		field("deadline", "%s", fmtTime(r.Deadline))
