@@ -91,7 +91,7 @@ func (s *server) list(r *http.Request, lq listQuery) ([]Run, string, error) {
 					info = full
 				}
 			}
-			runs = append(runs, runOf(info, now))
+			runs = append(runs, RunOf(info, now))
 			if len(runs) == want {
 				if i < len(page.Runs)-1 || page.NextAfter != "" {
 					return runs, info.ID, nil
@@ -136,13 +136,13 @@ func (s *server) detail(r *http.Request, id string) (runDetail, error) {
 		return runDetail{}, err
 	}
 	now := s.opts.Now()
-	d := runDetail{Run: runOf(info, now), Events: []Event{}, Children: []Run{}}
+	d := runDetail{Run: RunOf(info, now), Events: []Event{}, Children: []Run{}}
 	evs, err := s.e.History(ctx, id)
 	if err != nil && !errors.Is(err, durable.ErrNotFound) {
 		return d, err
 	}
 	for _, ev := range evs {
-		d.Events = append(d.Events, eventOf(ev))
+		d.Events = append(d.Events, EventOf(ev))
 	}
 	page, err := s.e.List(ctx, durable.ListOptions{Parent: id, Limit: maxLimit})
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *server) detail(r *http.Request, id string) (runDetail, error) {
 				c = full
 			}
 		}
-		d.Children = append(d.Children, runOf(c, now))
+		d.Children = append(d.Children, RunOf(c, now))
 	}
 	return d, nil
 }
@@ -176,7 +176,7 @@ func (s *server) runAfter(w http.ResponseWriter, r *http.Request, id string) {
 		engineError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"run": runOf(info, s.opts.Now())})
+	writeJSON(w, http.StatusOK, map[string]any{"run": RunOf(info, s.opts.Now())})
 }
 
 // cancel serves POST api/runs/{id}/cancel.

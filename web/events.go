@@ -117,7 +117,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				continue
 			}
-			b, _ := json.Marshal(runOf(info, now))
+			b, _ := json.Marshal(RunOf(info, now))
 			fmt.Fprintf(w, "event: run\ndata: %s\n\n", b)
 		}
 		prev = cur

@@ -84,7 +84,9 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func runOf(info durable.RunInfo, now time.Time) Run {
+// RunOf converts info into its API form; now decides whether a retry is
+// due. cmd/durable prints it for -json.
+func RunOf(info durable.RunInfo, now time.Time) Run {
 	r := Run{
 		ID:              info.ID,
 		Workflow:        info.Workflow,
@@ -207,7 +209,8 @@ func trace(err error) []Frame {
 	return out
 }
 
-func eventOf(ev durable.Event) Event {
+// EventOf converts ev into its API form.
+func EventOf(ev durable.Event) Event {
 	return Event{
 		Position: ev.Position, Seq: ev.Seq, Kind: ev.Kind, Name: ev.Name, What: ev.What,
 		Time: stamp(ev.Time), Written: stamp(ev.Written), Detail: ev.Detail,

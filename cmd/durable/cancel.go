@@ -3,6 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"time"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/web"
 
 	"github.com/durable-go/durable/journal"
 )
@@ -10,8 +15,20 @@ import (
 // writableRun parses "FILE ID" for subcommand name, opens the journal for
 // writing and reads the run. When ok is false, code is the exit status;
 // otherwise the caller closes s.
+//
+// With -addr it makes the change through the running application's API
+// instead, and ok is false with the exit status of that.
 func (c *cli) writableRun(name string, args []string) (s *journal.Bolt, r journal.Run, path, id string, code int, ok bool) {
-	pos, code, ok := c.parse(c.flags(name), args, 2)
+	fs := c.flags(name)
+	fs.BoolVar(&c.json, "json", c.json, "print the run after the change as JSON")
+	if c.remote != nil {
+		pos, code, ok := c.parse(fs, args, 1)
+		if !ok {
+			return nil, r, "", "", code, false
+		}
+		return nil, r, "", "", c.remoteChange(name, pos[0]), false
+	}
+	pos, code, ok := c.parse(fs, args, 2)
 	if !ok {
 		return nil, r, "", "", code, false
 	}
@@ -33,6 +50,7 @@ func (c *cli) cancel(args []string) int {
 		return code
 	}
 	defer s.Close()
+	defer c.jsonAfter(s, id)()
 	switch {
 	case r.Status == journal.StatusCanceled:
 		fmt.Fprintf(c.stdout, "run %q is already canceled; nothing to do\n", id)
@@ -64,6 +82,7 @@ func (c *cli) resume(args []string) int {
 		return code
 	}
 	defer s.Close()
+	defer c.jsonAfter(s, id)()
 	switch {
 	case r.Status == journal.StatusRunning:
 		fmt.Fprintf(c.stdout, "run %q is already running; nothing to do\n", id)
@@ -89,4 +108,21 @@ func (c *cli) getRun(s *journal.Bolt, path, id string) (journal.Run, int, bool) 
 		return r, c.storeFailed(path, fmt.Sprintf("run %q", id), err), false
 	}
 	return r, 0, true
+}
+
+// jsonAfter, with -json, silences a FILE-mode change's messages and
+// returns a func that prints the run as it is then, as the API answers a
+// change. Without -json it does nothing.
+func (c *cli) jsonAfter(s *journal.Bolt, id string) func() {
+	if !c.json {
+		return func() {}
+	}
+	out := c.stdout
+	c.stdout = io.Discard
+	return func() {
+		c.stdout = out
+		if r, err := s.GetRun(c.ctx, id); err == nil {
+			c.printJSON(map[string]web.Run{"run": web.RunOf(durable.RunInfoOf(r), time.Now())})
+		}
+	}
 }

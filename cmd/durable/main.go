@@ -1,27 +1,42 @@
-// Command durable inspects and repairs a durable journal file offline:
-// while no application has it open.
+// Command durable inspects and steers durable runs: those of a running
+// application, through the web handler it mounts (package web), and
+// those in the journal file of a stopped one.
 //
 // Usage:
 //
-//	durable <command> [flags] FILE ...
+//	durable [-json] <command> [flags] FILE ...          a stopped application's journal
+//	durable -addr URL [-json] <command> [flags] ...   a running application
+//
+// -addr (or $DURABLE_ADDR) is where the application mounts web.Handler,
+// such as http://localhost:8080/durable. A bbolt journal belongs to the
+// process that has it open, so while the application runs, -addr is the
+// way in; the FILE commands refuse a journal another process holds.
 //
 // The commands:
 //
-//	list FILE [-status S] [-workflow W] [-limit N]
+//	list FILE [-status S] [-workflow W] [-parent P] [-limit N] [-after CURSOR]
 //	    one line per run: id, workflow, status, created, updated, parent,
-//	    and the first line of the error of a failed or parked run.
-//	    S is running, parked, completed, failed or canceled.
+//	    and what the run is doing now (-addr) or the first line of the
+//	    error of a failed or parked run. S is running, parked, completed,
+//	    failed or canceled. A list that stops at -limit prints the
+//	    -after CURSOR of the next page on stderr (in "next" with -json).
 //	show FILE ID
-//	    a run's fields and its timeline, one journal record per line.
+//	    a run's fields and its timeline, one journal record per line; with
+//	    -addr, also what it is doing now and the diff of a parked run.
 //	cancel FILE ID
-//	    records a cancel request; the application acts on it when it next
-//	    opens the journal (its steps see their contexts canceled, and the
-//	    run ends canceled unless the workflow handles it). Finished runs
-//	    are refused.
+//	    with -addr, cancels the run at once (a parked run ends canceled).
+//	    On a FILE, records a cancel request that the application acts on
+//	    when it next opens the journal. Finished runs are refused.
 //	resume FILE ID
-//	    sets a parked run back to running, so the next engine resumes it.
-//	    (Engines also retry parked runs of the workflows they have at Open;
-//	    a run that still does not fit the code is parked again.)
+//	    with -addr, resumes a parked run at once with the application's
+//	    code. On a FILE, sets it back to running for the next engine.
+//	    (Engines also retry parked runs of the workflows they have at
+//	    Open; a run that still does not fit the code is parked again.)
+//	send ID CHANNEL JSON|-      (-addr only)
+//	    stores a message for the run (JSON, or "-" to read it from stdin);
+//	    the receiving code decodes it into the type it receives.
+//	watch [ID]                  (-addr only)
+//	    prints each change of a run's status as it happens, until Ctrl-C.
 //	check FILE
 //	    verifies the file: bbolt's own consistency check (in a child
 //	    process, so a damaged file cannot crash this one), every stored
@@ -33,10 +48,15 @@
 //	    copies the runs, their records and their child runs into OUT, a
 //	    new journal: what durabletest.Replay replays in a test, to check a
 //	    change of workflow code against real runs before deploying it.
+//	version
+//	    the module version and VCS revision of this binary.
+//
+// With -addr, list, show, cancel and resume take no FILE. -json prints
+// the web API's JSON objects in both modes. Times print in UTC as
+// 2006-01-02 15:04:05Z (RFC 3339 in JSON). Help goes to stdout.
 //
 // list, show, check and export open the file read-only and may run side by side;
-// cancel, resume and compact need it to themselves. A file that a running
-// application holds is refused: stop the application, or work on a copy.
+// cancel, resume and compact need it to themselves.
 //
 // Exit status: 0 on success (check: the file is sound), 1 on failure
 // (check: problems found), 2 on a usage error.
@@ -76,19 +96,23 @@ type command struct {
 	name, args, summary string
 	run                 func(c *cli, args []string) int
 	hidden              bool
+	fileOnly            bool // not with -addr
 }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{name: "list", args: "FILE [-status S] [-workflow W] [-limit N]", summary: "list runs", run: (*cli).list},
+		{name: "list", args: "FILE [-status S] [-workflow W] [-limit N] [-after C]", summary: "list runs", run: (*cli).list},
 		{name: "show", args: "FILE ID", summary: "show a run and its timeline", run: (*cli).show},
-		{name: "cancel", args: "FILE ID", summary: "request that a run be canceled", run: (*cli).cancel},
-		{name: "resume", args: "FILE ID", summary: "set a parked run back to running", run: (*cli).resume},
-		{name: "check", args: "FILE", summary: "verify the file and every checksum", run: (*cli).check},
-		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact},
-		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export},
+		{name: "cancel", args: "FILE ID", summary: "cancel a run", run: (*cli).cancel},
+		{name: "resume", args: "FILE ID", summary: "resume a parked run", run: (*cli).resume},
+		{name: "send", args: "ID CHANNEL JSON|-", summary: "send a message to a run (-addr only)", run: (*cli).send},
+		{name: "watch", args: "[ID]", summary: "print run changes as they happen (-addr only)", run: (*cli).watch},
+		{name: "check", args: "FILE", summary: "verify the file and every checksum", run: (*cli).check, fileOnly: true},
+		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact, fileOnly: true},
+		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export, fileOnly: true},
+		{name: "version", args: "", summary: "print the version", run: (*cli).version},
 		{name: bboltCheckCommand, args: "FILE", run: (*cli).bboltCheckChild, hidden: true},
 	}
 }
@@ -100,6 +124,11 @@ type cli struct {
 	// self makes the command that runs this program with args: check
 	// runs its bbolt check that way, in a child process.
 	self func(args ...string) (*exec.Cmd, error)
+	// remote is the running application's API, with -addr; nil in FILE
+	// mode.
+	remote *remote
+	// json asks for JSON output (-json).
+	json bool
 }
 
 // run executes the command line args (without the program name) and
@@ -123,13 +152,55 @@ func (c *cli) main(args []string) int {
 		c.usage(c.stderr)
 		return exitUsage
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	addr := os.Getenv("DURABLE_ADDR")
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		switch name {
+		case "h", "help":
+			c.usage(c.stdout)
+			return exitOK
+		case "json":
+			c.json = true
+			args = args[1:]
+			continue
+		case "addr":
+			if !hasVal {
+				if len(args) < 2 {
+					fmt.Fprintf(c.stderr, "durable: -addr needs a URL\n")
+					return exitUsage
+				}
+				val, args = args[1], args[1:]
+			}
+			addr = val
+			args = args[1:]
+			continue
+		}
+		fmt.Fprintf(c.stderr, "durable: unknown flag %q before the command\n", args[0])
+		c.usage(c.stderr)
+		return exitUsage
+	}
+	if len(args) == 0 {
+		c.usage(c.stderr)
+		return exitUsage
+	}
+	if args[0] == "help" {
 		c.usage(c.stdout)
 		return exitOK
 	}
+	if addr != "" {
+		r, err := newRemote(addr)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "durable: %v\n", err)
+			return exitUsage
+		}
+		c.remote = r
+	}
 	for _, cmd := range commands {
 		if cmd.name == args[0] {
+			if c.remote != nil && cmd.fileOnly {
+				fmt.Fprintf(c.stderr, "durable %s: works on a journal FILE of a stopped application, not with -addr\n", cmd.name)
+				return exitUsage
+			}
 			return cmd.run(c, args[1:])
 		}
 	}
@@ -139,18 +210,28 @@ func (c *cli) main(args []string) int {
 }
 
 func (c *cli) usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: durable <command> [flags] FILE ...\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: durable [-json] <command> [flags] FILE ...            (a stopped application's journal)\n")
+	fmt.Fprintf(w, "       durable -addr URL [-json] <command> [flags] ...     (a running application)\n\ncommands:\n")
 	for _, cmd := range commands {
 		if !cmd.hidden {
-			fmt.Fprintf(w, "  %-8s %-42s %s\n", cmd.name, cmd.args, cmd.summary)
+			fmt.Fprintf(w, "  %-8s %-46s %s\n", cmd.name, cmd.args, cmd.summary)
 		}
 	}
 	fmt.Fprint(w, `
-list, show, check and export open FILE read-only; cancel, resume and
-compact need it to themselves. cancel and resume take effect when the
-application next opens the journal (engines also retry parked runs of the
-workflows they have at Open). Exit status: 0 ok, 1 failure or problems
-found, 2 usage.
+FILE mode: list, show, check and export open FILE read-only; cancel,
+resume and compact need it to themselves, and a running application's
+journal is refused. cancel and resume then take effect when the
+application next opens the journal.
+
+-addr URL (or $DURABLE_ADDR): list, show, cancel, resume, send and watch
+talk to a running application through the web handler it mounts
+(package web), e.g. -addr http://localhost:8080/durable; no FILE. There
+cancel and resume act at once, and send stores a JSON message.
+
+-json prints JSON (the web API's objects) in both modes. Times are UTC
+(2006-01-02 15:04:05Z; RFC 3339 in JSON). A list that stops at -limit
+says how to get the next page (-after CURSOR). Exit status: 0 ok,
+1 failure or problems found, 2 usage.
 `)
 }
 

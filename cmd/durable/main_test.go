@@ -242,7 +242,15 @@ func TestUsage(t *testing.T) {
 		code int
 		want string // in stdout+stderr
 	}{
-		{nil, exitUsage, "usage: durable <command>"},
+		{nil, exitUsage, "usage: durable [-json] <command>"},
+		{[]string{"-h"}, exitOK, "-addr URL"},
+		{[]string{"send", "r", "ch", "1"}, exitUsage, "needs -addr URL"},
+		{[]string{"watch"}, exitUsage, "needs -addr URL"},
+		{[]string{"-addr", "http://localhost:1/durable", "check", path}, exitUsage, "works on a journal FILE"},
+		{[]string{"-addr", "localhost:8080", "list"}, exitUsage, "want the URL where the application mounts"},
+		{[]string{"-addr"}, exitUsage, "-addr needs a URL"},
+		{[]string{"-bogus", "list"}, exitUsage, `unknown flag "-bogus"`},
+		{[]string{"version"}, exitOK, "durable "},
 		{[]string{"help"}, exitOK, "compact"},
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"list"}, exitUsage, "missing arguments"},

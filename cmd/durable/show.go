@@ -5,14 +5,25 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/journal"
+	"github.com/durable-go/durable/web"
 )
 
 // show prints a run's fields and its timeline.
 func (c *cli) show(args []string) int {
-	pos, code, ok := c.parse(c.flags("show"), args, 2)
+	fs := c.flags("show")
+	fs.BoolVar(&c.json, "json", c.json, "print the run, its timeline and its children as JSON")
+	if c.remote != nil {
+		pos, code, ok := c.parse(fs, args, 1)
+		if !ok {
+			return code
+		}
+		return c.remoteShow(pos[0])
+	}
+	pos, code, ok := c.parse(fs, args, 2)
 	if !ok {
 		return code
 	}
@@ -30,6 +41,9 @@ func (c *cli) show(args []string) int {
 		return c.storeFailed(path, fmt.Sprintf("run %q", id), err)
 	}
 	info := durable.RunInfoOf(r)
+	if c.json {
+		return c.showJSON(s, path, info)
+	}
 
 	w := c.stdout
 	field := func(name, format string, args ...any) {
@@ -105,4 +119,23 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// showJSON prints what GET api/runs/{id} answers, from the file.
+func (c *cli) showJSON(s *journal.Bolt, path string, info durable.RunInfo) int {
+	now := time.Now()
+	d := runDetail{Run: web.RunOf(info, now), Events: []web.Event{}, Children: []web.Run{}}
+	events, err := durable.History(c.ctx, s, info.ID)
+	if err != nil {
+		return c.storeFailed(path, "timeline", err)
+	}
+	for _, ev := range events {
+		d.Events = append(d.Events, web.EventOf(ev))
+	}
+	if kids, err := s.ListRuns(c.ctx, journal.Filter{Parent: info.ID}); err == nil {
+		for _, k := range kids {
+			d.Children = append(d.Children, web.RunOf(durable.RunInfoOf(k), now))
+		}
+	}
+	return c.printJSON(d)
 }
