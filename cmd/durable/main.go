@@ -48,6 +48,12 @@
 //	    copies the runs, their records and their child runs into OUT, a
 //	    new journal: what durabletest.Replay replays in a test, to check a
 //	    change of workflow code against real runs before deploying it.
+//	fork FILE RUN POS [-id NEWID]
+//	    writes a new run of RUN's workflow and input whose journal is a
+//	    copy of RUN's up to position POS; the application's next engine
+//	    runs it with its current code from there. The way out for a run
+//	    parked by a change of code: fork it at the position its error
+//	    names.
 //	version
 //	    the module version and VCS revision of this binary.
 //
@@ -56,7 +62,7 @@
 // 2006-01-02 15:04:05Z (RFC 3339 in JSON). Help goes to stdout.
 //
 // list, show, check and export open the file read-only and may run side by side;
-// cancel, resume and compact need it to themselves.
+// cancel, resume, compact and fork need it to themselves.
 //
 // Exit status: 0 on success (check: the file is sound), 1 on failure
 // (check: problems found), 2 on a usage error.
@@ -112,6 +118,7 @@ func init() {
 		{name: "check", args: "FILE", summary: "verify the file and every checksum", run: (*cli).check, fileOnly: true},
 		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact, fileOnly: true},
 		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export, fileOnly: true},
+		{name: "fork", args: "FILE RUN POS [-id NEWID]", summary: "start a run anew from a run's journal up to POS", run: (*cli).fork, fileOnly: true},
 		{name: "version", args: "", summary: "print the version", run: (*cli).version},
 		{name: bboltCheckCommand, args: "FILE", run: (*cli).bboltCheckChild, hidden: true},
 	}
@@ -219,9 +226,9 @@ func (c *cli) usage(w io.Writer) {
 	}
 	fmt.Fprint(w, `
 FILE mode: list, show, check and export open FILE read-only; cancel,
-resume and compact need it to themselves, and a running application's
-journal is refused. cancel and resume then take effect when the
-application next opens the journal.
+resume, compact and fork need it to themselves, and a running
+application's journal is refused. cancel, resume and fork then take
+effect when the application next opens the journal.
 
 -addr URL (or $DURABLE_ADDR): list, show, cancel, resume, send and watch
 talk to a running application through the web handler it mounts
