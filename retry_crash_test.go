@@ -39,6 +39,7 @@ func TestRetryCrashChild(t *testing.T) {
 	first := crashtest.Env("N") == "1"
 	pid := os.Getpid()
 	var e *durable.Engine
+	opened := make(chan struct{}) // Open resumes the run before it returns e
 
 	var wf *durable.Workflow[string, string]
 	switch crashtest.Role() {
@@ -57,6 +58,7 @@ func TestRetryCrashChild(t *testing.T) {
 				// The run's wake time as the journal holds it now: the
 				// retry record of attempt 1 set it; a new backoff would
 				// have replaced it.
+				<-opened
 				ri, err := e.Get(ctx, info.RunID)
 				if err != nil {
 					return "", err
@@ -99,6 +101,7 @@ func TestRetryCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	close(opened)
 	defer e.Close()
 	if crashtest.Role() == "backoff" && first {
 		// Say when the failed attempt and its retry time are journaled:

@@ -62,7 +62,8 @@
 //	     Rates are over the time since the previous call (at least a
 //	     second; since the engine opened, the first time); commit_ms is
 //	     the mean duration of a journal transaction, fsync included.
-//	     Counting runs reads them: each status is counted up to 100,000.
+//	     Counting runs reads them: each status is counted up to 10,000
+//	     (runs_capped says a count stopped there).
 //	GET  api/events[?run=ID]
 //	     Server-sent events (text/event-stream): "ready" once, then "run"
 //	     events (data: a Run) for runs whose status, update time, wake

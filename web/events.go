@@ -3,11 +3,13 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/journal"
 )
 
 // The event stream (GET api/events) is server-sent events. Every
@@ -105,6 +107,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		lastTx = tx
 		cur, err := s.snapshot(ctx, only)
+		if errors.Is(err, durable.ErrClosed) || errors.Is(err, journal.ErrClosed) {
+			return // the engine closed: the client reconnects to the next one
+		}
 		if err != nil {
 			continue // the next look tries again
 		}

@@ -10,7 +10,7 @@ import (
 
 // maxCount bounds how many runs of each status api/stats counts: counting
 // reads the runs, so a very large journal is counted only this far.
-const maxCount = 100_000
+const maxCount = 10_000
 
 // rateSample is one reading of the engine's counters.
 type rateSample struct {
