@@ -626,7 +626,7 @@ func TestDeadlineRun(t *testing.T) {
 				})
 				env := durabletest.New(t, tmConfig(wf))
 				start := time.Now()
-				if _, err := durable.StartWith(t.Context(), env.Engine, wf, "r", struct{}{}, tc.opts(start)...); err != nil {
+				if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}, tc.opts(start)...); err != nil {
 					t.Fatal(err)
 				}
 				if tc.closeAt > 0 {

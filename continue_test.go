@@ -446,7 +446,7 @@ func TestContinueAsNewCarriesDeadline(t *testing.T) {
 		})
 		ctx := t.Context()
 		t0 := time.Now()
-		h, err := durable.StartWith(ctx, env.E, wf, "d", 0, durable.WithRunTimeout(2*time.Hour))
+		h, err := durable.Start(ctx, env.E, wf, "d", 0, durable.WithRunTimeout(2*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}

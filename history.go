@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable/internal/clip"
+	"github.com/durable-go/durable/internal/inspect"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -166,10 +167,12 @@ func jsonable(v any) any {
 	return v
 }
 
-// DescribePayload renders a payload the engine encoded (a run's input or
-// output, a step's result, a message) as JSON for people, cut at 200
-// bytes; bytes that do not decode are described as such. It never fails.
-func DescribePayload(b []byte) string { return describeValue(b) }
+// cmd/durable prints journals with durable's decoding, through
+// internal/inspect.
+func init() {
+	inspect.DescribePayload = describeValue
+	inspect.SetRunInfo(func(r journal.Run) RunInfo { return infoOf(&r) })
+}
 
 // History returns the events of run id's journal, as the package-level
 // [History] does on the engine's store. Errors: those of [History]

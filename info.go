@@ -196,9 +196,3 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 	}
 	return p, nil
 }
-
-// RunInfoOf returns what [Engine.Get] returns for the stored run r, with
-// its recorded error decoded into RunInfo.Err. It is for tools that read a
-// journal without an engine (cmd/durable opens the file read-only while no
-// application has it open).
-func RunInfoOf(r journal.Run) RunInfo { return infoOf(&r) }

@@ -57,7 +57,7 @@ func (e *Engine) retentionLoop() {
 		var c <-chan time.Time
 		stop := func() bool { return false }
 		if !next.IsZero() {
-			c, stop = e.clock.Timer(next.Sub(e.clock.Now()))
+			c, stop = e.clock.TimerAt(next)
 		}
 		select {
 		case <-c:

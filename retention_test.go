@@ -562,9 +562,9 @@ func (c *rnCountingClock) Now() time.Time {
 	return time.Now()
 }
 
-func (c *rnCountingClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+func (c *rnCountingClock) TimerAt(at time.Time) (<-chan time.Time, func() bool) {
 	c.calls.Add(1)
-	tm := time.NewTimer(d)
+	tm := time.NewTimer(time.Until(at))
 	return tm.C, tm.Stop
 }
 

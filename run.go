@@ -110,13 +110,9 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 // [ErrWorkflowMismatch]. An empty id asks for a new unique id. ctx bounds
 // only this call: canceling it never cancels the run ([Engine.Cancel]
 // does). Start registers w with the engine if it was not in
-// Config.Workflows.
-func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I) (*Handle[O], error) {
-	return StartWith(ctx, e, w, id, in)
-}
-
-// StartWith is [Start] with options: a deadline for the run.
-func StartWith[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
+// Config.Workflows. opts apply only when the run is created: see
+// [WithDeadline] and [WithRunTimeout].
+func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
 	if e == nil || w == nil {
 		return nil, &ArgError{Msg: "durable: Start: nil *Engine or *Workflow"}
 	}

@@ -82,7 +82,7 @@ func TestTimeExtremes(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer e.Close()
-				h, err := durable.StartWith(context.Background(), e, wf, "x", 0, c.opts...)
+				h, err := durable.Start(context.Background(), e, wf, "x", 0, c.opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -138,7 +138,7 @@ func TestNowAtExtremeClock(t *testing.T) {
 type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
-func (c fixedClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
+func (c fixedClock) TimerAt(at time.Time) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(at.Sub(c.t))
 	return t.C, t.Stop
 }

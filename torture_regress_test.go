@@ -99,7 +99,7 @@ func TestTortureDeadlineCanceledAcrossRestart(t *testing.T) {
 		cfg := config(wf)
 		cfg.Clock = clock
 		e := open(t, cfg)
-		if _, err := durable.StartWith(testCtx(t), e, wf, "dl-1", 0, durable.WithRunTimeout(time.Minute)); err != nil {
+		if _, err := durable.Start(testCtx(t), e, wf, "dl-1", 0, durable.WithRunTimeout(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(2 * time.Minute) // the deadline passes: the sleep is canceled

@@ -51,18 +51,16 @@ func safeError(err error) error {
 	return err
 }
 
-// safeClock is Config.Clock with its panics contained: a Now or Timer that
-// panics is logged, and the system clock answers instead, so that timers
-// still fire and runs go on.
+// safeClock is Config.Clock with its panics contained: a Now or TimerAt
+// that panics is logged, and the system clock answers instead, so that
+// timers still fire and runs go on.
 type safeClock struct {
 	c   Clock
-	at  timerAtClock // c, if it has TimerAt
 	log *slog.Logger
 }
 
 func newSafeClock(c Clock, log *slog.Logger) *safeClock {
-	at, _ := c.(timerAtClock)
-	return &safeClock{c: c, at: at, log: log}
+	return &safeClock{c: c, log: log}
 }
 
 func (s *safeClock) Now() (t time.Time) {
@@ -73,22 +71,8 @@ func (s *safeClock) Now() (t time.Time) {
 	return t
 }
 
-func (s *safeClock) Timer(d time.Duration) (c <-chan time.Time, stop func() bool) {
-	if p := protect(func() { c, stop = s.c.Timer(d) }); p != nil || c == nil || stop == nil {
-		s.failed("Timer", p)
-		t := time.NewTimer(d)
-		return t.C, t.Stop
-	}
-	return c, s.safeStop(stop)
-}
-
-// timerAt is a timer until t: with the clock's TimerAt if it has one (see
-// [Clock]), else with Timer for t-now.
-func (s *safeClock) timerAt(t, now time.Time) (c <-chan time.Time, stop func() bool) {
-	if s.at == nil {
-		return s.Timer(t.Sub(now))
-	}
-	if p := protect(func() { c, stop = s.at.TimerAt(t) }); p != nil || c == nil || stop == nil {
+func (s *safeClock) TimerAt(t time.Time) (c <-chan time.Time, stop func() bool) {
+	if p := protect(func() { c, stop = s.c.TimerAt(t) }); p != nil || c == nil || stop == nil {
 		s.failed("TimerAt", p)
 		tm := time.NewTimer(time.Until(t))
 		return tm.C, tm.Stop

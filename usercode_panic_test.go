@@ -100,12 +100,12 @@ func (c panicClock) Now() time.Time {
 	}
 }
 
-func (c panicClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+func (c panicClock) TimerAt(at time.Time) (<-chan time.Time, func() bool) {
 	select {
 	case <-c.armed:
-		panic("Clock.Timer panics")
+		panic("Clock.TimerAt panics")
 	default:
-		t := time.NewTimer(d)
+		t := time.NewTimer(time.Until(at))
 		return t.C, t.Stop
 	}
 }

@@ -84,7 +84,7 @@ func (t *wakeLoop) loop() {
 		var c <-chan time.Time
 		stop := func() bool { return false }
 		if !next.IsZero() {
-			c, stop = clock.timerAt(next, now) // TimerAt if it has it: immune to the clock moving meanwhile
+			c, stop = clock.TimerAt(next) // immune to the clock moving meanwhile
 		}
 		select {
 		case <-c:

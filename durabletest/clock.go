@@ -37,17 +37,15 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// Timer implements [durable.Clock]: the channel receives once the clock
-// reaches now+d.
+// Timer is [Clock.TimerAt] at now+d.
 func (c *Clock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.timerAtLocked(c.now.Add(d))
 }
 
-// TimerAt is Timer until t: the channel receives once the clock reaches
-// t (at once if it has). The engine uses it for its timers, so a clock
-// moved while the engine sets a timer does not shift it.
+// TimerAt implements [durable.Clock]: the channel receives once the clock
+// reaches t (at once if it has).
 func (c *Clock) TimerAt(t time.Time) (<-chan time.Time, func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/web"
 
+	"github.com/durable-go/durable/internal/inspect"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -122,7 +123,7 @@ func (c *cli) jsonAfter(s *journal.Bolt, id string) func() {
 	return func() {
 		c.stdout = out
 		if r, err := s.GetRun(c.ctx, id); err == nil {
-			c.printJSON(map[string]web.Run{"run": web.RunOf(durable.RunInfoOf(r), time.Now())})
+			c.printJSON(map[string]web.Run{"run": web.RunOf(inspect.RunInfo[durable.RunInfo](r), time.Now())})
 		}
 	}
 }

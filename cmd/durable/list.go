@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/inspect"
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/web"
 )
@@ -84,7 +85,7 @@ func (c *cli) list(args []string) int {
 			Next string    `json:"next"`
 		}{Runs: []web.Run{}}
 		for _, r := range runs {
-			out.Runs = append(out.Runs, web.RunOf(durable.RunInfoOf(r), time.Now()))
+			out.Runs = append(out.Runs, web.RunOf(inspect.RunInfo[durable.RunInfo](r), time.Now()))
 		}
 		if more {
 			out.Next = runs[len(runs)-1].ID
@@ -99,7 +100,7 @@ func (c *cli) list(args []string) int {
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATUS\tCREATED\tUPDATED\tPARENT\tERROR")
 	for _, r := range runs {
-		info := durable.RunInfoOf(r)
+		info := inspect.RunInfo[durable.RunInfo](r)
 		parent, msg := r.Parent, ""
 		if parent == "" {
 			parent = "-"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/inspect"
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/web"
 )
@@ -40,7 +41,7 @@ func (c *cli) show(args []string) int {
 	if err != nil {
 		return c.storeFailed(path, fmt.Sprintf("run %q", id), err)
 	}
-	info := durable.RunInfoOf(r)
+	info := inspect.RunInfo[durable.RunInfo](r)
 	if c.json {
 		return c.showJSON(s, path, info)
 	}
@@ -83,9 +84,9 @@ func (c *cli) show(args []string) int {
 	if r.CancelRequested {
 		field("cancel", "requested")
 	}
-	field("input", "%s", orNone(durable.DescribePayload(r.Input)))
+	field("input", "%s", orNone(inspect.DescribePayload(r.Input)))
 	if r.Status == journal.StatusCompleted {
-		field("output", "%s", orNone(durable.DescribePayload(r.Output)))
+		field("output", "%s", orNone(inspect.DescribePayload(r.Output)))
 	}
 	if kids, err := s.ListRuns(c.ctx, journal.Filter{Parent: r.ID}); err == nil && len(kids) > 0 {
 		var ks []string
@@ -134,7 +135,7 @@ func (c *cli) showJSON(s *journal.Bolt, path string, info durable.RunInfo) int {
 	}
 	if kids, err := s.ListRuns(c.ctx, journal.Filter{Parent: info.ID}); err == nil {
 		for _, k := range kids {
-			d.Children = append(d.Children, web.RunOf(durable.RunInfoOf(k), now))
+			d.Children = append(d.Children, web.RunOf(inspect.RunInfo[durable.RunInfo](k), now))
 		}
 	}
 	return c.printJSON(d)

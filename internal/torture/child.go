@@ -108,7 +108,7 @@ func child(getenv func(string) string, stdout io.Writer) error {
 		if spec.Deadline > 0 {
 			opts = append(opts, durable.WithRunTimeout(spec.Deadline))
 		}
-		h, err := durable.StartWith(ctx, e, w.wf, spec.ID, spec.Plan, opts...)
+		h, err := durable.Start(ctx, e, w.wf, spec.ID, spec.Plan, opts...)
 		if err != nil {
 			return fmt.Errorf("torture child: start %s: %w", spec.ID, err)
 		}

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/inspect"
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/journal/postgres"
 )
@@ -171,7 +172,7 @@ func (c *cli) list(args []string) int {
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATUS\tOWNER\tCREATED\tUPDATED\tPARENT\tERROR")
 	for _, r := range runs {
-		info := durable.RunInfoOf(r)
+		info := inspect.RunInfo[durable.RunInfo](r)
 		msg := ""
 		if info.Err != nil && (r.Status == journal.StatusFailed || r.Status == journal.StatusParked) {
 			msg = firstLine(info.Err.Error())
@@ -204,7 +205,7 @@ func (c *cli) show(args []string) int {
 	if !ok {
 		return code
 	}
-	info := durable.RunInfoOf(r)
+	info := inspect.RunInfo[durable.RunInfo](r)
 	w := c.stdout
 	field := func(name, format string, args ...any) {
 		fmt.Fprintf(w, "%-10s %s\n", name, fmt.Sprintf(format, args...))
@@ -235,9 +236,9 @@ func (c *cli) show(args []string) int {
 	if r.CancelRequested {
 		field("cancel", "requested")
 	}
-	field("input", "%s", orNone(durable.DescribePayload(r.Input)))
+	field("input", "%s", orNone(inspect.DescribePayload(r.Input)))
 	if r.Status == journal.StatusCompleted {
-		field("output", "%s", orNone(durable.DescribePayload(r.Output)))
+		field("output", "%s", orNone(inspect.DescribePayload(r.Output)))
 	}
 	if kids, err := c.store.ListRuns(c.ctx, journal.Filter{Parent: r.ID}); err == nil && len(kids) > 0 {
 		var ks []string
