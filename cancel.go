@@ -38,8 +38,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 	if e.isClosed() {
 		return ErrClosed
 	}
-	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: id, CancelRequested: true}}}
-	if err := e.store.Commit(ctx, b); err != nil {
+	if _, err := e.updateRun(ctx, journal.Update{RunID: id, CancelRequested: true}); err != nil {
 		if errors.Is(err, journal.ErrFinished) {
 			if r, gerr := e.store.GetRun(ctx, id); gerr == nil && r.Status == journal.StatusCanceled {
 				return nil
@@ -66,22 +65,11 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	}
 	cause := fmt.Errorf("durable: run %s was canceled while parked: %w", clip.Q(id), ErrCanceled)
 	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
-	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
-	var toParent *journal.Record
-	if r.Parent != "" {
-		rec := journal.Record{Pos: r.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone | flagError, Name: r.Workflow, Data: u.Err, Time: b.Now}
-		toParent = &rec
-		b.Append = []journal.Append{{RunID: r.Parent, Epoch: r.ParentEpoch, Record: rec}}
-	}
-	err = e.store.Commit(ctx, b)
-	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
-		b.Append, toParent = nil, nil // the parent is gone, finished, or has the result
-		err = e.store.Commit(ctx, b)
-	}
+	now, toParent, err := e.commitEnd(ctx, &r, u, journal.Record{Flags: flagDone | flagError, Data: u.Err})
 	if err != nil {
 		return fmt.Errorf("durable: cancel parked run %s: %w", clip.Q(id), err)
 	}
-	e.noteFinish(b.Now)
+	e.noteFinish(now)
 	if toParent != nil {
 		e.deliverToParent(r.Parent, *toParent)
 	}

@@ -154,7 +154,7 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	r := o.record(kindChild, name, flags)
 	r.Data = []byte(childID)
 	b := &journal.Batch{
-		Append: []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}},
+		Append: []journal.Append{x.appendOf(r)},
 		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input, Builds: x.e.startBuilds(),
 			Parent: x.id, ParentPos: o.pos, ParentEpoch: x.row.Epoch, Deadline: sc.deadlineFrom(x.now())}},
 	}
@@ -168,7 +168,7 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 		if old.Status != journal.StatusCompleted {
 			res.Flags, res.Data = res.Flags|flagError, old.Err
 		}
-		b.Append = append(b.Append, journal.Append{RunID: x.id, Epoch: x.row.Epoch, Record: res})
+		b.Append = append(b.Append, x.appendOf(res))
 		r = res
 	}
 	crashPoint("child-start", x.id, int(o.pos))

@@ -45,13 +45,13 @@ func (c *continueAsNew) Error() string {
 // continued starts the run's next epoch: it records it, and loads the run
 // again from its (empty) new journal.
 func (x *executor) continued(c *continueAsNew) {
-	b := &journal.Batch{Now: x.e.clock.Now(), Update: []journal.Update{{RunID: x.id, ContinueAsNew: true, Input: c.input}}}
-	if err := x.e.store.Commit(context.Background(), b); err != nil {
+	now, err := x.e.updateRun(context.Background(), journal.Update{RunID: x.id, ContinueAsNew: true, Input: c.input})
+	if err != nil {
 		x.reason, x.reasonErr = x.commitFailure(err)
 		x.exited()
 		return
 	}
-	x.e.noteFinish(b.Now)
+	x.e.noteFinish(now)
 	if x.e.obs != nil {
 		x.obsStopped(StopContinued, nil)
 	}

@@ -342,8 +342,8 @@ func (e *Engine) recover(name string) error {
 func (e *Engine) parkUnregistered(runs []journal.Run) {
 	for _, r := range runs {
 		err := fmt.Errorf("durable: run %s: workflow %s: %w", clip.Q(r.ID), clip.Q(r.Workflow), ErrNotRegistered)
-		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: r.ID, Status: journal.StatusParked, Err: encodeError(err)}}}
-		if cerr := e.store.Commit(e.ctx, b); cerr != nil && !errors.Is(cerr, journal.ErrFinished) && e.ctx.Err() == nil {
+		u := journal.Update{RunID: r.ID, Status: journal.StatusParked, Err: encodeError(err)}
+		if _, cerr := e.updateRun(e.ctx, u); cerr != nil && !errors.Is(cerr, journal.ErrFinished) && e.ctx.Err() == nil {
 			e.log.Warn("durable: cannot park run of unregistered workflow", "run_id", r.ID, "workflow", r.Workflow, "err", cerr)
 			continue
 		}
@@ -460,8 +460,8 @@ func (e *Engine) wake(id string) {
 // Other runs are not affected; the run resumes when an engine with
 // compatible code opens the journal.
 func (e *Engine) park(lr *liveRun, reason error) {
-	b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: lr.id, Status: journal.StatusParked, Err: encodeError(reason)}}}
-	if err := e.store.Commit(context.Background(), b); err != nil && !errors.Is(err, journal.ErrFinished) {
+	u := journal.Update{RunID: lr.id, Status: journal.StatusParked, Err: encodeError(reason)}
+	if _, err := e.updateRun(context.Background(), u); err != nil && !errors.Is(err, journal.ErrFinished) {
 		e.log.Error("durable: cannot record that a run is parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason, "err", err)
 	} else {
 		e.log.Warn("durable: run parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason)

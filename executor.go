@@ -3,7 +3,6 @@ package durable
 import (
 	"container/list"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -308,25 +307,13 @@ func (x *executor) finish(out []byte, werr error) {
 		}
 		u = journal.Update{RunID: x.id, Status: status, Err: encodeError(werr)}
 	}
-	b := &journal.Batch{Now: x.e.clock.Now(), Update: []journal.Update{u}}
-	var toParent *journal.Record
-	if x.row.Parent != "" {
-		r := journal.Record{Pos: x.row.ParentPos, Seq: 1, Kind: kindChild, Flags: flagDone, Name: x.run.def.Name(), Data: out}
-		if werr != nil {
-			r.Flags |= flagError
-			r.Data = u.Err
-		}
-		r.Time = b.Now
-		toParent = &r
-		b.Append = []journal.Append{{RunID: x.row.Parent, Epoch: x.row.ParentEpoch, Record: r}}
+	res := journal.Record{Flags: flagDone, Data: out}
+	if werr != nil {
+		res.Flags |= flagError
+		res.Data = u.Err
 	}
 	crashPoint("complete", x.id, -1)
-	err := x.e.store.Commit(context.Background(), b)
-	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
-		// The parent is gone, finished, or already has the result.
-		b.Append, toParent = nil, nil
-		err = x.e.store.Commit(context.Background(), b)
-	}
+	now, toParent, err := x.e.commitEnd(context.Background(), &x.row, u, res)
 	if err != nil {
 		x.reason, x.reasonErr = x.commitFailure(err)
 		x.exited()
@@ -337,60 +324,9 @@ func (x *executor) finish(out []byte, werr error) {
 		x.obsFinished(status, werr)
 	}
 	x.run.done()
-	x.e.noteFinish(b.Now)
+	x.e.noteFinish(now)
 	if toParent != nil {
 		x.e.deliverToParent(x.row.Parent, *toParent)
-	}
-}
-
-// commitFailure classifies a failed commit.
-func (x *executor) commitFailure(err error) (abortReason, error) {
-	switch {
-	case errors.Is(err, journal.ErrClosed) || x.e.isClosed():
-		return abortClose, err
-	case errors.Is(err, journal.ErrFinished), errors.Is(err, journal.ErrNotFound):
-		return abortGone, err
-	case errors.Is(err, journal.ErrConflict), errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrInvalid):
-		return abortPark, fmt.Errorf("durable: run %s: %w", clip.Q(x.id), err)
-	}
-	return abortSuspend, err
-}
-
-// commit writes b durably. On failure it stops the executor and reports
-// false; workflow-goroutine callers then exit, workers return.
-func (x *executor) commit(b *journal.Batch) bool {
-	if x.aborted() {
-		return false
-	}
-	if x.replay != nil {
-		x.stop(abortReplayEnd, nil) // a replay check writes nothing
-		return false
-	}
-	if len(b.Create)+len(b.Update)+len(b.Send) > 0 {
-		b.Now = x.e.clock.Now()
-	}
-	stampRecords(b, x.e.clock)
-	if err := x.e.store.Commit(context.Background(), b); err != nil {
-		x.stop(x.commitFailure(err))
-		return false
-	}
-	return true
-}
-
-// write commits records for this run from the workflow goroutine, with a
-// new wake time (the timer index) if wake is not nil, and exits the
-// goroutine if the commit fails.
-func (x *executor) write(wake *time.Time, recs ...journal.Record) {
-	b := &x.batch
-	*b = journal.Batch{Append: b.Append[:0], Update: b.Update[:0]}
-	for _, r := range recs {
-		b.Append = append(b.Append, journal.Append{RunID: x.id, Epoch: x.row.Epoch, Record: r})
-	}
-	if wake != nil {
-		b.Update = append(b.Update, journal.Update{RunID: x.id, SetWake: true, Wake: *wake})
-	}
-	if !x.commit(b) {
-		x.exit()
 	}
 }
 

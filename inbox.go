@@ -48,8 +48,7 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 	if err != nil {
 		return payloadErr(err, "message on channel %q for run %q", channel, id)
 	}
-	b := &journal.Batch{Now: e.clock.Now(), Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}
-	if err := e.store.Commit(ctx, b); err != nil {
+	if err := e.commit(ctx, &journal.Batch{Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}); err != nil {
 		return fmt.Errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
 	}
 	e.wake(id)
@@ -156,13 +155,9 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		}
 		r := o.record(kindReceive, channel, flagDone)
 		r.Data = msg.Data
-		b := &journal.Batch{
-			Append:  []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}},
-			Consume: []journal.MessageKey{{RunID: x.id, Channel: channel, Seq: msg.Seq}},
-		}
-		if wake != nil {
-			b.Update = []journal.Update{{RunID: x.id, SetWake: true}}
-		}
+		b := new(journal.Batch)
+		x.fill(b, wake, r) // a receive with a timeout clears its wake time
+		b.Consume = []journal.MessageKey{{RunID: x.id, Channel: channel, Seq: msg.Seq}}
 		crashPoint("message-consume", x.id, int(o.pos))
 		if !x.commit(b) {
 			x.exit()

@@ -144,8 +144,7 @@ func (lr *liveRun) load() {
 		// A parked run resumed by an engine that may have compatible code
 		// is running again (it parks again if not); a run resumed by
 		// another build records the build.
-		b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{u}}
-		if err := e.store.Commit(context.Background(), b); err != nil {
+		if _, err := e.updateRun(context.Background(), u); err != nil {
 			lr.setIdle()
 			e.retryLoad(lr, err)
 			return

@@ -182,7 +182,7 @@ func AwaitAny(ctx Context, items ...Awaitable) (int, error) {
 	}
 	r := o.record(kindSelect, "", flagDone)
 	r.Data = data
-	b.Append = []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}}
+	b.Append = []journal.Append{x.appendOf(r)}
 	if !x.commit(b) {
 		x.exit()
 	}

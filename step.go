@@ -389,10 +389,8 @@ func (t *stepExec) commit(r journal.Record, wake *time.Time) bool {
 		x.write(wake, r) // workflow goroutine: exits on failure
 		return true
 	}
-	b := &journal.Batch{Append: []journal.Append{{RunID: x.id, Epoch: x.row.Epoch, Record: r}}}
-	if wake != nil {
-		b.Update = []journal.Update{{RunID: x.id, SetWake: true, Wake: *wake}}
-	}
+	b := new(journal.Batch)
+	x.fill(b, wake, r)
 	return x.commit(b)
 }
 

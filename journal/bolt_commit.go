@@ -204,7 +204,7 @@ func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) (written int, txErr 
 				}
 			} else {
 				now := r.batch.Now
-				if now.IsZero() && r.batch.needsNow() {
+				if now.IsZero() && r.batch.NeedsNow() {
 					now = time.Now()
 				}
 				p, r.err = makePlan(t, r.batch, now.Round(0))

@@ -113,7 +113,7 @@ func (m *Memory) Commit(ctx context.Context, b *Batch) error {
 	}
 	defer m.mu.Unlock()
 	now := b.Now
-	if now.IsZero() && b.needsNow() {
+	if now.IsZero() && b.NeedsNow() {
 		now = time.Now()
 	}
 	var start time.Time

@@ -255,8 +255,10 @@ type Batch struct {
 	Fence Fence
 }
 
-// needsNow reports whether applying b writes a time.
-func (b *Batch) needsNow() bool {
+// NeedsNow reports whether applying b writes a time (a run's UpdatedAt, a
+// message's SentAt): the time Commit takes from Now, or from the store's
+// clock if Now is zero.
+func (b *Batch) NeedsNow() bool {
 	return len(b.Create)+len(b.Update)+len(b.Send) > 0
 }
 

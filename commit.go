@@ -1,0 +1,128 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/internal/clip"
+	"github.com/durable-go/durable/journal"
+)
+
+// Every write of the engine to its journal goes through Engine.commit
+// (or executor.commit, for a run's executor), which stamps the batch with
+// the engine clock's time.
+//
+// The engine's own commits pass context.Background(), not the context of
+// the call that caused them: a commit canceled midway may or may not have
+// happened (the store cannot tell which), and the engine must know what
+// its journal holds. Commits made for a caller who waits on the outcome
+// (Cancel, Send, a Start's create) pass the caller's ctx: the caller gets
+// the error and knows the outcome is unknown.
+
+// commit writes b durably (see the note above on ctx).
+func (e *Engine) commit(ctx context.Context, b *journal.Batch) error {
+	e.stampNow(b)
+	return e.store.Commit(ctx, b)
+}
+
+// stampNow sets b.Now to the engine clock's time if b writes a time and
+// has none: the clock is read only then.
+func (e *Engine) stampNow(b *journal.Batch) {
+	if b.Now.IsZero() && b.NeedsNow() {
+		b.Now = e.clock.Now()
+	}
+}
+
+// updateRun commits one update of a run and returns the time it recorded.
+func (e *Engine) updateRun(ctx context.Context, u journal.Update) (time.Time, error) {
+	b := &journal.Batch{Update: []journal.Update{u}}
+	err := e.commit(ctx, b)
+	return b.Now, err
+}
+
+// commitEnd commits u, the update that ends run row, with the run's
+// outcome res (its Flags and Data) as the child record in the parent's
+// journal if the run has a parent. A parent that is gone, finished or
+// holds the result already does not keep the run from ending: u is then
+// committed alone. It returns the time recorded and the record that went
+// to the parent, if one did.
+func (e *Engine) commitEnd(ctx context.Context, row *journal.Run, u journal.Update, res journal.Record) (time.Time, *journal.Record, error) {
+	b := &journal.Batch{Update: []journal.Update{u}}
+	e.stampNow(b)
+	var toParent *journal.Record
+	if row.Parent != "" {
+		res.Pos, res.Seq, res.Kind, res.Name, res.Time = row.ParentPos, 1, kindChild, row.Workflow, b.Now
+		toParent = &res
+		b.Append = []journal.Append{{RunID: row.Parent, Epoch: row.ParentEpoch, Record: res}}
+	}
+	err := e.store.Commit(ctx, b)
+	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
+		b.Append, toParent = nil, nil
+		err = e.store.Commit(ctx, b)
+	}
+	return b.Now, toParent, err
+}
+
+// appendOf is the operation that appends r to this run's journal, in its
+// current epoch.
+func (x *executor) appendOf(r journal.Record) journal.Append {
+	return journal.Append{RunID: x.id, Epoch: x.row.Epoch, Record: r}
+}
+
+// fill sets b to append recs to this run's journal, in its current epoch,
+// and to set its wake time (the timer index) to *wake if wake is not nil.
+// It keeps b's slices for reuse.
+func (x *executor) fill(b *journal.Batch, wake *time.Time, recs ...journal.Record) {
+	*b = journal.Batch{Append: b.Append[:0], Update: b.Update[:0]}
+	for _, r := range recs {
+		b.Append = append(b.Append, x.appendOf(r))
+	}
+	if wake != nil {
+		b.Update = append(b.Update, journal.Update{RunID: x.id, SetWake: true, Wake: *wake})
+	}
+}
+
+// commitFailure classifies a failed commit.
+func (x *executor) commitFailure(err error) (abortReason, error) {
+	switch {
+	case errors.Is(err, journal.ErrClosed) || x.e.isClosed():
+		return abortClose, err
+	case errors.Is(err, journal.ErrFinished), errors.Is(err, journal.ErrNotFound):
+		return abortGone, err
+	case errors.Is(err, journal.ErrConflict), errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrInvalid):
+		return abortPark, fmt.Errorf("durable: run %s: %w", clip.Q(x.id), err)
+	}
+	return abortSuspend, err
+}
+
+// commit writes b durably. On failure it stops the executor and reports
+// false; workflow-goroutine callers then exit, workers return.
+func (x *executor) commit(b *journal.Batch) bool {
+	if x.aborted() {
+		return false
+	}
+	if x.replay != nil {
+		x.stop(abortReplayEnd, nil) // a replay check writes nothing
+		return false
+	}
+	x.e.stampNow(b)
+	stampRecords(b, x.e.clock)
+	if err := x.e.store.Commit(context.Background(), b); err != nil {
+		x.stop(x.commitFailure(err))
+		return false
+	}
+	return true
+}
+
+// write commits records for this run from the workflow goroutine, with a
+// new wake time (the timer index) if wake is not nil, and exits the
+// goroutine if the commit fails.
+func (x *executor) write(wake *time.Time, recs ...journal.Record) {
+	b := &x.batch
+	x.fill(b, wake, recs...)
+	if !x.commit(b) {
+		x.exit()
+	}
+}
