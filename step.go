@@ -341,15 +341,22 @@ func (t *stepExec) execute() (data []byte, live any, stepErr, encErr error) {
 		return nil, nil, err, nil
 	}
 	defer x.e.release(t.cfg.limit)
-	t.sc = stepContext{Context: parent, t: t, attempt: t.attempt, vals: t.vals}
-	var ctx context.Context = &t.sc
 	timeout := t.policy.Timeout
 	if t.cfg.timeout > 0 {
 		timeout = t.cfg.timeout
 	}
+	sc := &t.sc
+	if timeout > 0 {
+		// A context of its own: the deadline's timer goroutine may read
+		// its parent (removeChild) after this attempt returned, while the
+		// next attempt or Step would be rewriting t.sc.
+		sc = new(stepContext)
+	}
+	*sc = stepContext{Context: parent, t: t, attempt: t.attempt, vals: t.vals}
+	var ctx context.Context = sc
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(&t.sc, timeout)
+		ctx, cancel = context.WithTimeout(sc, timeout)
 		defer cancel()
 	}
 	if p := protect(func() { data, live, stepErr, encErr = t.fn.call(t, ctx) }); p != nil {
