@@ -92,6 +92,14 @@ type Config struct {
 	// they resume unfinished runs. Defaults to 4 × GOMAXPROCS.
 	RecoveryWorkers int
 
+	// RetrySeed, if not 0, makes retry jitter reproducible: the jitter of
+	// a step's backoff (a backoff.Exponential without a Rand of its own,
+	// the default policy's among them) is drawn from RetrySeed, the run
+	// id, the step's position and the attempt instead of math/rand, so a
+	// test sees the same backoff times on every run. durabletest sets it
+	// and prints it when a test fails. Defaults to 0: math/rand.
+	RetrySeed uint64
+
 	// BuildID names the code this engine runs (a version, a commit, a
 	// deploy id). It is stored with each run the engine starts and each
 	// run it resumes (RunInfo.Builds), and a parked run's error names the

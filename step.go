@@ -307,7 +307,7 @@ func (t *stepExec) runOnce() bool {
 	}
 	var delay time.Duration
 	var again bool
-	if p := protect(func() { delay, again = t.policy.Next(t.attempt, stepErr) }); p != nil {
+	if p := protect(func() { delay, again = t.retryPolicy().Next(t.attempt, stepErr) }); p != nil {
 		stepErr, again = p, false // its Retryable or Backoff panicked: no retry can be planned
 	}
 	if !again {

@@ -26,6 +26,9 @@ import (
 // only if its result was not committed. Each failing variant is a test
 // error that names the commit and the side.
 //
+// Retry jitter is the same in every variant (Config.RetrySeed, from
+// [Seed] if cfg leaves it 0; printed when the test fails).
+//
 // cfg is the engines' configuration (nil: the defaults); wf is added to
 // its Workflows if it is not there; its Observer, if any, still receives
 // every event. A commit is any write of the journal: the run's creation,
@@ -37,6 +40,14 @@ import (
 // their context is canceled (a crash cancels it).
 func CrashEveryStep[I, O any](t testing.TB, cfg *durable.Config, wf *durable.Workflow[I, O], in I) {
 	t.Helper()
+	var c durable.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.RetrySeed == 0 {
+		c.RetrySeed = Seed(t) // every variant backs off the same
+	}
+	cfg = &c
 	ref := crashVariant(t, cfg, wf, in, -1, false)
 	if ref.err != nil && ref.setupErr {
 		t.Fatalf("durabletest.CrashEveryStep: the run without a crash: %v", ref.err)

@@ -44,6 +44,9 @@ type Env struct {
 	Store  *journal.Memory
 	Config *durable.Config
 	Engine *durable.Engine
+	// Seed is the engines' Config.RetrySeed when Config leaves it 0: the
+	// seed of retry jitter, printed when the test fails (see [Seed]).
+	Seed uint64
 
 	mu    sync.Mutex    // guards Engine against SendAfter's goroutines
 	ended chan struct{} // closed when the test ends
@@ -57,7 +60,7 @@ func New(t testing.TB, cfg *durable.Config) *Env {
 	if cfg == nil {
 		cfg = &durable.Config{}
 	}
-	env := &Env{t: t, Store: journal.NewMemory(), Config: cfg, ended: make(chan struct{})}
+	env := &Env{t: t, Store: journal.NewMemory(), Config: cfg, Seed: Seed(t), ended: make(chan struct{})}
 	env.Engine = env.open()
 	t.Cleanup(func() {
 		env.mu.Lock()
@@ -72,7 +75,11 @@ func New(t testing.TB, cfg *durable.Config) *Env {
 
 func (env *Env) open() *durable.Engine {
 	env.t.Helper()
-	e, err := durable.New(env.Store, env.Config)
+	cfg := *env.Config
+	if cfg.RetrySeed == 0 {
+		cfg.RetrySeed = env.Seed
+	}
+	e, err := durable.New(env.Store, &cfg)
 	if err != nil {
 		env.t.Fatalf("durabletest: New: %v", err)
 	}

@@ -19,6 +19,7 @@ type exampleT struct {
 }
 
 func (t *exampleT) Helper()                           {}
+func (t *exampleT) Failed() bool                      { return false }
 func (t *exampleT) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
 func (t *exampleT) Errorf(format string, args ...any) { fmt.Printf("error: "+format+"\n", args...) }
 func (t *exampleT) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
