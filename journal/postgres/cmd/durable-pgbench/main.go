@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -55,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.starts, "starts", 10_000, "Q3: runs of one step")
 	fs.IntVar(&c.workers, "start-workers", 64, "Q3: goroutines calling Start")
 	fs.StringVar(&c.only, "only", "", "comma-separated figures to run, e.g. Q1,Q3 (default all)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -67,6 +69,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.url == "" {
 		fmt.Fprintln(stderr, "durable-pgbench: no server: set DURABLE_POSTGRES_URL (export DURABLE_POSTGRES_URL=$(scripts/postgres start)) or pass -url")
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "durable-pgbench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "durable-pgbench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	b := &bench{cfg: c, log: stderr}
 	figs := []struct {
