@@ -158,6 +158,9 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 		Create: []journal.Run{{ID: childID, Workflow: name, Status: journal.StatusRunning, Input: input, Builds: x.e.startBuilds(),
 			Parent: x.id, ParentPos: o.pos, ParentEpoch: x.row.Epoch, Deadline: sc.deadlineFrom(x.now())}},
 	}
+	if at := sc.startFrom(x.now()); !at.IsZero() {
+		b.Create[0].WakeAt, b.Create[0].Idle = at, true // StartAt, StartAfter
+	}
 	if x.e.obs != nil {
 		b.Create[0].Meta = x.e.obsInject(x.octx, RunEvent{RunID: childID, Workflow: name, Parent: x.id})
 	}

@@ -147,6 +147,9 @@ func (x *executor) main() {
 
 // call runs the workflow function, turning a panic into a *PanicError.
 func (x *executor) call() (out []byte, err error) {
+	if err := x.awaitStart(); err != nil {
+		return nil, err
+	}
 	if p := protect(func() { out, err = x.run.def.execute(x.ctx, x.row.Input) }); p != nil {
 		return nil, p
 	}

@@ -12,13 +12,16 @@ import (
 )
 
 // StartOption configures a run when it is created. See [WithDeadline],
-// [WithRunTimeout] and [Detached].
+// [WithRunTimeout], [Detached], [StartAt] and [StartAfter].
 type StartOption func(*startConfig)
 
 type startConfig struct {
 	deadline time.Time
 	timeout  time.Duration
 	detached bool
+
+	startAt    time.Time     // StartAt (start_delayed.go)
+	startAfter time.Duration // StartAfter
 }
 
 // WithDeadline gives the run a deadline, journaled with it and enforced
@@ -111,7 +114,7 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 // only this call: canceling it never cancels the run ([Engine.Cancel]
 // does). Start registers w with the engine if it was not in
 // Config.Workflows. opts apply only when the run is created: see
-// [WithDeadline] and [WithRunTimeout].
+// [WithDeadline], [WithRunTimeout], [StartAt] and [StartAfter].
 func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
 	if e == nil || w == nil {
 		return nil, &ArgError{Msg: "durable: Start: nil *Engine or *Workflow"}
@@ -137,6 +140,9 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 	}
 	now := e.clock.Now()
 	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now, Builds: e.startBuilds()}
+	if at := sc.startFrom(now); !at.IsZero() {
+		row.WakeAt, row.Idle = at, true // nothing to load before at
+	}
 	if e.obs != nil {
 		row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
 	}
