@@ -42,6 +42,9 @@
 //	     pass next as after for the next page.
 //	GET  api/runs/{id}
 //	     -> {"run": Run, "events": [Event...], "children": [Run...]}
+//	GET  api/runs/{id}/journal
+//	     -> RunJournal: the run and its records as the journal stores them,
+//	     and its children's ids (what durable export -addr copies)
 //	POST api/runs/{id}/cancel  -> {"run": Run}
 //	     A running run is asked to stop (see durable.Engine.Cancel); a
 //	     parked run ends canceled at once; a completed or failed run: 409.

@@ -124,6 +124,7 @@ func (s *server) routes() {
 	}{
 		{"GET", "/api/runs", s.listRuns},
 		{"GET", "/api/runs/{id}", s.getRun},
+		{"GET", "/api/runs/{id}/journal", s.journal},
 		{"POST", "/api/runs/{id}/cancel", s.change(s.cancel)},
 		{"POST", "/api/runs/{id}/resume", s.change(s.resume)},
 		{"POST", "/api/runs/{id}/send/{channel}", s.change(s.send)},

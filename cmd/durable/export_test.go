@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/durable-go/durable/durabletest"
+	"github.com/durable-go/durable/internal/dashdemo"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -111,3 +112,59 @@ var (
 	sprintf = fmt.Sprintf
 	sprint  = fmt.Sprint
 )
+
+// TestExportRemote: export -addr copies runs of a running application,
+// through its web handler, into a journal file that replays against the
+// application's workflows.
+func TestExportRemote(t *testing.T) {
+	e, addr, _ := live(t)
+	out := filepath.Join(t.TempDir(), "live.journal")
+	stdout, stderr, code := durableCmd(t, "-addr", addr, "export", "fanout-42", "signup-ada", "-o", out)
+	wantCode(t, code, exitOK)
+	if stderr != "" {
+		t.Errorf("stderr: %s", stderr)
+	}
+	wantContains(t, "stdout", stdout, "wrote "+out)
+
+	dst := openRO(t, out)
+	runs, err := dst.ListRuns(t.Context(), journal.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, r := range runs {
+		ids[r.ID] = true
+		want, wantRecs, err := e.RunJournal(t.Context(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dst.Records(t.Context(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 || len(wantRecs) > 0 {
+			if !reflect.DeepEqual(got, wantRecs) {
+				t.Errorf("run %s: records\n%v\nwant\n%v", r.ID, got, wantRecs)
+			}
+		}
+		if r.Workflow != want.Workflow || r.Status != want.Status || !reflect.DeepEqual(r.Input, want.Input) {
+			t.Errorf("run %s exported as %+v, want %+v", r.ID, r, want)
+		}
+	}
+	if !ids["fanout-42"] || !ids["signup-ada"] || !ids["fanout-42/2"] {
+		t.Errorf("exported runs %v: want fanout-42 with its children, and signup-ada", ids)
+	}
+	dst.Close()
+
+	r := &errRecorder{TB: t}
+	durabletest.Replay(r, out, dashdemo.Workflows...)
+	for _, e := range r.errs {
+		if !strings.Contains(e, "signup-ada") { // parked on purpose by the demo (a bad deploy)
+			t.Errorf("Replay of the export: %s", e)
+		}
+	}
+
+	_, stderr, code = durableCmd(t, "-addr", addr, "export", "nope", "-o", filepath.Join(t.TempDir(), "x.journal"))
+	wantCode(t, code, exitFailure)
+	wantContains(t, "stderr", stderr, `no run "nope"`)
+}

@@ -48,6 +48,7 @@
 //	    copies the runs, their records and their child runs into OUT, a
 //	    new journal: what durabletest.Replay replays in a test, to check a
 //	    change of workflow code against real runs before deploying it.
+//	    With -addr, no FILE: the runs come from the running application.
 //	fork FILE RUN POS [-id NEWID]
 //	    writes a new run of RUN's workflow and input whose journal is a
 //	    copy of RUN's up to position POS; the application's next engine
@@ -57,7 +58,7 @@
 //	version
 //	    the module version and VCS revision of this binary.
 //
-// With -addr, list, show, cancel and resume take no FILE. -json prints
+// With -addr, list, show, cancel, resume and export take no FILE. -json prints
 // the web API's JSON objects in both modes. Times print in UTC as
 // 2006-01-02 15:04:05Z (RFC 3339 in JSON). Help goes to stdout.
 //
@@ -117,7 +118,7 @@ func init() {
 		{name: "watch", args: "[ID]", summary: "print run changes as they happen (-addr only)", run: (*cli).watch},
 		{name: "check", args: "FILE", summary: "verify the file and every checksum", run: (*cli).check, fileOnly: true},
 		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact, fileOnly: true},
-		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export, fileOnly: true},
+		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export},
 		{name: "fork", args: "FILE RUN POS [-id NEWID]", summary: "start a run anew from a run's journal up to POS", run: (*cli).fork, fileOnly: true},
 		{name: "version", args: "", summary: "print the version", run: (*cli).version},
 		{name: bboltCheckCommand, args: "FILE", run: (*cli).bboltCheckChild, hidden: true},
@@ -230,10 +231,10 @@ resume, compact and fork need it to themselves, and a running
 application's journal is refused. cancel, resume and fork then take
 effect when the application next opens the journal.
 
--addr URL (or $DURABLE_ADDR): list, show, cancel, resume, send and watch
-talk to a running application through the web handler it mounts
-(package web), e.g. -addr http://localhost:8080/durable; no FILE. There
-cancel and resume act at once, and send stores a JSON message.
+-addr URL (or $DURABLE_ADDR): list, show, cancel, resume, send, watch
+and export talk to a running application through the web handler it
+mounts (package web), e.g. -addr http://localhost:8080/durable; no FILE.
+There cancel and resume act at once, and send stores a JSON message.
 
 -json prints JSON (the web API's objects) in both modes. Times are UTC
 (2006-01-02 15:04:05Z; RFC 3339 in JSON). A list that stops at -limit
