@@ -29,9 +29,9 @@ import (
 // StepFinished receives.
 type Observer interface {
 	// InjectRun is called before a run is created, by Start (ctx is
-	// Start's context) and by StartChild (ctx is the parent's run
-	// context). What it returns is journaled with the run if the run is
-	// new, and comes back as RunEvent.Meta in every event of the run, in
+	// Start's context; not for a run that exists) and by StartChild (ctx
+	// is the parent's run context). What it returns is journaled with the
+	// run, and comes back as RunEvent.Meta in every event of the run, in
 	// any process, after any crash: a trace context, say. Keys and values
 	// should be short (at most 64 KiB in all).
 	InjectRun(ctx context.Context, ev RunEvent) map[string]string

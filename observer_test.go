@@ -200,7 +200,6 @@ func TestObserverEvents(t *testing.T) {
 		wantAfter := []string{
 			`waited r sleep "" interrupted=true`,
 			`stopped r close`,
-			`inject r from ""`, // Start of an existing run asks too (what it returns is not journaled)
 			`resumed r (recovery) at 3 with 4 records, meta map[id:r origin:the caller]`,
 			`replayed step r a`,
 			`replayed step r flaky`,

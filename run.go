@@ -144,7 +144,12 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 		row.WakeAt, row.Idle = at, true // nothing to load before at
 	}
 	if e.obs != nil {
-		row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
+		// Only for a new run: what InjectRun makes (a span) would be a
+		// stray for a run that exists. A concurrent Start of the same id
+		// may still make one in vain.
+		if _, err := e.store.GetRun(ctx, id); isNotFound(err) {
+			row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
+		}
 	}
 	got, _, err := e.store.CreateRun(ctx, row)
 	if err != nil {

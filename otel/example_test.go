@@ -46,7 +46,6 @@ func ExampleNew() {
 	// Output:
 	// hello bob <nil>
 	//   GET /greet
-	//     durable.start greet run=greet-1
-	//       durable.run greet run=greet-1
-	//         durable.step compose run=greet-1 attempt=1
+	//     durable.run greet run=greet-1
+	//       durable.step compose run=greet-1 attempt=1
 }

@@ -136,14 +136,18 @@ func runAttrs(ev durable.RunEvent) []attribute.KeyValue {
 	return as
 }
 
-// InjectRun implements durable.Observer: a "durable.start" span, child of
-// the caller's span (for a child run, of the parent's run span), ended at
-// once; its context is journaled with the run and is the parent of every
-// span of the run, in any process.
+// InjectRun implements durable.Observer: it journals the trace context of
+// ctx (the caller's span; for a child run, its parent's run span), which
+// is the parent of the run's spans in every process. With no span in ctx
+// it makes a root span, "durable.start <workflow>", ended at once, and
+// journals that.
 func (o *Observer) InjectRun(ctx context.Context, ev durable.RunEvent) map[string]string {
-	ctx, span := o.tracer.Start(ctx, "durable.start "+ev.Workflow,
-		trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(runAttrs(ev)...))
-	defer span.End()
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		var span trace.Span
+		ctx, span = o.tracer.Start(ctx, "durable.start "+ev.Workflow,
+			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(runAttrs(ev)...))
+		defer span.End()
+	}
 	carrier := propagation.MapCarrier{}
 	o.prop.Inject(ctx, carrier)
 	return carrier

@@ -60,7 +60,7 @@ var flow = durable.Define("pg-traced", func(ctx durable.Context, _ string) (stri
 
 // TestTraceAcrossEngines: a run started by one engine and finished by
 // another on the same PostgreSQL journal is one trace: the second
-// engine's run span is in the caller's trace, under the same start span,
+// engine's run span is in the caller's trace, under the caller's span,
 // with a "resumed" event, and only the steps it executed have spans.
 func TestTraceAcrossEngines(t *testing.T) {
 	url := pgtest.URL(t)
@@ -131,8 +131,11 @@ func TestTraceAcrossEngines(t *testing.T) {
 			if s.Name() == "durable.run pg-traced" {
 				if start == "" {
 					start = s.Parent().SpanID().String()
+					if start != caller.SpanContext().SpanID().String() {
+						t.Errorf("the run span's parent is %s, want the caller's span", start)
+					}
 				} else if got := s.Parent().SpanID().String(); got != start {
-					t.Errorf("run spans under %s and %s, want one start span", start, got)
+					t.Errorf("run spans under %s and %s, want one parent", start, got)
 				}
 			}
 		}
