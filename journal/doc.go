@@ -25,14 +25,13 @@
 //
 // # Group commit
 //
-// The design first called for a committer goroutine that coalesces
-// appends into bbolt transactions. [Bolt] does the same without it, the
-// way LevelDB's writer queue does: the first writer to find no commit
-// under way commits in its own goroutine, taking along whatever queued
-// meanwhile, and passes the lead to the first writer that queued during
-// its transaction. A lone writer so pays no goroutine hand-off (a step of
-// a sequential run costs what a bare bbolt Update costs), and concurrent
-// writers still share one fsync.
+// [Bolt] coalesces concurrent commits into shared bbolt transactions
+// without a committer goroutine, the way LevelDB's writer queue does: the
+// first writer to find no commit under way commits in its own goroutine,
+// taking along whatever queued meanwhile, and passes the lead to the first
+// writer that queued during its transaction. A lone writer so pays no
+// goroutine hand-off (a step of a sequential run costs what a bare bbolt
+// Update costs), and concurrent writers still share one fsync.
 //
 // # Errors
 //
