@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/durable-go/durable/internal/msgp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -118,8 +119,8 @@ func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
 // decodeTyped decodes b into *v, with the plain codec when T is plain.
 func decodeTyped[T any](b []byte, v *T) error {
 	if ti := infoOfType(reflect.TypeFor[T]()); ti.plan != nil {
-		r := mpReader{b: b}
-		if ti.plan.decodePlain(&r, reflect.ValueOf(v).Elem()) && len(r.b) == 0 {
+		r := msgp.NewReader(b)
+		if ti.plan.decodePlain(&r, reflect.ValueOf(v).Elem()) && r.Len() == 0 {
 			return nil
 		}
 		var zero T

@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"encoding/binary"
 	"errors"
 	"math"
 	"reflect"
@@ -133,98 +132,65 @@ func (p *plainPlan) appendPlain(b []byte, v reflect.Value) []byte {
 // decodePlain decodes one value into v (settable). It reports false when
 // the bytes are not what it expects; v is then partly written, and the
 // caller decodes again with the library.
-func (p *plainPlan) decodePlain(r *mpReader, v reflect.Value) bool {
+func (p *plainPlan) decodePlain(r *msgp.Reader, v reflect.Value) bool {
 	switch p.kind {
 	case reflect.Bool:
-		switch r.byte() {
-		case 0xc3:
-			v.SetBool(true)
-			return true
-		case 0xc2:
-			v.SetBool(false)
-			return true
-		}
-		return false
+		v.SetBool(r.Bool())
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := r.int()
-		if !ok || v.OverflowInt(n) {
-			return false
+		if n := r.Int(); !v.OverflowInt(n) {
+			v.SetInt(n)
+		} else {
+			r.Fail("integer out of range")
 		}
-		v.SetInt(n)
-		return true
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		n, ok := r.uint()
-		if !ok || v.OverflowUint(n) {
-			return false
+		if n := r.Uint(math.MaxUint64); !v.OverflowUint(n) {
+			v.SetUint(n)
+		} else {
+			r.Fail("integer out of range")
 		}
-		v.SetUint(n)
-		return true
 	case reflect.Float32:
-		if r.byte() != 0xca {
-			return false
-		}
-		bs := r.take(4)
-		if bs == nil {
-			return false
-		}
-		v.SetFloat(float64(math.Float32frombits(binary.BigEndian.Uint32(bs))))
-		return true
+		v.SetFloat(float64(r.Float32()))
 	case reflect.Float64:
-		switch r.byte() {
-		case 0xcb:
-			if bs := r.take(8); bs != nil {
-				v.SetFloat(math.Float64frombits(binary.BigEndian.Uint64(bs)))
-				return true
-			}
-		case 0xca:
-			if bs := r.take(4); bs != nil {
-				v.SetFloat(float64(math.Float32frombits(binary.BigEndian.Uint32(bs))))
-				return true
-			}
-		}
-		return false
+		v.SetFloat(r.Float64())
 	case reflect.String:
-		n, ok := r.length(0xa0, 0x1f, 0xd9, 0xda, 0xdb)
-		if !ok {
-			return false
-		}
-		bs := r.take(n)
-		if bs == nil {
-			return false
-		}
-		v.SetString(string(bs))
-		return true
+		v.SetString(string(r.Str()))
 	case reflect.Array:
-		if p.bytes {
-			n, ok := r.length(0, 0, 0xc4, 0xc5, 0xc6)
-			bs := r.take(n)
-			if !ok || n != p.n || bs == nil {
-				return false
-			}
-			for i := range n {
-				v.Index(i).SetUint(uint64(bs[i]))
-			}
-			return true
-		}
-		n, ok := r.length(0x90, 0x0f, 0, 0xdc, 0xdd)
-		if !ok || n != p.n {
+		return p.decodeArray(r, v)
+	default:
+		return p.decodeStruct(r, v)
+	}
+	return !r.Failed()
+}
+
+// decodeArray decodes an array: a bin for an array of bytes.
+func (p *plainPlan) decodeArray(r *msgp.Reader, v reflect.Value) bool {
+	if p.bytes {
+		bs := r.Take(r.BinLen())
+		if r.Failed() || len(bs) != p.n {
 			return false
 		}
-		for i := range n {
-			if !p.elem.decodePlain(r, v.Index(i)) {
-				return false
-			}
+		for i, b := range bs {
+			v.Index(i).SetUint(uint64(b))
 		}
 		return true
 	}
-	n, ok := r.length(0x80, 0x0f, 0, 0xde, 0xdf)
-	if !ok {
+	if n := r.ArrayLen(); r.Failed() || n != p.n {
 		return false
 	}
+	for i := range p.n {
+		if !p.elem.decodePlain(r, v.Index(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeStruct decodes a struct from a map of its fields by name.
+func (p *plainPlan) decodeStruct(r *msgp.Reader, v reflect.Value) bool {
+	n := r.MapLen()
 	for range n {
-		kn, ok := r.length(0xa0, 0x1f, 0xd9, 0xda, 0xdb)
-		key := r.take(kn)
-		if !ok || key == nil {
+		key := r.Str()
+		if r.Failed() {
 			return false
 		}
 		f := p.field(key)
@@ -232,7 +198,7 @@ func (p *plainPlan) decodePlain(r *mpReader, v reflect.Value) bool {
 			return false // an unknown field: the library skips it
 		}
 	}
-	return true
+	return !r.Failed()
 }
 
 func (p *plainPlan) field(name []byte) *plainField {
@@ -244,200 +210,18 @@ func (p *plainPlan) field(name []byte) *plainField {
 	return nil
 }
 
-// mpReader reads msgpack from a byte slice; a short read gives nil or
-// false, never a panic.
-type mpReader struct{ b []byte }
-
-func (r *mpReader) take(n int) []byte {
-	if n < 0 || n > len(r.b) {
-		r.b = nil
-		return nil
-	}
-	p := r.b[:n]
-	r.b = r.b[n:]
-	return p
-}
-
-func (r *mpReader) byte() byte {
-	if p := r.take(1); p != nil {
-		return p[0]
-	}
-	return 0xc1 // never used by msgpack: no type matches it
-}
-
-// length reads a length: a fix code (fix with its low bits under mask),
-// or an 8-, 16- or 32-bit one (a zero code means that width is not
-// allowed).
-func (r *mpReader) length(fix, mask, c8, c16, c32 byte) (int, bool) {
-	c := r.byte()
-	switch {
-	case mask != 0 && c&^mask == fix:
-		return int(c & mask), true
-	case c8 != 0 && c == c8:
-		if p := r.take(1); p != nil {
-			return int(p[0]), true
-		}
-	case c == c16:
-		if p := r.take(2); p != nil {
-			return int(binary.BigEndian.Uint16(p)), true
-		}
-	case c == c32:
-		if p := r.take(4); p != nil {
-			return int(binary.BigEndian.Uint32(p)), true
-		}
-	}
-	return 0, false
-}
-
-// integer reads any msgpack integer: its bits, and whether it came in a
-// signed form (a negative fixint, or int8 to int64).
-func (r *mpReader) integer() (bits uint64, signed, ok bool) {
-	c := r.byte()
-	var width int
-	switch {
-	case c <= 0x7f:
-		return uint64(c), false, true
-	case c >= 0xe0:
-		return uint64(int64(int8(c))), true, true
-	case c >= 0xcc && c <= 0xcf:
-		width = 1 << (c - 0xcc)
-	case c >= 0xd0 && c <= 0xd3:
-		width, signed = 1<<(c-0xd0), true
-	default:
-		return 0, false, false
-	}
-	p := r.take(width)
-	if p == nil {
-		return 0, false, false
-	}
-	for _, x := range p {
-		bits = bits<<8 | uint64(x)
-	}
-	if signed { // sign-extend
-		shift := 64 - 8*width
-		bits = uint64(int64(bits<<shift) >> shift)
-	}
-	return bits, signed, true
-}
-
-func (r *mpReader) int() (int64, bool) {
-	bits, signed, ok := r.integer()
-	if !ok || (!signed && bits > math.MaxInt64) {
-		return 0, false
-	}
-	return int64(bits), true
-}
-
-func (r *mpReader) uint() (uint64, bool) {
-	bits, signed, ok := r.integer()
-	if !ok || (signed && int64(bits) < 0) {
-		return 0, false
-	}
-	return bits, true
-}
-
 // mpCheck walks one msgpack value and the values inside it, and fails if a
 // length claims more bytes (or elements) than remain, or the nesting is
 // deeper than maxDepth. The library allocates what a length claims before
 // it finds the bytes missing, so a damaged length could ask for gigabytes;
 // unmarshal runs this first. It allocates nothing.
 func mpCheck(b []byte) error {
-	r := mpReader{b: b}
-	if !r.skip(0) {
-		return errMalformed
-	}
-	if len(r.b) != 0 {
+	r := msgp.NewReader(b)
+	r.Skip(maxDepth)
+	if r.Failed() || r.Len() != 0 {
 		return errMalformed
 	}
 	return nil
 }
 
 var errMalformed = errors.New("malformed msgpack: a length runs past the end of the data, or the nesting is too deep")
-
-// skip reads past one value.
-func (r *mpReader) skip(depth int) bool {
-	if depth > maxDepth || len(r.b) == 0 {
-		return false
-	}
-	c := r.byte()
-	switch {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		return true
-	case c&0xe0 == 0xa0: // fixstr
-		return r.take(int(c&0x1f)) != nil
-	case c&0xf0 == 0x90: // fixarray
-		return r.skipN(int(c&0x0f), depth)
-	case c&0xf0 == 0x80: // fixmap
-		return r.skipN(2*int(c&0x0f), depth)
-	}
-	switch c {
-	case 0xcc, 0xd0:
-		return r.take(1) != nil
-	case 0xcd, 0xd1:
-		return r.take(2) != nil
-	case 0xca, 0xce, 0xd2:
-		return r.take(4) != nil
-	case 0xcb, 0xcf, 0xd3:
-		return r.take(8) != nil
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16: type + data
-		return r.take(1+1<<(c-0xd4)) != nil
-	case 0xc4, 0xd9:
-		return r.skipBytes(1, 0)
-	case 0xc5, 0xda:
-		return r.skipBytes(2, 0)
-	case 0xc6, 0xdb:
-		return r.skipBytes(4, 0)
-	case 0xc7:
-		return r.skipBytes(1, 1)
-	case 0xc8:
-		return r.skipBytes(2, 1)
-	case 0xc9:
-		return r.skipBytes(4, 1)
-	case 0xdc:
-		n, ok := r.count(2)
-		return ok && r.skipN(n, depth)
-	case 0xdd:
-		n, ok := r.count(4)
-		return ok && r.skipN(n, depth)
-	case 0xde:
-		n, ok := r.count(2)
-		return ok && r.skipN(2*n, depth)
-	case 0xdf:
-		n, ok := r.count(4)
-		return ok && r.skipN(2*n, depth)
-	}
-	return false // 0xc1, never used
-}
-
-func (r *mpReader) count(width int) (int, bool) {
-	p := r.take(width)
-	if p == nil {
-		return 0, false
-	}
-	n := 0
-	for _, x := range p {
-		n = n<<8 | int(x)
-	}
-	return n, true
-}
-
-// skipBytes skips a length of width bytes, extra bytes (an ext's type),
-// then that many bytes.
-func (r *mpReader) skipBytes(width, extra int) bool {
-	n, ok := r.count(width)
-	return ok && r.take(extra) != nil && r.take(n) != nil
-}
-
-// skipN skips n values; each takes at least a byte, so a count larger
-// than what remains fails at once.
-func (r *mpReader) skipN(n, depth int) bool {
-	if n > len(r.b) {
-		return false
-	}
-	for range n {
-		if !r.skip(depth + 1) {
-			return false
-		}
-	}
-	return true
-}

@@ -123,12 +123,12 @@ func decodeRecordAfter(runID string, key, v []byte, prev string, arena *[]byte) 
 	if err != nil {
 		return r, recordErr(err, r)
 	}
-	d := decoder{b: body, arena: arena}
+	d := newDecoder(body, arena)
 	d.array(recordFields)
-	r.Kind = uint8(d.uint(math.MaxUint8))
-	r.Flags = uint8(d.uint(math.MaxUint8))
+	r.Kind = uint8(d.Uint(math.MaxUint8))
+	r.Flags = uint8(d.Uint(math.MaxUint8))
 	r.Name = d.strLike(prev)
-	r.Time = fromUnixNano(d.int())
+	r.Time = fromUnixNano(d.Int())
 	r.Data = d.bin()
 	if err := d.finish(runID, "record"); err != nil {
 		return r, recordErr(err, r)
@@ -192,7 +192,7 @@ func decodeRun(id string, v []byte) (Run, error) {
 	if err != nil {
 		return r, err
 	}
-	d := decoder{b: body}
+	d := newDecoder(body, nil)
 	fields := runFields
 	switch v[0] {
 	case runVersion2:
@@ -202,28 +202,28 @@ func decodeRun(id string, v []byte) (Run, error) {
 	}
 	d.array(fields)
 	r.Workflow = d.str()
-	r.Status = Status(d.uint(math.MaxUint8))
+	r.Status = Status(d.Uint(math.MaxUint8))
 	r.Parent = d.str()
-	r.ParentPos = uint32(d.uint(math.MaxUint32))
-	r.Epoch = uint32(d.uint(math.MaxUint32))
+	r.ParentPos = uint32(d.Uint(math.MaxUint32))
+	r.Epoch = uint32(d.Uint(math.MaxUint32))
 	r.Input = d.bin()
 	r.Output = d.bin()
 	r.Err = d.bin()
-	r.CreatedAt = fromUnixNano(d.int())
-	r.UpdatedAt = fromUnixNano(d.int())
-	r.WakeAt = fromUnixNano(d.int())
-	r.Deadline = fromUnixNano(d.int())
-	r.CancelRequested = d.bool()
-	r.ParentEpoch = uint32(d.uint(math.MaxUint32))
+	r.CreatedAt = fromUnixNano(d.Int())
+	r.UpdatedAt = fromUnixNano(d.Int())
+	r.WakeAt = fromUnixNano(d.Int())
+	r.Deadline = fromUnixNano(d.Int())
+	r.CancelRequested = d.Bool()
+	r.ParentEpoch = uint32(d.Uint(math.MaxUint32))
 	if fields >= runFieldsV2 {
 		r.Meta = d.bin()
 	}
 	if fields == runFieldsV3 {
-		n := d.arrayLen()
+		n := d.ArrayLen()
 		if n > MaxBuilds {
-			d.fail("more than MaxBuilds builds")
+			d.Fail("more than MaxBuilds builds")
 		}
-		for i := 0; i < n && d.err == ""; i++ {
+		for i := 0; i < n && !d.Failed(); i++ {
 			r.Builds = append(r.Builds, d.str())
 		}
 	}
@@ -264,10 +264,10 @@ func decodeMessage(runID string, key, v []byte) (Message, error) {
 	if err != nil {
 		return m, err
 	}
-	d := decoder{b: body}
+	d := newDecoder(body, nil)
 	d.array(messageFields)
 	m.Data = d.bin()
-	m.SentAt = fromUnixNano(d.int())
+	m.SentAt = fromUnixNano(d.Int())
 	return m, d.finish(runID, "message")
 }
 
@@ -310,191 +310,46 @@ func fromUnixNano(n int64) time.Time {
 // Values are written with internal/msgp, by hand: no reflection, no
 // allocation beyond the output buffer.
 
-// decoder reads the msgpack subset the format uses. The first problem sticks in err;
-// later calls return zero values. Lengths are checked against the bytes
-// that remain before anything is allocated.
+// decoder reads the msgpack subset the format uses, with msgp.Reader:
+// the first problem sticks and later reads return zero values.
 type decoder struct {
-	b     []byte
-	err   string
+	msgp.Reader
 	arena *[]byte // if set, bin copies into its spare capacity when it fits
 }
 
-func (d *decoder) fail(msg string) {
-	if d.err == "" {
-		d.err = msg
-	}
-	d.b = nil
+func newDecoder(b []byte, arena *[]byte) decoder {
+	return decoder{Reader: msgp.NewReader(b), arena: arena}
 }
 
-func (d *decoder) take(n int) []byte {
-	if d.err != "" {
-		return nil
-	}
-	if n < 0 || n > len(d.b) {
-		d.fail("truncated value: need " + strconv.Itoa(n) + " bytes, have " + strconv.Itoa(len(d.b)))
-		return nil
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) code() byte {
-	p := d.take(1)
-	if p == nil {
-		return 0
-	}
-	return p[0]
-}
-
+// array reads an array header that must have want elements.
 func (d *decoder) array(want int) {
-	if n := d.arrayLen(); d.err == "" && n != want {
-		d.fail("array of " + strconv.Itoa(n) + " fields, want " + strconv.Itoa(want))
+	if n := d.ArrayLen(); !d.Failed() && n != want {
+		d.Fail("array of " + strconv.Itoa(n) + " fields, want " + strconv.Itoa(want))
 	}
-}
-
-// arrayLen reads an array header and returns its length.
-func (d *decoder) arrayLen() int {
-	c := d.code()
-	n := -1
-	switch {
-	case c&0xf0 == 0x90:
-		n = int(c & 0x0f)
-	case c == 0xdc:
-		if p := d.take(2); p != nil {
-			n = int(binary.BigEndian.Uint16(p))
-		}
-	case c == 0xdd:
-		if p := d.take(4); p != nil {
-			n = int(binary.BigEndian.Uint32(p))
-		}
-	}
-	if d.err == "" && n < 0 {
-		d.fail("not an array")
-	}
-	return n
-}
-
-func (d *decoder) uint(max uint64) uint64 {
-	c := d.code()
-	var n uint64
-	switch {
-	case d.err != "":
-		return 0
-	case c < 0x80:
-		n = uint64(c)
-	case c == 0xcc:
-		if p := d.take(1); p != nil {
-			n = uint64(p[0])
-		}
-	case c == 0xcd:
-		if p := d.take(2); p != nil {
-			n = uint64(binary.BigEndian.Uint16(p))
-		}
-	case c == 0xce:
-		if p := d.take(4); p != nil {
-			n = uint64(binary.BigEndian.Uint32(p))
-		}
-	case c == 0xcf:
-		if p := d.take(8); p != nil {
-			n = binary.BigEndian.Uint64(p)
-		}
-	default:
-		d.fail("expected an unsigned integer")
-		return 0
-	}
-	if n > max {
-		d.fail("integer out of range")
-		return 0
-	}
-	return n
-}
-
-func (d *decoder) int() int64 {
-	if d.err != "" || len(d.b) == 0 {
-		d.take(1)
-		return 0
-	}
-	c := d.b[0]
-	switch {
-	case c < 0x80 || (c >= 0xcc && c <= 0xcf):
-		return int64(d.uint(math.MaxInt64))
-	case c >= 0xe0:
-		d.take(1)
-		return int64(int8(c))
-	}
-	d.take(1)
-	switch c {
-	case 0xd0:
-		if p := d.take(1); p != nil {
-			return int64(int8(p[0]))
-		}
-	case 0xd1:
-		if p := d.take(2); p != nil {
-			return int64(int16(binary.BigEndian.Uint16(p)))
-		}
-	case 0xd2:
-		if p := d.take(4); p != nil {
-			return int64(int32(binary.BigEndian.Uint32(p)))
-		}
-	case 0xd3:
-		if p := d.take(8); p != nil {
-			return int64(binary.BigEndian.Uint64(p))
-		}
-	default:
-		d.fail("expected an integer")
-	}
-	return 0
-}
-
-func (d *decoder) length(c byte, fix, c8, c16, c32 byte, fixMask byte) int {
-	switch {
-	case fixMask != 0 && c&^fixMask == fix:
-		return int(c & fixMask)
-	case c == c8:
-		if p := d.take(1); p != nil {
-			return int(p[0])
-		}
-	case c == c16:
-		if p := d.take(2); p != nil {
-			return int(binary.BigEndian.Uint16(p))
-		}
-	case c == c32:
-		if p := d.take(4); p != nil {
-			return int(binary.BigEndian.Uint32(p))
-		}
-	default:
-		d.fail("unexpected type code")
-	}
-	return 0
 }
 
 func (d *decoder) str() string { return d.strLike("") }
 
 // strLike decodes a string, returning like itself if the bytes are equal.
 func (d *decoder) strLike(like string) string {
-	c := d.code()
-	if d.err != "" {
-		return ""
-	}
-	n := d.length(c, 0xa0, 0xd9, 0xda, 0xdb, 0x1f)
-	p := d.take(n)
+	p := d.Str()
 	if string(p) == like {
 		return like
 	}
 	return string(p)
 }
 
+// bin decodes a bin (nil for a msgpack nil) into memory of its own.
 func (d *decoder) bin() []byte {
-	c := d.code()
-	if d.err != "" || c == 0xc0 {
+	if d.Peek() == 0xc0 {
+		d.Code()
 		return nil
 	}
-	n := d.length(c, 0, 0xc4, 0xc5, 0xc6, 0)
-	p := d.take(n)
+	p := d.Take(d.BinLen())
 	if p == nil {
 		return nil
 	}
+	n := len(p)
 	if d.arena != nil && n <= cap(*d.arena)-len(*d.arena) {
 		a := *d.arena
 		start := len(a)
@@ -507,23 +362,13 @@ func (d *decoder) bin() []byte {
 	return out
 }
 
-func (d *decoder) bool() bool {
-	switch d.code() {
-	case 0xc3:
-		return true
-	case 0xc2:
-		return false
-	}
-	d.fail("expected a bool")
-	return false
-}
-
+// finish checks that the value was read whole and well.
 func (d *decoder) finish(runID, what string) error {
-	if d.err == "" && len(d.b) != 0 {
-		d.fail(strconv.Itoa(len(d.b)) + " trailing bytes")
+	if !d.Failed() && d.Len() != 0 {
+		d.Fail(strconv.Itoa(d.Len()) + " trailing bytes")
 	}
-	if d.err != "" {
-		return corruptf(runID, what, "%s", d.err)
+	if d.Failed() {
+		return corruptf(runID, what, "%s", d.Problem())
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
-// Package msgp appends the parts of msgpack (https://msgpack.org) that the
-// journal's record format and the engine's plain codec write by hand:
-// headers, integers in their smallest form, strings, binary, booleans and
-// floats. Each function appends to b and returns the extended slice.
+// Package msgp writes and reads the parts of msgpack (https://msgpack.org)
+// that the journal's record format and the engine's plain codec handle by
+// hand: headers, integers in their smallest form, strings, binary,
+// booleans and floats. Each Append function appends to b and returns the
+// extended slice; a [Reader] reads them back.
 package msgp
 
 import (
