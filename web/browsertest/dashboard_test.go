@@ -181,6 +181,7 @@ func TestDashboard(t *testing.T) {
 	if tl := text(t, ctx, `ol.timeline`); !strings.Contains(tl, "send-welcome") {
 		t.Errorf("the timeline of the resumed run lacks its last step:\n%s", tl)
 	}
+	screenshot(t, ctx, "run-resumed.png")
 
 	step(t, ctx, "open the waiting approval", chromedp.Navigate(url+"runs/approval-q3-budget"),
 		chromedp.WaitVisible(chromedp.CSS(`form#send`)), chromedp.WaitVisible(chromedp.CSS(`#live-state.on`)))
