@@ -73,6 +73,10 @@ type RunInfo struct {
 	// resumed the run, oldest first (see journal.Run.Builds); empty if
 	// they had none.
 	Builds []string
+	// Input and Output are the run's input and (once it completed) its
+	// result as JSON for people, cut at 200 bytes, as [DescribePayload]
+	// renders them ([Engine.Get] only).
+	Input, Output string
 	// Meta is what Config.Observer's InjectRun journaled with the run when
 	// it was created (the otel module's trace context); nil if nothing.
 	Meta map[string]string
@@ -110,6 +114,7 @@ func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 		return RunInfo{}, fmt.Errorf("durable: %w", err)
 	}
 	info := infoOf(&r)
+	info.Input, info.Output = describeValue(r.Input), describeValue(r.Output)
 	if !info.Status.Terminal() {
 		e.pending(ctx, &info)
 	}

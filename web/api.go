@@ -91,7 +91,9 @@ func (s *server) list(r *http.Request, lq listQuery) ([]Run, string, error) {
 					info = full
 				}
 			}
-			runs = append(runs, RunOf(info, now))
+			r := RunOf(info, now)
+			r.Input, r.Output = "", "" // a list stays small
+			runs = append(runs, r)
 			if len(runs) == want {
 				if i < len(page.Runs)-1 || page.NextAfter != "" {
 					return runs, info.ID, nil

@@ -79,6 +79,7 @@
 //
 //	{"id", "workflow", "status", "error" (omitted when none), "parent",
 //	 "created_at", "updated_at", "wake_at", "deadline", "cancel_requested",
+//	 "input", "output" (JSON text cut at 200 bytes; GET api/runs/{id} only),
 //	 "waiting_for": "retrying step \"charge\": attempt 3 at ...",
 //	 "pending": [{"position", "kind", "name", "attempt", "next_attempt",
 //	              "last_error", "due", "child", "inbox"}],

@@ -20,6 +20,8 @@ type Run struct {
 	WakeAt          string         `json:"wake_at,omitempty"`
 	Deadline        string         `json:"deadline,omitempty"`
 	CancelRequested bool           `json:"cancel_requested"`
+	Input           string         `json:"input,omitempty"`  // JSON, cut at 200 bytes (a single run only)
+	Output          string         `json:"output,omitempty"` // the result of a completed run, likewise
 	WaitingFor      string         `json:"waiting_for,omitempty"`
 	Pending         []Operation    `json:"pending,omitempty"`
 	Inbox           int            `json:"inbox"`
@@ -97,6 +99,8 @@ func RunOf(info durable.RunInfo, now time.Time) Run {
 		WakeAt:          stamp(info.WakeAt),
 		Deadline:        stamp(info.Deadline),
 		CancelRequested: info.CancelRequested,
+		Input:           info.Input,
+		Output:          info.Output,
 		Inbox:           info.Inbox,
 		InboxChannels:   info.InboxChannels,
 		Builds:          info.Builds,

@@ -292,7 +292,7 @@ func TestGetRun(t *testing.T) {
 	if got := a.do("GET", "api/runs/p", "", &d); got != 200 {
 		t.Fatalf("status %d", got)
 	}
-	if d.Run.ID != "p" || d.Run.Status != "completed" || len(d.Children) != 1 || d.Children[0].ID != "p/0" {
+	if d.Run.ID != "p" || d.Run.Status != "completed" || d.Run.Input != "3" || d.Run.Output != "6" || len(d.Children) != 1 || d.Children[0].ID != "p/0" {
 		t.Errorf("run: %+v children %+v", d.Run, d.Children)
 	}
 	if len(d.Events) != 2 || d.Events[0].Kind != "child" || d.Events[1].Detail != "6" || d.Events[1].Written == "" {

@@ -208,6 +208,12 @@ func (c *cli) remoteShow(id string) int {
 	if r.Parent != "" {
 		field("parent", "%s", r.Parent)
 	}
+	if r.Input != "" {
+		field("input", "%s", r.Input)
+	}
+	if r.Output != "" {
+		field("output", "%s", r.Output)
+	}
 	field("created", "%s", apiTime(r.CreatedAt))
 	field("updated", "%s", apiTime(r.UpdatedAt))
 	if r.WakeAt != "" {
