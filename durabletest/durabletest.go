@@ -21,6 +21,14 @@
 // set Env.Config before it to resume with other code (a deploy). Give a
 // restart downtime by closing env.Engine, sleeping, then calling Restart.
 //
+// For changes of workflow code: [Replay] replays the runs of a journal
+// file (a production journal, or one written by `durable export`) against
+// the current code and reports each run that would park, with the diff;
+// [CrashEveryStep] crashes a workflow right before and right after each
+// of its commits and checks that it ends the same and runs no step more
+// than the crash explains. Engines made here draw retry jitter from a
+// seed ([Seed]) printed when a test fails.
+//
 // A [Clock] (as durable.Config.Clock) moves only when the test moves it,
 // backwards too; it works with or without a bubble. Use it to test what
 // a clock jump does to timers; use the bubble for everything else.
