@@ -102,6 +102,32 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	if settled {
 		return decodeOutcome[T](x, rec)
 	}
+	deadline, err := x.receiveDeadline(ctx, &o, channel, timeout)
+	if err != nil {
+		return zero, err
+	}
+	var wake *time.Time // a receive with a deadline clears its wake time when done
+	if !deadline.IsZero() {
+		wake = &time.Time{}
+	}
+	if msg := x.waitMessage(ctx, channel, o.pos, deadline); msg != nil {
+		return consume[T](x, &o, channel, msg, wake)
+	}
+	if cause := x.pendingCancel(ctx); cause != nil {
+		x.deliverLive(&o, kindReceive, channel, cause)
+		return zero, x.cancelErr
+	}
+	r := o.record(kindReceive, channel, flagDone|flagError)
+	r.Data = encodeError(fmt.Errorf("durable: receive on %s timed out after %v: %w", clip.Q(channel), timeout, ErrTimeout))
+	x.write(wake, r)
+	return zero, decodeError(r.Data)
+}
+
+// receiveDeadline returns the deadline of the receive at o (zero: none):
+// the one recorded before a restart, or, for a timeout, one set now and
+// journaled with the run's wake time. A cancellation pending before the
+// wait begins is delivered instead, as the error.
+func (x *executor) receiveDeadline(ctx Context, o *op, channel string, timeout time.Duration) (time.Time, error) {
 	var deadline time.Time
 	if len(o.recs) > 0 {
 		deadline = o.recs[0].Time // set before a restart
@@ -113,8 +139,8 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		}
 	} else if timeout > 0 {
 		if cause := x.pendingCancel(ctx); cause != nil {
-			x.deliverLive(&o, kindReceive, channel, cause)
-			return zero, x.cancelErr
+			x.deliverLive(o, kindReceive, channel, cause)
+			return time.Time{}, x.cancelErr
 		}
 		deadline = later(x.now(), timeout)
 		r := o.record(kindReceive, channel, 0)
@@ -124,10 +150,16 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 	if !deadline.IsZero() {
 		x.e.wakes.add(x.id, deadline, false)
 	}
+	return deadline, nil
+}
 
+// waitMessage waits on the workflow goroutine for the oldest message on
+// channel, the run's cancellation or the deadline (if not zero), and
+// returns the message, or nil.
+func (x *executor) waitMessage(ctx Context, channel string, pos uint32, deadline time.Time) *journal.Message {
 	var msg *journal.Message
 	var readErr error
-	x.waitFor(WaitReceive, channel, o.pos)
+	x.waitFor(WaitReceive, channel, pos)
 	x.wait(func() bool {
 		msgs, err := x.nextMessage(channel)
 		switch {
@@ -144,32 +176,25 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		x.stop(x.commitFailure(readErr))
 		x.exit()
 	}
-	var wake *time.Time
-	if !deadline.IsZero() {
-		wake = &time.Time{}
+	return msg
+}
+
+// consume makes msg the outcome of the receive at o: it records it and
+// removes it from the inbox in one commit, with the run's wake time if
+// wake is not nil. A message that does not decode into T parks the run.
+func consume[T any](x *executor, o *op, channel string, msg *journal.Message, wake *time.Time) (T, error) {
+	var v T
+	if err := decodePayload(msg.Data, &v); err != nil {
+		x.park(payloadErr(err, "message %d on channel %q of run %q", msg.Seq, channel, x.id))
 	}
-	if msg != nil {
-		var v T
-		if err := decodePayload(msg.Data, &v); err != nil {
-			x.park(payloadErr(err, "message %d on channel %q of run %q", msg.Seq, channel, x.id))
-		}
-		r := o.record(kindReceive, channel, flagDone)
-		r.Data = msg.Data
-		b := new(journal.Batch)
-		x.fill(b, wake, r) // a receive with a timeout clears its wake time
-		b.Consume = []journal.MessageKey{{RunID: x.id, Channel: channel, Seq: msg.Seq}}
-		crashPoint("message-consume", x.id, int(o.pos))
-		if !x.commit(b) {
-			x.exit()
-		}
-		return v, nil
+	r := o.record(kindReceive, channel, flagDone)
+	r.Data = msg.Data
+	b := new(journal.Batch)
+	x.fill(b, wake, r)
+	b.Consume = []journal.MessageKey{{RunID: x.id, Channel: channel, Seq: msg.Seq}}
+	crashPoint("message-consume", x.id, int(o.pos))
+	if !x.commit(b) {
+		x.exit()
 	}
-	if cause := x.pendingCancel(ctx); cause != nil {
-		x.deliverLive(&o, kindReceive, channel, cause)
-		return zero, x.cancelErr
-	}
-	r := o.record(kindReceive, channel, flagDone|flagError)
-	r.Data = encodeError(fmt.Errorf("durable: receive on %s timed out after %v: %w", clip.Q(channel), timeout, ErrTimeout))
-	x.write(wake, r)
-	return zero, decodeError(r.Data)
+	return v, nil
 }

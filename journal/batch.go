@@ -68,194 +68,248 @@ type planAppend struct {
 // makePlan checks b against the state t shows, operation by operation, as
 // if the earlier operations of b were applied.
 func makePlan(t txn, b *Batch, now time.Time) (*plan, error) {
-	p := &plan{}
-	var touched map[string]*runPut // lazily: most batches touch no run
-	var order []string             // touched ids, first touch first
-	get := func(id string) (*Run, error) {
-		if rp, ok := touched[id]; ok {
-			return rp.new, nil
-		}
-		return t.getRun(id)
+	pl := planner{t: t, now: now}
+	if err := pl.batch(b); err != nil {
+		return nil, err
 	}
-	touch := func(old *Run) *Run {
-		if rp, ok := touched[old.ID]; ok {
-			return rp.new
-		}
-		n := *old
-		if touched == nil {
-			touched = map[string]*runPut{}
-		}
-		touched[old.ID] = &runPut{old: old, new: &n}
-		order = append(order, old.ID)
-		return &n
+	for _, id := range pl.order {
+		pl.p.puts = append(pl.p.puts, *pl.touched[id])
 	}
-	live := func(op, id string) (*Run, error) {
-		if err := checkID(id); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		r, err := get(id)
-		if err != nil {
-			return nil, err
-		}
-		if r == nil {
-			return nil, fmt.Errorf("%s run %s: %w", op, clip.Q(id), ErrNotFound)
-		}
-		if r.Status.Terminal() {
-			return nil, fmt.Errorf("%s run %s (%s): %w", op, clip.Q(id), r.Status, ErrFinished)
-		}
-		return r, nil
-	}
+	return &pl.p, nil
+}
 
+// planner builds a plan, one method per operation of a batch.
+type planner struct {
+	t   txn
+	now time.Time
+	p   plan
+
+	touched  map[string]*runPut // lazily: most batches touch no run
+	order    []string           // touched ids, first touch first
+	appended map[recKey]bool    // lazily: one append needs no duplicate check
+	consumed map[MessageKey]bool
+}
+
+type recKey struct {
+	id       string
+	pos, seq uint32
+}
+
+func (pl *planner) batch(b *Batch) error {
 	for i := range b.Create {
-		c := b.Create[i]
-		if err := checkNewRun(&c); err != nil {
-			return nil, err
+		if err := pl.create(b.Create[i]); err != nil {
+			return err
 		}
-		old, err := get(c.ID)
-		if err != nil {
-			return nil, err
-		}
-		if old != nil {
-			continue
-		}
-		c.CreatedAt, c.UpdatedAt = now, now
-		if touched == nil {
-			touched = map[string]*runPut{}
-		}
-		touched[c.ID] = &runPut{new: &c}
-		order = append(order, c.ID)
 	}
-	type recKey struct {
-		id       string
-		pos, seq uint32
-	}
-	var appended map[recKey]bool // lazily: one append needs no duplicate check
 	if len(b.Append) > 1 {
-		appended = make(map[recKey]bool, len(b.Append))
+		pl.appended = make(map[recKey]bool, len(b.Append))
 	}
 	for _, a := range b.Append {
-		r, err := live("append to", a.RunID)
-		if err != nil {
-			return nil, err
+		if err := pl.append(a); err != nil {
+			return err
 		}
-		if a.Epoch != r.Epoch {
-			return nil, fmt.Errorf("append to run %s in epoch %d: the run is in epoch %d: %w", clip.Q(a.RunID), a.Epoch, r.Epoch, ErrConflict)
-		}
-		if len(a.Name) > MaxNameLen {
-			return nil, fmt.Errorf("append to run %s: name of %d bytes: %w", clip.Q(a.RunID), len(a.Name), ErrInvalid)
-		}
-		ak := recKey{a.RunID, a.Pos, a.Seq}
-		taken := appended[ak]
-		if !taken {
-			if taken, err = t.hasRecord(a.RunID, r.Epoch, a.Pos, a.Seq); err != nil {
-				return nil, err
-			}
-		}
-		if taken {
-			return nil, fmt.Errorf("append to run %s at %d.%d: %w", clip.Q(a.RunID), a.Pos, a.Seq, ErrConflict)
-		}
-		if appended != nil {
-			appended[ak] = true
-		}
-		p.appends = append(p.appends, planAppend{a, r.Epoch})
 	}
 	for _, u := range b.Update {
-		r, err := live("update", u.RunID)
-		if err != nil {
-			return nil, err
+		if err := pl.update(u); err != nil {
+			return err
 		}
-		if u.Status != 0 && !u.Status.valid() {
-			return nil, fmt.Errorf("update run %s: status %d: %w", clip.Q(u.RunID), u.Status, ErrInvalid)
-		}
-		if u.ContinueAsNew && u.Status != 0 {
-			return nil, fmt.Errorf("update run %s: ContinueAsNew with a status: %w", clip.Q(u.RunID), ErrInvalid)
-		}
-		n := touch(r)
-		if u.ContinueAsNew {
-			n.Epoch++
-			n.Input = u.Input
-			n.Status, n.Output, n.Err, n.WakeAt = StatusRunning, nil, nil, time.Time{}
-		}
-		if u.Status != 0 {
-			n.Status = u.Status
-			switch {
-			case u.Status == StatusCompleted:
-				n.Output, n.Err = u.Output, nil
-			case u.Status == StatusRunning:
-				n.Err = nil
-			default:
-				n.Err = u.Err
-			}
-		}
-		if u.SetWake {
-			n.WakeAt = u.Wake
-		}
-		if n.Status.Terminal() {
-			n.WakeAt = time.Time{}
-		}
-		if u.CancelRequested {
-			n.CancelRequested = true
-		}
-		if u.Build != "" {
-			if len(u.Build) > MaxBuildLen {
-				return nil, fmt.Errorf("update run %q: build id of %d bytes, more than %d: %w", u.RunID, len(u.Build), MaxBuildLen, ErrInvalid)
-			}
-			n.Builds = AddBuild(n.Builds, u.Build)
-		}
-		n.UpdatedAt = now
 	}
-	var consumed map[MessageKey]bool
 	if len(b.Consume) > 1 {
-		consumed = make(map[MessageKey]bool, len(b.Consume))
+		pl.consumed = make(map[MessageKey]bool, len(b.Consume))
 	}
 	for _, k := range b.Consume {
-		if _, err := live("consume from", k.RunID); err != nil {
-			return nil, err
+		if err := pl.consume(k); err != nil {
+			return err
 		}
-		ok := !consumed[k]
-		if ok {
-			var err error
-			if ok, err = t.hasMessage(k); err != nil {
-				return nil, err
-			}
-		}
-		if !ok {
-			return nil, fmt.Errorf("consume message %d on %s of run %s: %w", k.Seq, clip.Q(k.Channel), clip.Q(k.RunID), ErrConflict)
-		}
-		if consumed != nil {
-			consumed[k] = true
-		}
-		p.consume = append(p.consume, k)
 	}
 	for i := range b.Send {
-		m := &b.Send[i]
-		if _, err := live("send to", m.RunID); err != nil {
-			return nil, err
+		if err := pl.send(&b.Send[i]); err != nil {
+			return err
 		}
-		if err := checkChannel(m.Channel); err != nil {
-			return nil, fmt.Errorf("send to run %s: %w", clip.Q(m.RunID), err)
-		}
-		m.SentAt = now
-		p.sends = append(p.sends, m)
 	}
 	for _, id := range b.Delete {
-		r, err := get(id)
-		if err != nil {
-			return nil, err
+		if err := pl.delete(id); err != nil {
+			return err
 		}
-		if r == nil {
-			continue
-		}
-		if !r.Status.Terminal() {
-			return nil, fmt.Errorf("delete run %s (%s): not finished: %w", clip.Q(id), r.Status, ErrInvalid)
-		}
-		p.deletes = append(p.deletes, r)
 	}
+	return nil
+}
 
-	for _, id := range order {
-		p.puts = append(p.puts, *touched[id])
+// get returns run id as the batch left it so far, or nil.
+func (pl *planner) get(id string) (*Run, error) {
+	if rp, ok := pl.touched[id]; ok {
+		return rp.new, nil
 	}
-	return p, nil
+	return pl.t.getRun(id)
+}
+
+// touch returns the copy of old that the batch changes.
+func (pl *planner) touch(old *Run) *Run {
+	if rp, ok := pl.touched[old.ID]; ok {
+		return rp.new
+	}
+	n := *old
+	pl.put(&runPut{old: old, new: &n})
+	return &n
+}
+
+func (pl *planner) put(rp *runPut) {
+	if pl.touched == nil {
+		pl.touched = map[string]*runPut{}
+	}
+	pl.touched[rp.new.ID] = rp
+	pl.order = append(pl.order, rp.new.ID)
+}
+
+// live returns run id, which op needs to exist and not be finished.
+func (pl *planner) live(op, id string) (*Run, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	r, err := pl.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%s run %s: %w", op, clip.Q(id), ErrNotFound)
+	}
+	if r.Status.Terminal() {
+		return nil, fmt.Errorf("%s run %s (%s): %w", op, clip.Q(id), r.Status, ErrFinished)
+	}
+	return r, nil
+}
+
+func (pl *planner) create(c Run) error {
+	if err := checkNewRun(&c); err != nil {
+		return err
+	}
+	old, err := pl.get(c.ID)
+	if err != nil || old != nil {
+		return err
+	}
+	c.CreatedAt, c.UpdatedAt = pl.now, pl.now
+	pl.put(&runPut{new: &c})
+	return nil
+}
+
+func (pl *planner) append(a Append) error {
+	r, err := pl.live("append to", a.RunID)
+	if err != nil {
+		return err
+	}
+	if a.Epoch != r.Epoch {
+		return fmt.Errorf("append to run %s in epoch %d: the run is in epoch %d: %w", clip.Q(a.RunID), a.Epoch, r.Epoch, ErrConflict)
+	}
+	if len(a.Name) > MaxNameLen {
+		return fmt.Errorf("append to run %s: name of %d bytes: %w", clip.Q(a.RunID), len(a.Name), ErrInvalid)
+	}
+	ak := recKey{a.RunID, a.Pos, a.Seq}
+	taken := pl.appended[ak]
+	if !taken {
+		if taken, err = pl.t.hasRecord(a.RunID, r.Epoch, a.Pos, a.Seq); err != nil {
+			return err
+		}
+	}
+	if taken {
+		return fmt.Errorf("append to run %s at %d.%d: %w", clip.Q(a.RunID), a.Pos, a.Seq, ErrConflict)
+	}
+	if pl.appended != nil {
+		pl.appended[ak] = true
+	}
+	pl.p.appends = append(pl.p.appends, planAppend{a, r.Epoch})
+	return nil
+}
+
+func (pl *planner) update(u Update) error {
+	r, err := pl.live("update", u.RunID)
+	if err != nil {
+		return err
+	}
+	if u.Status != 0 && !u.Status.valid() {
+		return fmt.Errorf("update run %s: status %d: %w", clip.Q(u.RunID), u.Status, ErrInvalid)
+	}
+	if u.ContinueAsNew && u.Status != 0 {
+		return fmt.Errorf("update run %s: ContinueAsNew with a status: %w", clip.Q(u.RunID), ErrInvalid)
+	}
+	if len(u.Build) > MaxBuildLen {
+		return fmt.Errorf("update run %q: build id of %d bytes, more than %d: %w", u.RunID, len(u.Build), MaxBuildLen, ErrInvalid)
+	}
+	n := pl.touch(r)
+	if u.ContinueAsNew {
+		n.Epoch++
+		n.Input = u.Input
+		n.Status, n.Output, n.Err, n.WakeAt = StatusRunning, nil, nil, time.Time{}
+	}
+	if u.Status != 0 {
+		n.Status = u.Status
+		switch {
+		case u.Status == StatusCompleted:
+			n.Output, n.Err = u.Output, nil
+		case u.Status == StatusRunning:
+			n.Err = nil
+		default:
+			n.Err = u.Err
+		}
+	}
+	if u.SetWake {
+		n.WakeAt = u.Wake
+	}
+	if n.Status.Terminal() {
+		n.WakeAt = time.Time{}
+	}
+	if u.CancelRequested {
+		n.CancelRequested = true
+	}
+	if u.Build != "" {
+		n.Builds = AddBuild(n.Builds, u.Build)
+	}
+	n.UpdatedAt = pl.now
+	return nil
+}
+
+func (pl *planner) consume(k MessageKey) error {
+	if _, err := pl.live("consume from", k.RunID); err != nil {
+		return err
+	}
+	ok := !pl.consumed[k]
+	if ok {
+		var err error
+		if ok, err = pl.t.hasMessage(k); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return fmt.Errorf("consume message %d on %s of run %s: %w", k.Seq, clip.Q(k.Channel), clip.Q(k.RunID), ErrConflict)
+	}
+	if pl.consumed != nil {
+		pl.consumed[k] = true
+	}
+	pl.p.consume = append(pl.p.consume, k)
+	return nil
+}
+
+func (pl *planner) send(m *Message) error {
+	if _, err := pl.live("send to", m.RunID); err != nil {
+		return err
+	}
+	if err := checkChannel(m.Channel); err != nil {
+		return fmt.Errorf("send to run %s: %w", clip.Q(m.RunID), err)
+	}
+	m.SentAt = pl.now
+	pl.p.sends = append(pl.p.sends, m)
+	return nil
+}
+
+func (pl *planner) delete(id string) error {
+	r, err := pl.get(id)
+	if err != nil || r == nil {
+		return err
+	}
+	if !r.Status.Terminal() {
+		return fmt.Errorf("delete run %s (%s): not finished: %w", clip.Q(id), r.Status, ErrInvalid)
+	}
+	pl.p.deletes = append(pl.p.deletes, r)
+	return nil
 }
 
 func (p *plan) apply(t txn) error {
