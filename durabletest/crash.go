@@ -53,6 +53,7 @@ func CrashEveryStep[I, O any](t testing.TB, cfg *durable.Config, wf *durable.Wor
 		t.Fatalf("durabletest.CrashEveryStep: the run without a crash: %v", ref.err)
 		return
 	}
+	defer t.Logf("durabletest.CrashEveryStep: %s: %d commits, %d crash variants", wf.Name(), ref.commits, 2*ref.commits)
 	for k := range ref.commits {
 		for _, after := range []bool{false, true} {
 			v := crashVariant(t, cfg, wf, in, k, after)
@@ -125,16 +126,19 @@ func (v *variant[O]) twice() []string {
 // after it, and resuming on a new engine.
 func crashVariant[I, O any](t testing.TB, cfg *durable.Config, wf *durable.Workflow[I, O], in I, k int, after bool) variant[O] {
 	var v variant[O]
-	body := func() { v = runVariant(cfg, wf, in, k, after) }
 	if tt, ok := t.(*testing.T); ok {
-		synctest.Test(tt, func(*testing.T) { body() })
+		// Virtual time: no timeout; a run that never ends is a deadlock
+		// the bubble reports.
+		synctest.Test(tt, func(*testing.T) { v = runVariant(context.Background(), cfg, wf, in, k, after) })
 	} else {
-		body()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		v = runVariant(ctx, cfg, wf, in, k, after)
 	}
 	return v
 }
 
-func runVariant[I, O any](cfg *durable.Config, wf *durable.Workflow[I, O], in I, k int, after bool) (v variant[O]) {
+func runVariant[I, O any](ctx context.Context, cfg *durable.Config, wf *durable.Workflow[I, O], in I, k int, after bool) (v variant[O]) {
 	var c durable.Config
 	if cfg != nil {
 		c = *cfg
@@ -147,8 +151,6 @@ func runVariant[I, O any](cfg *durable.Config, wf *durable.Workflow[I, O], in I,
 	mem := journal.NewMemory()
 	store := &crashStore{Store: mem, at: k, after: after, crash: make(chan struct{}), onCrash: obs.crash}
 	const id = "crash-every-step"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // virtual in a bubble
-	defer cancel()
 
 	e, err := durable.New(store, &c)
 	if err != nil {
@@ -175,8 +177,12 @@ func runVariant[I, O any](cfg *durable.Config, wf *durable.Workflow[I, O], in I,
 		out, runErr = durable.Run(ctx, e, wf, id, in)
 		v.crashed = true
 	}
+	info, gerr := e.Get(ctx, id)
 	if cerr := e.Close(); cerr != nil {
 		return variant[O]{err: cerr, setupErr: true}
+	}
+	if gerr != nil || !info.Status.Terminal() {
+		return variant[O]{err: fmt.Errorf("the run did not finish (status %v, %v; Run returned %v)", info.Status, gerr, runErr), setupErr: true}
 	}
 	v.out, v.err = out, runErr
 	v.commits = store.count()
