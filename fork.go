@@ -40,7 +40,11 @@ func (e *Engine) Fork(ctx context.Context, id string, pos int, newID string) (st
 	if def == nil {
 		return "", fmt.Errorf("durable: fork run %q: workflow %q: %w", id, src.Workflow, ErrNotRegistered)
 	}
-	newID, err = forkRun(ctx, e.store, id, pos, newID, e.clock.Now(), e.startBuilds())
+	var meta func(string) []byte
+	if e.obs != nil {
+		meta = func(newID string) []byte { return e.obsInject(ctx, RunEvent{RunID: newID, Workflow: src.Workflow}) }
+	}
+	newID, err = forkRun(ctx, e.store, id, pos, newID, e.clock.Now(), e.startBuilds(), meta)
 	if err != nil {
 		return "", err
 	}
@@ -54,10 +58,11 @@ func (e *Engine) Fork(ctx context.Context, id string, pos int, newID string) (st
 // `durable fork` runs): it writes the new run, and the next engine with
 // the workflow that opens the journal runs it.
 func ForkRun(ctx context.Context, store journal.Store, id string, pos int, newID string) (string, error) {
-	return forkRun(ctx, store, id, pos, newID, journalTime(systemClock{}.Now()), nil)
+	return forkRun(ctx, store, id, pos, newID, journalTime(systemClock{}.Now()), nil, nil)
 }
 
-func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID string, now time.Time, builds []string) (string, error) {
+// meta, if not nil, gives the new run's Meta (Config.Observer's InjectRun).
+func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID string, now time.Time, builds []string, meta func(newID string) []byte) (string, error) {
 	src, err := store.GetRun(ctx, id)
 	if err != nil {
 		return "", fmt.Errorf("durable: fork run %q: %w", id, err)
@@ -100,6 +105,9 @@ func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID
 		return "", fmt.Errorf("durable: fork run %q: run %q exists: %w", id, newID, ErrWorkflowMismatch)
 	} else if !errors.Is(err, journal.ErrNotFound) {
 		return "", fmt.Errorf("durable: fork run %q: %w", id, err)
+	}
+	if meta != nil {
+		b.Create[0].Meta = meta(newID)
 	}
 	if err := store.Commit(ctx, b); err != nil {
 		return "", fmt.Errorf("durable: fork run %q as %q: %w", id, newID, err)

@@ -318,3 +318,30 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestObserverFork: a forked run carries what InjectRun made from the
+// context of the Fork call.
+func TestObserverFork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		wf := durable.Define("obs-fork", func(ctx durable.Context, n int) (int, error) {
+			return durable.Step(ctx, "s", func(context.Context) (int, error) { return n, nil })
+		})
+		env := durabletest.New(t, quiet(&durable.Config{Workflows: []durable.Definition{wf}, Observer: rec}))
+		if _, err := durable.Run(t.Context(), env.Engine, wf, "orig", 7); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.WithValue(t.Context(), ctxKey("caller"), "forker")
+		id, err := env.Engine.Fork(ctx, "orig", 0, "copy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := durable.Run(t.Context(), env.Engine, wf, id, 0); err != nil || out != 7 {
+			t.Fatalf("the fork's result = %d, %v; want 7", out, err)
+		}
+		info, err := env.Engine.Get(t.Context(), id)
+		if err != nil || info.Meta["origin"] != "forker" || info.Meta["id"] != "copy" {
+			t.Fatalf("Get(%q).Meta = %v, %v; want what InjectRun made from Fork's context", id, info.Meta, err)
+		}
+	})
+}
