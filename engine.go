@@ -199,6 +199,7 @@ type Engine struct {
 	wakes     *wakeLoop
 	stepSem   chan struct{}
 	limits    map[string]*limiter
+	events    eventHub // wakes GetEvent (event.go)
 	counters  counters
 	since     time.Time
 	wg        sync.WaitGroup // every goroutine the engine starts

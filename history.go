@@ -86,6 +86,8 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 			ev.Detail = decodeError(r.Data).Error()
 		case r.Kind == kindChild && r.Seq == 0:
 			ev.What, ev.Detail = "started", string(r.Data)
+		case r.Kind == kindEvent:
+			ev.What, ev.Detail = "set", describeValue(r.Data)
 		case r.Kind == kindNow:
 			ev.What, ev.Time = "read clock", r.Time
 		case r.Kind == kindTimer:

@@ -46,6 +46,7 @@ var kinds = [...]struct {
 	kindTimer:   {"timer", "timer", false},
 	kindAll:     {"all", "await all", false},
 	kindVersion: {"version", "version of change", true},
+	kindEvent:   {"event", "set event", true},
 }
 
 // Record flags.
