@@ -161,7 +161,9 @@ func pendingOps(recs []journal.Record) []Operation {
 				case r.Flags&flagAttempt != 0:
 					op.Attempt++
 					op.NextAttempt = r.Time
-					op.LastError = decodeError(r.Data).Error()
+					if err := decodeError(r.Data); err != nil { // a damaged record may carry none
+						op.LastError = err.Error()
+					}
 				case r.Flags&flagStarted != 0:
 					op.NextAttempt = time.Time{} // the attempt began
 				}
