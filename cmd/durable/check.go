@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/durable-go/durable/internal/boltcheck"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -22,13 +14,8 @@ import (
 // fault on a damaged file is not contained and kills the process.
 const bboltCheckCommand = "__bboltcheck"
 
-// The child's report: one "problem: ..." line per problem (at most
-// maxChildProblems), then "done N" with the number of problems. A child
-// that exits without the "done" line has crashed.
-const (
-	maxChildProblems = 20
-	maxShownProblems = 20
-)
+// maxShownProblems bounds the checksum and index problems shown.
+const maxShownProblems = 20
 
 // bboltCheckTimeout bounds the child's check.
 var bboltCheckTimeout = 10 * time.Minute
@@ -52,7 +39,7 @@ func (c *cli) check(args []string) int {
 	if err != nil {
 		return c.errorf("cannot run the bbolt check: %v", err)
 	}
-	bb := runBboltCheck(c.ctx, cmd)
+	bb := boltcheck.Run(c.ctx, cmd, bboltCheckTimeout)
 	rep, err := s.Verify(c.ctx)
 	if err != nil {
 		return c.errorf("%s: verify: %v", path, err)
@@ -64,18 +51,18 @@ func (c *cli) check(args []string) int {
 		plural(rep.Messages, "message", "messages"))
 
 	switch {
-	case bb.crashed:
-		fmt.Fprintf(w, "bbolt check crashed: the file is damaged (%s)\n", bb.detail)
-	case bb.err != nil:
-		fmt.Fprintf(w, "bbolt check: could not run: %v\n", bb.err)
-	case bb.count == 0:
+	case bb.Crashed:
+		fmt.Fprintf(w, "bbolt check crashed: the file is damaged (%s)\n", bb.Detail)
+	case bb.Err != nil:
+		fmt.Fprintf(w, "bbolt check: could not run: %v\n", bb.Err)
+	case bb.Count == 0:
 		fmt.Fprintf(w, "bbolt check: ok\n")
 	default:
-		fmt.Fprintf(w, "bbolt check: %s in the file's structure:\n", plural(bb.count, "problem", "problems"))
-		for _, p := range bb.problems {
+		fmt.Fprintf(w, "bbolt check: %s in the file's structure:\n", plural(bb.Count, "problem", "problems"))
+		for _, p := range bb.Problems {
 			fmt.Fprintf(w, "  %s\n", p)
 		}
-		if more := bb.count - len(bb.problems); more > 0 {
+		if more := bb.Count - len(bb.Problems); more > 0 {
 			fmt.Fprintf(w, "  ... and %s more\n", commas(more))
 		}
 	}
@@ -93,7 +80,7 @@ func (c *cli) check(args []string) int {
 		}
 	}
 
-	sound := bb.err == nil && !bb.crashed && bb.count == 0
+	sound := bb.Err == nil && !bb.Crashed && bb.Count == 0
 	switch {
 	case sound && rep.OK():
 		fmt.Fprintf(w, "the journal is sound.\n")
@@ -186,119 +173,15 @@ func (c *cli) consequence(s *journal.Bolt, p journal.Problem) string {
 	return "see the detail"
 }
 
-// bboltResult is what the child's bbolt check said.
-type bboltResult struct {
-	count    int      // problems found
-	problems []string // the first of them
-	crashed  bool     // the child died without finishing
-	detail   string   // how it died
-	err      error    // it could not run, or could not open the file
-}
-
-// runBboltCheck runs the hidden bbolt check command cmd and reads its
-// report.
-func runBboltCheck(ctx context.Context, cmd *exec.Cmd) bboltResult {
-	ctx, cancel := context.WithTimeout(ctx, bboltCheckTimeout)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		return bboltResult{err: err}
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var werr error
-	select {
-	case werr = <-waited:
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-waited
-		return bboltResult{err: fmt.Errorf("no result within %v", bboltCheckTimeout)}
-	}
-
-	var res bboltResult
-	done := false
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "problem: "):
-			res.problems = append(res.problems, strings.TrimPrefix(line, "problem: "))
-		case strings.HasPrefix(line, "cannot open: "):
-			res.err = errors.New(strings.TrimPrefix(line, "cannot open: "))
-			return res
-		case strings.HasPrefix(line, "done "):
-			n, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
-			done = err == nil
-			res.count = n
-		}
-	}
-	if !done || werr != nil {
-		res.crashed = true
-		res.detail = "the checker died"
-		if werr != nil {
-			res.detail += ": " + werr.Error()
-		}
-		if msg := crashMessage(stderr.String()); msg != "" {
-			res.detail += ": " + msg
-		}
-	}
-	return res
-}
-
-// crashMessage picks the reason out of a Go crash report: its first line.
-func crashMessage(s string) string {
-	for line := range strings.SplitSeq(s, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			if len(line) > 200 {
-				line = line[:200] + "…"
-			}
-			return line
-		}
-	}
-	return ""
-}
-
 // bboltCheckChild is the hidden command: bbolt's consistency check of
-// FILE, reported on stdout.
+// FILE, reported on stdout (see internal/boltcheck).
 func (c *cli) bboltCheckChild(args []string) int {
 	pos, code, ok := c.parse(c.flags(bboltCheckCommand), args, 1)
 	if !ok {
 		return code
 	}
-	db, err := bolt.Open(pos[0], 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
-	if err != nil {
-		fmt.Fprintf(c.stdout, "cannot open: %v\n", err)
+	if boltcheck.Child(pos[0], lockTimeout, c.stdout) != 0 {
 		return exitFailure
 	}
-	defer db.Close()
-	n := 0
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check(bolt.WithKVStringer(kvStringer{})) {
-			n++
-			if n <= maxChildProblems {
-				fmt.Fprintf(c.stdout, "problem: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		fmt.Fprintf(c.stdout, "cannot open: %v\n", err)
-		return exitFailure
-	}
-	fmt.Fprintf(c.stdout, "done %d\n", n)
 	return exitOK
 }
-
-// kvStringer shows keys as text when they are, values by their size
-// (they are binary).
-type kvStringer struct{}
-
-func (kvStringer) KeyToString(k []byte) string {
-	if utf8.Valid(k) && !bytes.ContainsFunc(k, func(r rune) bool { return r < ' ' }) {
-		return strconv.Quote(string(k))
-	}
-	return fmt.Sprintf("%x", k)
-}
-
-func (kvStringer) ValueToString(v []byte) string { return fmt.Sprintf("(%d bytes)", len(v)) }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/boltcheck"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -96,18 +97,18 @@ func TestCheckTruncated(t *testing.T) {
 func TestBboltCheckChild(t *testing.T) {
 	t.Parallel()
 	path := demoJournal(t)
-	res := runBboltCheck(t.Context(), exec.Command(os.Args[0], bboltCheckCommand, path))
-	if res.err != nil || res.crashed || res.count != 0 {
+	res := boltcheck.Run(t.Context(), exec.Command(os.Args[0], bboltCheckCommand, path), bboltCheckTimeout)
+	if res.Err != nil || res.Crashed || res.Count != 0 {
 		t.Errorf("bbolt check of a sound file: %+v, want no problem", res)
 	}
-	res = runBboltCheck(t.Context(), exec.Command(os.Args[0], crashCommand))
-	if !res.crashed {
+	res = boltcheck.Run(t.Context(), exec.Command(os.Args[0], crashCommand), bboltCheckTimeout)
+	if !res.Crashed {
 		t.Fatalf("a child that crashed: %+v, want crashed", res)
 	}
-	if !strings.Contains(res.detail, "exit status 2") || !strings.Contains(res.detail, "panic") {
-		t.Errorf("crash detail %q does not say how the child died", res.detail)
+	if !strings.Contains(res.Detail, "exit status 2") || !strings.Contains(res.Detail, "panic") {
+		t.Errorf("crash detail %q does not say how the child died", res.Detail)
 	}
-	t.Logf("crash detail: %s", res.detail)
+	t.Logf("crash detail: %s", res.Detail)
 }
 
 func TestCheckBboltCrash(t *testing.T) {

@@ -14,9 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/boltcheck"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -407,70 +406,26 @@ func (c *checker) wellFormed(x *Expect, recs []journal.Record, evs []durable.Eve
 	}
 }
 
-// bboltCheck runs bbolt's consistency check in a child process.
+// bboltCheck runs bbolt's consistency check in a child process (see
+// internal/boltcheck).
 func (c *checker) bboltCheck(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := c.o.Launch(RoleBboltCheck, map[string]string{envPath: c.path})
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Start(); err != nil {
-		c.problem("bbolt check: %v", err)
-		return
+	res := boltcheck.Run(ctx, c.o.Launch(RoleBboltCheck, map[string]string{envPath: c.path}), 5*time.Minute)
+	switch {
+	case res.Err != nil:
+		c.problem("bbolt check: %v", res.Err)
+	case res.Crashed:
+		c.problem("bbolt check crashed: %s", res.Detail)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-done
-		c.problem("bbolt check: no result within 5 minutes")
-		return
+	for _, p := range res.Problems {
+		c.problem("bbolt check: %s", p)
 	}
-	finished := false
-	for line := range strings.SplitSeq(out.String(), "\n") {
-		switch {
-		case strings.HasPrefix(line, "problem: "):
-			c.problem("bbolt check: %s", strings.TrimPrefix(line, "problem: "))
-		case strings.HasPrefix(line, "cannot open: "):
-			c.problem("bbolt check: %s", line)
-			return
-		case strings.HasPrefix(line, "bboltcheck done "):
-			finished = true
-		}
-	}
-	if !finished || err != nil {
-		c.problem("bbolt check crashed: %v: %s", err, strings.TrimSpace(stderr.String()))
+	if more := res.Count - len(res.Problems); more > 0 {
+		c.problem("bbolt check: %d more problems", more)
 	}
 }
 
-// BboltCheck is the bbolt check role: bbolt's consistency check of the
-// file at path, reported on w as "problem: ..." lines and a last line
-// "bboltcheck done N". It returns the exit status (0: no problem).
+// BboltCheck is the bbolt check role: boltcheck.Child on the file at
+// path, reported on w. It returns the exit status.
 func BboltCheck(path string, w io.Writer) int {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
-	if err != nil {
-		fmt.Fprintf(w, "cannot open: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	n := 0
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			n++
-			fmt.Fprintf(w, "problem: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		}
-		return nil
-	})
-	if err != nil {
-		fmt.Fprintf(w, "cannot open: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(w, "bboltcheck done %d\n", n)
-	if n > 0 {
-		return 1
-	}
-	return 0
+	return boltcheck.Child(path, 10*time.Second, w)
 }
