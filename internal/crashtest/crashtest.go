@@ -21,16 +21,15 @@
 package crashtest
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/durable-go/durable/internal/childproc"
 )
 
 const envRole = "DURABLE_CRASHTEST_ROLE"
@@ -43,16 +42,9 @@ func Role() string { return os.Getenv(envRole) }
 // Env returns the value the parent passed for key.
 func Env(key string) string { return os.Getenv(envPrefix + key) }
 
-// Proc is a running child.
+// Proc is a running child: a childproc.Proc with test-failing waits.
 type Proc struct {
-	Cmd *exec.Cmd
-
-	mu    sync.Mutex
-	lines []string
-	cond  *sync.Cond
-	eof   bool
-	done  chan struct{}
-	err   error
+	*childproc.Proc
 }
 
 // Start runs the test binary's test function testName as a child with the
@@ -60,31 +52,18 @@ type Proc struct {
 // collected (Lines, WaitFor); its stderr goes to the test log on failure.
 func Start(t testing.TB, testName, role string, env map[string]string) *Proc {
 	t.Helper()
-	cmd := Command(testName, role, env)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	cp, err := childproc.Start(Command(testName, role, env), &stderr, nil)
+	if err != nil {
 		t.Fatalf("crashtest: start child: %v", err)
 	}
-	p := &Proc{Cmd: cmd, done: make(chan struct{})}
-	p.cond = sync.NewCond(&p.mu)
-	go p.read(out)
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
+		cp.Kill()
 		if t.Failed() && stderr.Len() > 0 {
 			t.Logf("child %s stderr:\n%s", role, stderr.String())
 		}
 	})
-	return p
+	return &Proc{cp}
 }
 
 // Command returns the command that Start runs, not started: the test
@@ -100,64 +79,21 @@ func Command(testName, role string, env map[string]string) *exec.Cmd {
 	return cmd
 }
 
-func (p *Proc) read(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		p.mu.Lock()
-		p.lines = append(p.lines, sc.Text())
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	}
-	p.mu.Lock()
-	p.eof = true
-	p.cond.Broadcast()
-	p.mu.Unlock()
-}
-
-// Lines returns the stdout lines read so far.
-func (p *Proc) Lines() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.lines...)
-}
-
 // WaitFor waits until a stdout line contains substr and returns it. It
 // fails the test if the child's output ends first or after timeout.
 func (p *Proc) WaitFor(t testing.TB, substr string, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() {
-		p.mu.Lock()
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	})
-	defer timer.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := 0; ; {
-		for ; i < len(p.lines); i++ {
-			if strings.Contains(p.lines[i], substr) {
-				return p.lines[i]
-			}
-		}
-		if p.eof {
-			t.Fatalf("crashtest: child output ended without %q; output:\n%s", substr, strings.Join(p.lines, "\n"))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("crashtest: no %q from the child within %v; output:\n%s", substr, timeout, strings.Join(p.lines, "\n"))
-		}
-		p.cond.Wait()
+	line, err := p.Proc.WaitFor(substr, timeout)
+	if err != nil {
+		t.Fatalf("crashtest: %v", err)
 	}
+	return line
 }
 
 // Kill sends SIGKILL and waits for the child to be gone.
 func (p *Proc) Kill(t testing.TB) {
 	t.Helper()
-	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil && !strings.Contains(err.Error(), "finished") {
-		t.Fatalf("crashtest: kill: %v", err)
-	}
-	<-p.done
+	p.Proc.Kill()
 }
 
 // Wait waits for the child to exit by itself and returns its error (nil
@@ -165,21 +101,11 @@ func (p *Proc) Kill(t testing.TB) {
 func (p *Proc) Wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	select {
-	case <-p.done:
-		return p.err
+	case <-p.Done():
+		return p.Err()
 	case <-time.After(timeout):
-		t.Fatalf("crashtest: child did not exit within %v; output:\n%s", timeout, strings.Join(p.Lines(), "\n"))
+		t.Fatalf("crashtest: child did not exit within %v; output:\n%s", timeout, p.Output())
 		return nil
-	}
-}
-
-// Exited reports whether the child has exited.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
 	}
 }
 

@@ -1,15 +1,14 @@
 // Package demo holds what the example programs share: running the program
-// again as a child process, reading its output line by line, and killing
-// it with SIGKILL to show a crash.
+// again as a child process (with internal/childproc), reading its output
+// line by line, and killing it with SIGKILL to show a crash.
 package demo
 
 import (
-	"bufio"
-	"io"
 	"log"
 	"os"
 	"os/exec"
-	"syscall"
+
+	"github.com/durable-go/durable/internal/childproc"
 )
 
 // Child is a running copy of this program.
@@ -18,6 +17,8 @@ type Child struct {
 	// Lines delivers the child's stdout a line at a time; it is closed
 	// when the output ends.
 	Lines <-chan string
+
+	p *childproc.Proc
 }
 
 // Start runs this program again with env ("KEY=value") added to its
@@ -29,40 +30,29 @@ func Start(env ...string) *Child {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	lines := make(chan string)
+	p, err := childproc.Start(cmd, os.Stderr, func(line string) { lines <- line })
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	lines := make(chan string)
 	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		_, _ = io.Copy(io.Discard, out)
+		<-p.Closed()
+		close(lines)
 	}()
-	return &Child{Cmd: cmd, Lines: lines}
+	return &Child{Cmd: cmd, Lines: lines, p: p}
 }
 
 // Kill sends SIGKILL, then waits for the process, dropping what is left
 // of its output.
 func (c *Child) Kill() {
-	if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		log.Printf("kill: %v", err)
-	}
-	c.drain()
-	_ = c.Cmd.Wait()
+	go c.drain()
+	c.p.Kill()
 }
 
 // Wait waits for the child to end by itself, dropping output not read.
 func (c *Child) Wait() error {
 	c.drain()
-	return c.Cmd.Wait()
+	return c.p.Err()
 }
 
 func (c *Child) drain() {

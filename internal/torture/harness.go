@@ -1,7 +1,6 @@
 package torture
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,11 +12,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/internal/childproc"
 )
 
 // Roles a [Launcher] is asked to start.
@@ -167,17 +165,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				delay = time.Duration(rng.Int64N(int64(o.MaxKillDelay)))
 				select {
 				case <-p.ready:
-				case <-p.done:
+				case <-p.Done():
 				case <-time.After(time.Minute):
 				case <-ctx.Done():
 				}
 			}
 			select {
 			case <-time.After(delay):
-				landed = p.kill()
-			case <-p.done:
+				landed = p.Kill()
+			case <-p.Done():
 			case <-ctx.Done():
-				p.kill()
+				p.Kill()
 				return fail("%v", ctx.Err())
 			}
 			if landed && strings.HasPrefix(p.failure(), lineFail) {
@@ -196,16 +194,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-time.After(roundTimeout + 30*time.Second):
-			p.kill()
-			return fail("process %d (round %d) neither finished nor failed; stdout:\n%s", inc, round, p.output())
+			p.Kill()
+			return fail("process %d (round %d) neither finished nor failed; stdout:\n%s", inc, round, p.Output())
 		case <-ctx.Done():
-			p.kill()
+			p.Kill()
 			return fail("%v", ctx.Err())
 		}
 		if !p.finished() && !exiting {
-			return fail("process %d (round %d) failed: %v\n%s\nstderr (last lines):\n%s", inc, round, p.err, p.failure(), tail(filepath.Join(o.Dir, stderrFile), 40))
+			return fail("process %d (round %d) failed: %v\n%s\nstderr (last lines):\n%s", inc, round, p.Err(), p.failure(), tail(filepath.Join(o.Dir, stderrFile), 40))
 		}
 		round++
 		fmt.Fprintf(o.Progress, "round %d done by process %d (%d kills so far)\n", round, inc, rep.Kills)
@@ -247,59 +245,24 @@ func tail(path string, n int) string {
 
 // proc is a running child.
 type proc struct {
-	cmd   *exec.Cmd
+	*childproc.Proc
 	ready chan struct{} // closed when the child printed lineReady
-	done  chan struct{} // closed when it exited and its stdout is read
-	err   error         // Wait's
-
-	mu    sync.Mutex
-	lines []string
 }
 
 func startProc(cmd *exec.Cmd, stderr io.Writer) (*proc, error) {
-	out, err := cmd.StdoutPipe()
+	p := &proc{ready: make(chan struct{})}
+	isReady := false
+	cp, err := childproc.Start(cmd, stderr, func(line string) {
+		if line == lineReady && !isReady {
+			isReady = true
+			close(p.ready)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		isReady := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
-			if line == lineReady && !isReady {
-				isReady = true
-				close(p.ready)
-			}
-		}
-		io.Copy(io.Discard, out)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	p.Proc = cp
 	return p, nil
-}
-
-// kill sends SIGKILL, waits for the child to be gone, and reports whether
-// the signal ended it (false: it had exited by itself).
-func (p *proc) kill() bool {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
 }
 
 // noExitSleep turns off the race detector's pause before exit (a second
@@ -322,7 +285,7 @@ func noExitSleep(cmd *exec.Cmd) *exec.Cmd {
 
 // finished reports whether the child exited 0 after finishing its round.
 func (p *proc) finished() bool {
-	if p.err != nil {
+	if p.Err() != nil {
 		return false
 	}
 	return p.doneLine()
@@ -331,9 +294,7 @@ func (p *proc) finished() bool {
 // doneLine reports whether the child printed that it finished its round
 // (it may have been killed while exiting).
 func (p *proc) doneLine() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.lines {
+	for _, l := range p.Lines() {
 		if l == lineDone {
 			return true
 		}
@@ -343,12 +304,10 @@ func (p *proc) doneLine() bool {
 
 // failure returns the child's failure line, or its whole output.
 func (p *proc) failure() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.lines {
+	for _, l := range p.Lines() {
 		if strings.HasPrefix(l, lineFail) {
 			return l
 		}
 	}
-	return strings.Join(p.lines, "\n")
+	return p.Output()
 }
