@@ -47,6 +47,7 @@ var kinds = [...]struct {
 	kindAll:     {"all", "await all", false},
 	kindVersion: {"version", "version of change", true},
 	kindEvent:   {"event", "set event", true},
+	kindSend:    {"send", "send to", true},
 }
 
 // Record flags.
