@@ -26,6 +26,18 @@ type Limit struct {
 	// MaxConcurrent bounds attempts executing at once. Zero means no
 	// bound.
 	MaxConcurrent int
+	// Adaptive makes the concurrency bound follow the upstream (AIMD, as
+	// TCP does): it starts at MaxConcurrent, halves (down to 1) when an
+	// attempt bound to the key fails with a [retry.After] hint (a 429 or
+	// 503 with Retry-After), and grows back by one after IncreaseEvery
+	// successful attempts, never above MaxConcurrent. Only attempts that
+	// started under the current bound halve it, so a burst of rejections
+	// from one overload counts once. Requires MaxConcurrent > 0.
+	Adaptive bool
+	// IncreaseEvery is how many successful attempts grow an adaptive bound
+	// by one. Zero means the current bound: one more per window of
+	// successes.
+	IncreaseEvery int
 }
 
 // WithLimit binds the step to Config.Limits[key]. A key missing from
@@ -38,75 +50,84 @@ func WithLimit(key string) StepOption {
 // limiter enforces one Limit.
 type limiter struct {
 	rate *rate.Limiter // nil: no rate limit
-	sem  chan struct{} // nil: no concurrency bound
+	conc *concLimit    // nil: no concurrency bound
 }
 
 func newLimiters(limits map[string]Limit) (map[string]*limiter, error) {
 	out := make(map[string]*limiter, len(limits))
 	for key, l := range limits {
-		if l.Rate < 0 || l.Burst < 0 || l.MaxConcurrent < 0 {
-			return nil, fmt.Errorf("durable: Config.Limits[%s]: negative Rate, Burst or MaxConcurrent", clip.Q(key))
+		if l.Rate < 0 || l.Burst < 0 || l.MaxConcurrent < 0 || l.IncreaseEvery < 0 {
+			return nil, fmt.Errorf("durable: Config.Limits[%s]: negative Rate, Burst, MaxConcurrent or IncreaseEvery", clip.Q(key))
+		}
+		if l.Adaptive && l.MaxConcurrent == 0 {
+			return nil, fmt.Errorf("durable: Config.Limits[%s]: Adaptive needs MaxConcurrent > 0", clip.Q(key))
 		}
 		lim := &limiter{}
 		if l.Rate > 0 {
 			lim.rate = rate.NewLimiter(l.Rate, max(l.Burst, 1))
 		}
 		if l.MaxConcurrent > 0 {
-			lim.sem = make(chan struct{}, l.MaxConcurrent)
+			lim.conc = newConcLimit(l)
 		}
 		out[key] = lim
 	}
 	return out, nil
 }
 
+// permit is what acquire took: the limiter (nil without a key) and the
+// adaptive bound's generation when the slot was granted.
+type permit struct {
+	lim *limiter
+	gen uint64
+}
+
 // acquire waits for the step's limit (concurrency slot, then a rate token)
 // and for an engine step slot. On success the caller must call release
-// with the same key.
-func (e *Engine) acquire(ctx context.Context, key string) error {
-	var lim *limiter
+// with the permit and the attempt's error.
+func (e *Engine) acquire(ctx context.Context, key string) (permit, error) {
+	var p permit
 	if key != "" {
-		lim = e.limits[key]
-		if lim == nil {
-			return retry.Permanent(invalidf("durable: WithLimit(%s): no such key in Config.Limits", clip.Q(key)))
+		p.lim = e.limits[key]
+		if p.lim == nil {
+			return p, retry.Permanent(invalidf("durable: WithLimit(%s): no such key in Config.Limits", clip.Q(key)))
 		}
-		if lim.sem != nil {
-			select {
-			case lim.sem <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
+		if c := p.lim.conc; c != nil {
+			gen, err := c.acquire(ctx)
+			if err != nil {
+				return p, err
 			}
+			p.gen = gen
 		}
-		if lim.rate != nil {
-			if err := lim.rate.Wait(ctx); err != nil {
-				if lim.sem != nil {
-					<-lim.sem
+		if p.lim.rate != nil {
+			if err := p.lim.rate.Wait(ctx); err != nil {
+				if c := p.lim.conc; c != nil {
+					c.cancel()
 				}
-				return err
+				return p, err
 			}
 		}
 	}
 	select {
 	case e.stepSem <- struct{}{}: // the common case, without a blocking select
-		return nil
+		return p, nil
 	default:
 	}
 	select {
 	case e.stepSem <- struct{}{}:
-		return nil
+		return p, nil
 	case <-ctx.Done():
-		if lim != nil && lim.sem != nil {
-			<-lim.sem
+		if p.lim != nil && p.lim.conc != nil {
+			p.lim.conc.cancel()
 		}
-		return ctx.Err()
+		return p, ctx.Err()
 	}
 }
 
-// release gives back what acquire took.
-func (e *Engine) release(key string) {
+// release gives back what acquire took; attemptErr (the attempt's error,
+// nil on success) feeds an adaptive bound.
+func (e *Engine) release(p permit, attemptErr error) {
 	<-e.stepSem
-	if key != "" {
-		if lim := e.limits[key]; lim != nil && lim.sem != nil {
-			<-lim.sem
-		}
+	if p.lim != nil && p.lim.conc != nil {
+		p.lim.conc.release(p.gen, attemptErr)
 	}
 }

@@ -26,6 +26,20 @@ type Stats struct {
 	// Store holds the journal's commit figures; zero if the store keeps
 	// none (it does not implement journal.StatsReporter).
 	Store journal.StoreStats
+	// Limits holds, for each Config.Limits key with a MaxConcurrent, its
+	// concurrency now; nil if there is none.
+	Limits map[string]LimitStats
+}
+
+// LimitStats are the concurrency figures of one Config.Limits key.
+type LimitStats struct {
+	// Concurrency is the bound now: MaxConcurrent, or less while an
+	// adaptive limit backs off.
+	Concurrency int
+	// InFlight is how many attempts hold a slot.
+	InFlight int
+	// Backoffs is how many times an adaptive bound was halved.
+	Backoffs uint64
 }
 
 // counters are the engine's atomic counters behind [Stats].
@@ -43,6 +57,17 @@ func (e *Engine) Stats() Stats {
 	e.cacheMu.Lock()
 	st.CachedRuns = e.cache.list.Len()
 	e.cacheMu.Unlock()
+	for key, lim := range e.limits {
+		if lim.conc == nil {
+			continue
+		}
+		if st.Limits == nil {
+			st.Limits = make(map[string]LimitStats)
+		}
+		var ls LimitStats
+		ls.Concurrency, ls.InFlight, ls.Backoffs = lim.conc.stats()
+		st.Limits[key] = ls
+	}
 	if r, ok := e.store.(journal.StatsReporter); ok {
 		st.Store = r.Stats()
 	}

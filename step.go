@@ -337,10 +337,11 @@ func (t *stepExec) runOnce() bool {
 func (t *stepExec) execute() (data []byte, live any, stepErr, encErr error) {
 	x := t.x
 	parent := x.stepParent(t.ctx)
-	if err := x.e.acquire(parent, t.cfg.limit); err != nil {
+	pm, err := x.e.acquire(parent, t.cfg.limit)
+	if err != nil {
 		return nil, nil, err, nil
 	}
-	defer x.e.release(t.cfg.limit)
+	defer func() { x.e.release(pm, stepErr) }()
 	timeout := t.policy.Timeout
 	if t.cfg.timeout > 0 {
 		timeout = t.cfg.timeout

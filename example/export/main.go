@@ -21,6 +21,12 @@
 // wait, and starts it again: the new process resumes the run at the same
 // attempt and waits only what remained of the wait, journaled before the
 // crash.
+//
+//	go run ./example/export -compare-limits
+//
+// instead sends 120 exports through a fixed and then an adaptive limit
+// (Limit.Adaptive) to an API that answers 429 above a hidden capacity, and
+// prints how many 429s each drew (see adaptive.go).
 package main
 
 import (
@@ -175,6 +181,7 @@ func say(format string, args ...any) {
 func main() {
 	log.SetFlags(0)
 	dirFlag := flag.String("dir", "", "directory for the journal and the API's database (default: a new temporary directory)")
+	compare := flag.Bool("compare-limits", false, "instead of the crash demo, compare a fixed and an adaptive limit against an API that answers 429 above a hidden capacity")
 	flag.Parse()
 
 	if child := os.Getenv("EXPORT_DEMO_CHILD"); child != "" {
@@ -195,6 +202,12 @@ func main() {
 			log.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
+	}
+	if *compare {
+		if err := compareLimits(dir); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	say("journal and API database in %s", dir)
 
