@@ -14,6 +14,7 @@ package durable
 //	child-started    the child was created, before it runs
 //	complete         before a run's final status is committed
 //	completed        the final status is committed, before the parent hears
+//	parked           the parked status is committed, before the live run goes
 //
 // pos is the journal position of the operation (-1 for run-level points).
 // A nil check costs nothing measurable on the step path.

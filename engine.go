@@ -469,12 +469,14 @@ func (e *Engine) wake(id string) {
 // Other runs are not affected; the run resumes when an engine with
 // compatible code opens the journal.
 func (e *Engine) park(lr *liveRun, reason error) {
+	lr.parking.Store(true) // attach waits for done: the parked status may be read before it
 	u := journal.Update{RunID: lr.id, Status: journal.StatusParked, Err: encodeError(reason)}
 	if _, err := e.updateRun(context.Background(), u); err != nil && !errors.Is(err, journal.ErrFinished) {
 		e.log.Error("durable: cannot record that a run is parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason, "err", err)
 	} else {
 		e.log.Warn("durable: run parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason)
 	}
+	crashPoint("parked", lr.id, -1)
 	lr.done()
 }
 
@@ -526,6 +528,19 @@ func (e *Engine) attach(id string, def Definition) (*liveRun, error) {
 		return nil, ErrClosed
 	}
 	lr := e.runs[id]
+	for lr != nil && lr.parking.Load() {
+		// The run is being parked: its status is committed, its live run
+		// not yet gone. Loading through it would do nothing (Resume right
+		// after the park would leave the run parked): wait for it to go.
+		e.mu.Unlock()
+		<-lr.finished
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return nil, ErrClosed
+		}
+		lr = e.runs[id]
+	}
 	if lr == nil {
 		lr = newLiveRun(e, id, def)
 		e.runs[id] = lr

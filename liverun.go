@@ -20,6 +20,7 @@ type liveRun struct {
 	def Definition
 
 	finished chan struct{} // closed when the run finished or parked
+	parking  atomic.Bool   // park is recording the parked status; done follows
 
 	mu           sync.Mutex
 	state        runState
