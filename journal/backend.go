@@ -67,6 +67,8 @@ type Tx interface {
 	PutRecord(id string, epoch uint32, r *Record) error
 	// HasMessage reports whether the message k waits in its inbox.
 	HasMessage(k MessageKey) (bool, error)
+	// HasMessages reports whether any message waits in run id's inbox.
+	HasMessages(id string) (bool, error)
 	// DeleteMessage removes message k, which exists.
 	DeleteMessage(k MessageKey) error
 	// PutMessage adds m to its run's inbox and sets m.Seq to the next
@@ -113,6 +115,8 @@ func ApplyCreate(t Tx, r Run, now time.Time) (Run, bool, error) {
 
 // txAdapter gives a Tx to the rules, which speak txn.
 type txAdapter struct{ t Tx }
+
+func (a txAdapter) hasMessages(id string) (bool, error) { return a.t.HasMessages(id) }
 
 func (a txAdapter) getRun(id string) (*Run, error) { return a.t.GetRun(id) }
 func (a txAdapter) putRun(old, r *Run) error       { return a.t.PutRun(old, r) }

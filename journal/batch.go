@@ -29,6 +29,7 @@ type txn interface {
 	hasRecord(id string, epoch, pos, seq uint32) (bool, error)
 	putRecord(id string, epoch uint32, r *Record) error
 	hasMessage(k MessageKey) (bool, error)
+	hasMessages(id string) (bool, error) // any message in run id's inbox
 	deleteMessage(k MessageKey) error
 	putMessage(m *Message) error // assigns m.Seq
 	deleteRun(r *Run) error      // with records of every epoch, inbox and index entries
@@ -188,6 +189,10 @@ func (pl *planner) create(c Run) error {
 		return err
 	}
 	c.CreatedAt, c.UpdatedAt = pl.now, pl.now
+	c.Idle, c.Token = false, 0
+	if c.Owner != "" {
+		c.Token = 1 // created owned: see Coordinator
+	}
 	pl.put(&runPut{new: &c})
 	return nil
 }
@@ -217,6 +222,9 @@ func (pl *planner) append(a Append) error {
 		pl.appended[ak] = true
 	}
 	pl.p.appends = append(pl.p.appends, planAppend{a, r.Epoch})
+	if r.Idle {
+		pl.touch(r).Idle = false // something may let it move
+	}
 	return nil
 }
 
@@ -239,8 +247,15 @@ func (pl *planner) update(u Update) error {
 		n.Epoch++
 		n.Input = u.Input
 		n.Status, n.Output, n.Err, n.WakeAt = StatusRunning, nil, nil, time.Time{}
+		n.Idle = false
 	}
 	if u.Status != 0 {
+		if u.Status != n.Status {
+			n.Idle = false
+		}
+		if u.Status != StatusRunning {
+			n.Owner = "" // ownership ends with running
+		}
 		n.Status = u.Status
 		switch {
 		case u.Status == StatusCompleted:
@@ -259,6 +274,15 @@ func (pl *planner) update(u Update) error {
 	}
 	if u.CancelRequested {
 		n.CancelRequested = true
+		n.Idle = false
+	}
+	if u.Idle && n.Status == StatusRunning && !n.CancelRequested {
+		// A requested cancel is news, like a message: never idle.
+		busy, err := pl.t.hasMessages(u.RunID)
+		if err != nil {
+			return err
+		}
+		n.Idle = !busy
 	}
 	if u.Build != "" {
 		n.Builds = AddBuild(n.Builds, u.Build)
@@ -289,8 +313,12 @@ func (pl *planner) consume(k MessageKey) error {
 }
 
 func (pl *planner) send(m *Message) error {
-	if _, err := pl.live("send to", m.RunID); err != nil {
+	r, err := pl.live("send to", m.RunID)
+	if err != nil {
 		return err
+	}
+	if r.Idle {
+		pl.touch(r).Idle = false
 	}
 	if err := checkChannel(m.Channel); err != nil {
 		return fmt.Errorf("send to run %s: %w", clip.Q(m.RunID), err)
@@ -356,6 +384,10 @@ func createPlan(t txn, r Run, now time.Time) (existing *Run, p *plan, err error)
 		now = r.CreatedAt // the caller's clock
 	}
 	r.CreatedAt, r.UpdatedAt = normTime(now), normTime(now)
+	r.Idle, r.Token = false, 0
+	if r.Owner != "" {
+		r.Token = 1
+	}
 	return nil, &plan{puts: []runPut{{new: &r}}}, nil
 }
 

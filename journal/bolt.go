@@ -460,6 +460,15 @@ func (t *boltTxn) hasMessage(k MessageKey) (bool, error) {
 	return b != nil && b.Get(messageKey(k.Channel, k.Seq)) != nil, nil
 }
 
+func (t *boltTxn) hasMessages(id string) (bool, error) {
+	b := t.tx.Bucket(bucketInbox).Bucket(key(id))
+	if b == nil {
+		return false, nil
+	}
+	k, _ := b.Cursor().First()
+	return k != nil, nil
+}
+
 func (t *boltTxn) deleteMessage(k MessageKey) error {
 	return t.tx.Bucket(bucketInbox).Bucket(key(k.RunID)).Delete(messageKey(k.Channel, k.Seq))
 }

@@ -3,6 +3,7 @@ package journal_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/journal/journaltest"
@@ -12,6 +13,7 @@ func TestMemoryConformance(t *testing.T) {
 	t.Parallel()
 	journaltest.Run(t, func(t *testing.T) journal.Store {
 		s := journal.NewMemory()
+		s.SetLease(journal.Lease{Timeout: time.Second}) // for Coordinator/LeaseExpiry
 		t.Cleanup(func() { s.Close() })
 		return s
 	})

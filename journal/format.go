@@ -27,6 +27,7 @@ import (
 //	          parentEpoch uint]
 //	run v2:  the 14 fields of v1, then meta bin (Run.Meta)
 //	run v3:  the 15 fields of v2, then builds: an array of str (Run.Builds)
+//	run v4:  the 16 fields of v3, then idle bool (Run.Idle)
 //	message: [data bin|nil, sentAt int]
 //
 // Times are Unix nanoseconds; 0 is the zero time.
@@ -38,12 +39,14 @@ const (
 	formatVersion = 1
 	runVersion2   = 2
 	runVersion3   = 3
+	runVersion4   = 4
 	headerSize    = 5
 
 	recordFields  = 5
 	runFields     = 14
 	runFieldsV2   = 15
 	runFieldsV3   = 16
+	runFieldsV4   = 17
 	messageFields = 2
 )
 
@@ -154,6 +157,9 @@ func encodeRun(r *Run) []byte {
 	if len(r.Builds) > 0 {
 		fields = runFieldsV3
 	}
+	if r.Idle {
+		fields = runFieldsV4 // only idle runs: the others stay as before
+	}
 	buf = msgp.AppendArrayHeader(buf, fields)
 	buf = msgp.AppendString(buf, r.Workflow)
 	buf = msgp.AppendUint(buf, uint64(r.Status))
@@ -172,11 +178,14 @@ func encodeRun(r *Run) []byte {
 	if fields >= runFieldsV2 {
 		buf = msgp.AppendBin(buf, r.Meta)
 	}
-	if fields == runFieldsV3 {
+	if fields >= runFieldsV3 {
 		buf = msgp.AppendArrayHeader(buf, len(r.Builds))
 		for _, b := range r.Builds {
 			buf = msgp.AppendString(buf, b)
 		}
+	}
+	if fields >= runFieldsV4 {
+		buf = msgp.AppendBool(buf, r.Idle)
 	}
 	if fields > runFields {
 		seal(buf, []byte(r.ID), nil)
@@ -188,7 +197,7 @@ func encodeRun(r *Run) []byte {
 
 func decodeRun(id string, v []byte) (Run, error) {
 	r := Run{ID: id}
-	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion3)
+	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion4)
 	if err != nil {
 		return r, err
 	}
@@ -199,6 +208,8 @@ func decodeRun(id string, v []byte) (Run, error) {
 		fields = runFieldsV2
 	case runVersion3:
 		fields = runFieldsV3
+	case runVersion4:
+		fields = runFieldsV4
 	}
 	d.array(fields)
 	r.Workflow = d.str()
@@ -218,7 +229,7 @@ func decodeRun(id string, v []byte) (Run, error) {
 	if fields >= runFieldsV2 {
 		r.Meta = d.bin()
 	}
-	if fields == runFieldsV3 {
+	if fields >= runFieldsV3 {
 		n := d.ArrayLen()
 		if n > MaxBuilds {
 			d.Fail("more than MaxBuilds builds")
@@ -226,6 +237,9 @@ func decodeRun(id string, v []byte) (Run, error) {
 		for i := 0; i < n && !d.Failed(); i++ {
 			r.Builds = append(r.Builds, d.str())
 		}
+	}
+	if fields >= runFieldsV4 {
+		r.Idle = d.Bool()
 	}
 	if err := d.finish(id, "run"); err != nil {
 		return r, err

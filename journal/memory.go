@@ -28,6 +28,10 @@ type Memory struct {
 	ids    []string // sorted run ids, rebuilt when dirty
 	dirty  bool
 	hook   commitHook
+
+	// Coordination (memory_coordinate.go).
+	lease   Lease
+	engines map[string]*memEngine
 }
 
 // oldEpoch is an ended epoch's journal, kept until Purge.
@@ -44,11 +48,14 @@ type memRun struct {
 	nextSeq uint64
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store       = (*Memory)(nil)
+	_ Coordinator = (*Memory)(nil)
+)
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{runs: map[string]*memRun{}}
+	return &Memory{runs: map[string]*memRun{}, lease: defaultMemoryLease, engines: map[string]*memEngine{}}
 }
 
 // read read-locks m; the caller unlocks with m.mu.RUnlock if err is nil.
@@ -82,21 +89,31 @@ func (m *Memory) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 	if err := m.write(ctx); err != nil {
 		return Run{}, false, err
 	}
-	defer m.mu.Unlock()
 	t := memTxn{m}
 	start := time.Now()
 	old, p, err := createPlan(t, r, start)
 	if err != nil {
+		m.mu.Unlock()
 		return Run{}, false, err
 	}
 	if old != nil {
-		return cloneRun(old), false, nil
+		c := cloneRun(old)
+		m.mu.Unlock()
+		return c, false, nil
 	}
 	if err := p.apply(t); err != nil {
+		m.mu.Unlock()
 		return Run{}, false, err
 	}
 	m.report(1, start, nil)
-	return cloneRun(&m.runs[r.ID].run), true, nil
+	c := cloneRun(&m.runs[r.ID].run)
+	var notes []noteTo
+	if c.Owner == "" {
+		notes = m.noteLocked(notes, &c)
+	}
+	m.mu.Unlock()
+	deliver(notes)
+	return c, true, nil
 }
 
 // report passes a transaction's statistics to the CommitReporter hook.
@@ -111,7 +128,10 @@ func (m *Memory) Commit(ctx context.Context, b *Batch) error {
 	if err := m.write(ctx); err != nil {
 		return err
 	}
-	defer m.mu.Unlock()
+	if err := m.checkFence(b.Fence); err != nil {
+		m.mu.Unlock()
+		return err
+	}
 	now := b.Now
 	if now.IsZero() && b.NeedsNow() {
 		now = time.Now()
@@ -122,13 +142,18 @@ func (m *Memory) Commit(ctx context.Context, b *Batch) error {
 	}
 	t := memTxn{m}
 	p, err := makePlan(t, b, now.Round(0))
-	if err != nil {
-		return err
+	if err == nil {
+		err = p.apply(t)
+		if !start.IsZero() {
+			m.report(b.Len(), start, err)
+		}
 	}
-	err = p.apply(t)
-	if !start.IsZero() {
-		m.report(b.Len(), start, err)
+	var notes []noteTo
+	if err == nil && len(m.engines) > 0 {
+		notes = m.batchNotes(b)
 	}
+	m.mu.Unlock()
+	deliver(notes)
 	return err
 }
 
@@ -268,6 +293,7 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.runs = nil
 	m.ids = nil
+	m.engines = nil
 	return nil
 }
 
@@ -371,6 +397,11 @@ func (t memTxn) hasMessage(k MessageKey) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+func (t memTxn) hasMessages(id string) (bool, error) {
+	mr := t.m.runs[id]
+	return mr != nil && len(mr.inbox) > 0, nil
 }
 
 func (t memTxn) deleteMessage(k MessageKey) error {

@@ -12,6 +12,11 @@
 // The suite uses only the public API of package journal. Its subtests run in
 // parallel, each on a fresh store, and never assert on wall-clock speed. Run
 // it with -race.
+//
+// The "Coordinator/" subtests run only for stores that implement
+// [journal.Coordinator] and skip for the others. Coordinator/LeaseExpiry
+// waits for a lease to run out: give the store a lease timeout of 3
+// seconds or less (it skips otherwise).
 package journaltest
 
 import (
@@ -88,6 +93,17 @@ var tests = []test{
 	{"Purge/Epochs", testPurgeEpochs},
 	{"Times/Extremes", testTimeExtremes},
 	{"Load", testLoad},
+
+	// coordinate.go
+	{"Idle/SetAndCleared", testIdleSetAndCleared},
+	{"Idle/ListReady", testListReady},
+	{"Coordinator/Register", testCoordRegister},
+	{"Coordinator/Claim", testCoordClaim},
+	{"Coordinator/Fence", testCoordFence},
+	{"Coordinator/CreateOwned", testCoordCreateOwned},
+	{"Coordinator/Notes", testCoordNotes},
+	{"Coordinator/LeaseExpiry", testCoordLeaseExpiry},
+	{"Coordinator/ConcurrentClaims", testCoordConcurrentClaims},
 
 	// lifecycle.go
 	{"Close", testClose},
