@@ -53,19 +53,28 @@ func TestBuildID(t *testing.T) {
 			}
 		}
 		builds("r", "v1")
+		// The run waits for a message: an engine loads it (and records
+		// its build) when one comes, on any channel.
+		nudge := func() {
+			t.Helper()
+			if err := durable.Send(ctx, env.Engine, "r", "nudge", 0); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
 		env.Restart() // the same build: nothing added
-		synctest.Wait()
+		nudge()
 		builds("r", "v1")
 		env.Config = cfg("v2", false)
 		env.Restart()
-		synctest.Wait()
+		nudge()
 		builds("r", "v1", "v2")
 
 		// v3 renamed step a: the run parks, and its error says who
 		// recorded it and what to do.
 		env.Config = cfg("v3", true)
 		env.Restart()
-		synctest.Wait()
+		nudge()
 		info := mustGet(t, env.Engine, "r")
 		var nd *durable.NondeterminismError
 		if info.Status != durable.StatusParked || !errors.As(info.Err, &nd) {

@@ -38,7 +38,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 	if e.isClosed() {
 		return ErrClosed
 	}
-	if _, err := e.updateRun(ctx, journal.Update{RunID: id, CancelRequested: true}); err != nil {
+	if _, err := e.updateRun(ctx, journal.Update{RunID: id, CancelRequested: true}, journal.Fence{}); err != nil {
 		if errors.Is(err, journal.ErrFinished) {
 			if r, gerr := e.store.GetRun(ctx, id); gerr == nil && r.Status == journal.StatusCanceled {
 				return nil
@@ -60,12 +60,16 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 // child's result, and its children are canceled (except detached ones).
 func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	r, err := e.store.GetRun(ctx, id)
+	if err == nil && r.Status == journal.StatusRunning && e.liveRunOf(id) == nil {
+		e.wakeOrLoad(id) // an idle run not loaded here: it acts on the request once loaded
+		return nil
+	}
 	if err != nil || r.Status != journal.StatusParked || e.liveRunOf(id) != nil {
 		return nil // not parked (or resumed meanwhile): the request stands
 	}
 	cause := fmt.Errorf("durable: run %s was canceled while parked: %w", clip.Q(id), ErrCanceled)
 	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
-	now, toParent, err := e.commitEnd(ctx, &r, u, journal.Record{Flags: flagDone | flagError, Data: u.Err})
+	now, toParent, err := e.commitEnd(ctx, &r, u, journal.Record{Flags: flagDone | flagError, Data: u.Err}, journal.Fence{})
 	if err != nil {
 		return fmt.Errorf("durable: cancel parked run %s: %w", clip.Q(id), err)
 	}

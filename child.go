@@ -103,14 +103,24 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 	if x.replay != nil {
 		return f // a replay check runs no child; waiting for it ends the check
 	}
-	if _, err := x.e.attach(childID, w); err != nil {
+	if x.e.coord != nil {
+		// Any engine with the workflow may run it; this one has it now
+		// (replay reaches here without registering it above).
+		if err := x.e.register(w); err != nil {
+			x.stop(abortClose, err)
+			x.exit()
+		}
+		x.e.kickClaims()
+	} else if _, err := x.e.attach(childID, w); err != nil {
 		x.stop(abortClose, err)
 		x.exit()
 	}
 	lr := x.run
+	x.childWaits.Add(1)
 	f.st.poll = func() {
 		if r, ok := lr.takeChildResult(o.pos); ok {
 			f.st.resolve(r)
+			x.childWaits.Add(-1)
 		}
 	}
 	return f

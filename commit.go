@@ -35,9 +35,10 @@ func (e *Engine) stampNow(b *journal.Batch) {
 	}
 }
 
-// updateRun commits one update of a run and returns the time it recorded.
-func (e *Engine) updateRun(ctx context.Context, u journal.Update) (time.Time, error) {
-	b := &journal.Batch{Update: []journal.Update{u}}
+// updateRun commits one update of a run, under fence f (the zero Fence
+// for a run this engine does not own), and returns the time it recorded.
+func (e *Engine) updateRun(ctx context.Context, u journal.Update, f journal.Fence) (time.Time, error) {
+	b := &journal.Batch{Update: []journal.Update{u}, Fence: f}
 	err := e.commit(ctx, b)
 	return b.Now, err
 }
@@ -48,8 +49,8 @@ func (e *Engine) updateRun(ctx context.Context, u journal.Update) (time.Time, er
 // holds the result already does not keep the run from ending: u is then
 // committed alone. It returns the time recorded and the record that went
 // to the parent, if one did.
-func (e *Engine) commitEnd(ctx context.Context, row *journal.Run, u journal.Update, res journal.Record) (time.Time, *journal.Record, error) {
-	b := &journal.Batch{Update: []journal.Update{u}}
+func (e *Engine) commitEnd(ctx context.Context, row *journal.Run, u journal.Update, res journal.Record, f journal.Fence) (time.Time, *journal.Record, error) {
+	b := &journal.Batch{Update: []journal.Update{u}, Fence: f}
 	e.stampNow(b)
 	var toParent *journal.Record
 	if row.Parent != "" {
@@ -58,7 +59,7 @@ func (e *Engine) commitEnd(ctx context.Context, row *journal.Run, u journal.Upda
 		b.Append = []journal.Append{{RunID: row.Parent, Epoch: row.ParentEpoch, Record: res}}
 	}
 	err := e.store.Commit(ctx, b)
-	if err != nil && toParent != nil && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
+	if err != nil && toParent != nil && !errors.Is(err, journal.ErrNotOwner) && (errors.Is(err, journal.ErrFinished) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrConflict)) {
 		b.Append, toParent = nil, nil
 		err = e.store.Commit(ctx, b)
 	}
@@ -89,6 +90,8 @@ func (x *executor) commitFailure(err error) (abortReason, error) {
 	switch {
 	case errors.Is(err, journal.ErrClosed) || x.e.isClosed():
 		return abortClose, err
+	case errors.Is(err, journal.ErrNotOwner): // before ErrConflict, which it matches
+		return abortLost, err
 	case errors.Is(err, journal.ErrFinished), errors.Is(err, journal.ErrNotFound):
 		return abortGone, err
 	case errors.Is(err, journal.ErrConflict), errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrInvalid):
@@ -109,11 +112,38 @@ func (x *executor) commit(b *journal.Batch) bool {
 	}
 	x.e.stampNow(b)
 	stampRecords(b, x.e.clock)
+	b.Fence = x.run.fence()
 	if err := x.e.store.Commit(context.Background(), b); err != nil {
 		x.stop(x.commitFailure(err))
 		return false
 	}
+	if len(b.Append) > 0 {
+		x.idle.Store(false) // an append clears the mark
+	}
+	for i := range b.Update {
+		if b.Update[i].Idle {
+			x.idle.Store(true)
+		}
+	}
 	return true
+}
+
+// idleUpdate returns the update that marks the run idle until wake (or
+// its deadline, if earlier), and whether the run may be marked: nothing
+// of it executes or waits to, besides the workflow goroutine's wait that
+// follows. An idle run is not loaded (at Open, or claimed) before its
+// wake time or a message; see journal.Run.Idle.
+func (x *executor) idleUpdate(wake time.Time) (journal.Update, bool) {
+	x.mu.Lock()
+	busy := x.workers > 0 || len(x.ready) > 0 || len(x.waiting) > 0
+	x.mu.Unlock()
+	if busy {
+		return journal.Update{}, false
+	}
+	if d := x.row.Deadline; !d.IsZero() && (wake.IsZero() || d.Before(wake)) {
+		wake = d
+	}
+	return journal.Update{RunID: x.id, Idle: true, SetWake: true, Wake: wake}, true
 }
 
 // write commits records for this run from the workflow goroutine, with a
@@ -122,6 +152,13 @@ func (x *executor) commit(b *journal.Batch) bool {
 func (x *executor) write(wake *time.Time, recs ...journal.Record) {
 	b := &x.batch
 	x.fill(b, wake, recs...)
+	if wake != nil && !wake.IsZero() {
+		// A wake time here is always followed by a wait for it (a sleep,
+		// a receive's timeout, a retry's backoff): mark the run idle.
+		if u, ok := x.idleUpdate(*wake); ok {
+			b.Update[len(b.Update)-1] = u
+		}
+	}
 	if !x.commit(b) {
 		x.exit()
 	}

@@ -45,7 +45,7 @@ func (c *continueAsNew) Error() string {
 // continued starts the run's next epoch: it records it, and loads the run
 // again from its (empty) new journal.
 func (x *executor) continued(c *continueAsNew) {
-	now, err := x.e.updateRun(context.Background(), journal.Update{RunID: x.id, ContinueAsNew: true, Input: c.input})
+	now, err := x.e.updateRun(context.Background(), journal.Update{RunID: x.id, ContinueAsNew: true, Input: c.input}, x.run.fence())
 	if err != nil {
 		x.reason, x.reasonErr = x.commitFailure(err)
 		x.exited()

@@ -65,10 +65,13 @@
 //
 // # Crash recovery
 //
-// [Open] and [New] list the unfinished runs and resume those of the
-// registered workflows in the background: each is replayed up to where it
-// was (steps answered from the journal, sleeps with their recorded wake
-// times, messages already received) and continues from there. A [Start]
+// [Open] and [New] list the unfinished runs that can move now and resume
+// those of the registered workflows in the background: each is replayed
+// up to where it was (steps answered from the journal, sleeps with their
+// recorded wake times, messages already received) and continues from
+// there. A run that sleeps or waits for a message is marked idle in the
+// journal and is not loaded until its timer falls due or a message or a
+// cancel comes, so a journal of many waiting runs opens fast. A [Start]
 // of a run that is being recovered attaches to it: one execution, never
 // two. [Engine.Close] stops runs without failing them: steps in flight see
 // their contexts canceled, nothing they return is recorded, and they run
@@ -159,6 +162,23 @@
 // a *slog.Logger that carries run_id, workflow and position, and is
 // silent while the run replays.
 //
+// # Several engines
+//
+// With a store that implements journal.Coordinator (journal.Memory, the
+// Postgres store of journal/postgres), engines in one process or many
+// share the runs. Each engine registers with a lease it renews (one
+// heartbeat per engine), claims ready runs of its workflows up to
+// Config.MaxRuns, and fences every commit of a run with the token it
+// claimed it with: a commit of an engine that lost the run records
+// nothing, and that engine drops the run. A run is executed where it was
+// started; children, and idle runs that wake after their engine let them
+// go, go to any engine with the workflow. A dead engine's runs are
+// claimed by the others after the store's lease timeout plus a poll; a
+// closing engine releases its runs at once. [Send], [Engine.Cancel] and
+// [Engine.Get] work from any engine, including one with no workflows.
+// Without a coordinator (bbolt), none of this costs anything: no
+// heartbeat, no claim, no fence.
+//
 // # Choices
 //
 // Where the design leaves a question open, this package answers it so:
@@ -166,8 +186,9 @@
 //   - [Start] registers the workflow it is given if Config.Workflows did not
 //     list it, and resumes that workflow's unfinished runs. Two different
 //     definitions of one name in one engine are an error.
-//   - An engine parks, at Open, the running runs of workflows it does not
-//     have; the next engine with the workflow resumes them.
+//   - An engine never touches runs of workflows it does not have: they
+//     stay running and wait for an engine that has the workflow
+//     ([RunInfo].Waiting says so).
 //   - [Handle.Result] of a parked run returns a [*ParkedError] at once
 //     rather than waiting for code that this engine does not have.
 //   - Canceling a canceled run is a no-op; canceling a completed or failed

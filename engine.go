@@ -112,6 +112,13 @@ type Config struct {
 	// module. Defaults to none, which costs the step path nothing
 	// measurable.
 	Observer Observer
+
+	// MaxRuns is, with a store that several engines share (one that
+	// implements journal.Coordinator), the most runs this engine owns at
+	// once: it claims ready runs up to it, and more as its runs finish
+	// or go idle. Runs it starts itself are not limited. Defaults to
+	// 1024.
+	MaxRuns int
 }
 
 const (
@@ -122,6 +129,7 @@ const (
 	defaultMaxCachedRuns   = 4096
 	defaultMaxHistory      = 100_000
 	defaultRetention       = 7 * 24 * time.Hour
+	defaultMaxRuns         = 1024
 )
 
 func (c *Config) resolve() (Config, error) {
@@ -170,15 +178,25 @@ func (c *Config) resolve() (Config, error) {
 	if r.RecoveryWorkers == 0 {
 		r.RecoveryWorkers = 4 * runtime.GOMAXPROCS(0)
 	}
+	if r.MaxRuns <= 0 {
+		r.MaxRuns = defaultMaxRuns
+	}
 	return r, nil
 }
 
 // Engine runs workflows and journals them in a [journal.Store]. Open one
 // with [Open] (a bbolt file) or [New] (any store). An Engine is safe for
-// concurrent use. One engine at a time may use a store.
+// concurrent use. One engine at a time may use a store, unless the store
+// implements journal.Coordinator (journal.Memory, the Postgres store):
+// then engines in one process or many share its runs (see the package
+// documentation, "Several engines").
 type Engine struct {
 	store     journal.Store
 	ownsStore bool
+	loads     atomic.Int64        // journal reads to load a run (tests count them)
+	coord     journal.Coordinator // nil: this engine is the store's only one
+	engineID  string              // with coord: this engine's lease
+	co        coordination
 	cfg       Config
 	clock     *safeClock // Config.Clock, its panics contained
 	log       *slog.Logger
@@ -283,6 +301,13 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 		defer e.wg.Done()
 		e.retentionLoop()
 	}()
+	if c, ok := store.(journal.Coordinator); ok {
+		e.coord = c
+		if err := e.startCoordination(); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
 	if err := e.recover(""); err != nil {
 		e.Close()
 		return nil, err
@@ -290,18 +315,27 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	return e, nil
 }
 
-// recover finds the unfinished runs (of workflow name, or of all workflows
-// if name is ""), makes a live run for each run whose workflow is registered
-// and loads them in the background; runs of unregistered workflows are
-// parked. It lists synchronously, so a Start that follows attaches to a
-// recovering run instead of executing it twice.
+// recover resumes the unfinished runs of workflow name (of every
+// registered workflow if name is "") that can move now: running runs
+// that are ready (not idle: see journal.Run.Ready) and parked runs, which
+// run again with this engine's code (and park again if it is not
+// compatible). Idle runs load when their timer falls due or a message
+// comes; runs of workflows this engine does not have are left alone.
+//
+// Without a coordinator it lists synchronously, so a Start that follows
+// attaches to a recovering run instead of executing it twice. With one,
+// parked runs are marked running and the claim loop takes it from there.
 func (e *Engine) recover(name string) error {
+	if e.coord != nil {
+		return e.recoverShared(name)
+	}
 	var load []*liveRun
-	var unregistered []journal.Run
-	for _, st := range []journal.Status{journal.StatusRunning, journal.StatusParked} {
-		after := ""
+	now := e.clock.Now()
+	for _, f := range []journal.Filter{{Status: journal.StatusRunning, ReadyAt: now}, {Status: journal.StatusParked}} {
+		f.Workflow = name
+		f.Limit = 1000
 		for {
-			page, err := e.store.ListRuns(e.ctx, journal.Filter{Status: st, Workflow: name, After: after, Limit: 1000})
+			page, err := e.store.ListRuns(e.ctx, f)
 			if errors.Is(err, journal.ErrCorrupt) {
 				// Damaged run values are left out; the others recover.
 				// `durable check` names them.
@@ -312,15 +346,12 @@ func (e *Engine) recover(name string) error {
 			if len(page) == 0 {
 				break
 			}
-			after = page[len(page)-1].ID
+			f.After = page[len(page)-1].ID
 			e.mu.Lock()
 			for _, r := range page {
 				def := e.defs[r.Workflow]
 				if def == nil {
-					if r.Status == journal.StatusRunning {
-						unregistered = append(unregistered, r)
-					}
-					continue
+					continue // it waits for an engine that has its workflow
 				}
 				if _, ok := e.runs[r.ID]; ok {
 					continue
@@ -332,15 +363,15 @@ func (e *Engine) recover(name string) error {
 			e.mu.Unlock()
 		}
 	}
-	if len(load) == 0 && len(unregistered) == 0 {
+	e.wakes.addScan(time.Time{}) // idle runs' timers, from the store's index
+	if len(load) == 0 {
 		return nil
 	}
 	// spawn, not a bare wg.Add: a Start that registers a workflow can race
 	// with Close, and wg.Add must not run concurrently with Close's Wait.
 	if !e.spawn(func() {
-		e.parkUnregistered(unregistered)
-		for _, lr := range load {
-			e.enqueueLoad(lr)
+		for _, s := range load {
+			e.enqueueLoad(s)
 		}
 	}) {
 		return ErrClosed
@@ -348,18 +379,67 @@ func (e *Engine) recover(name string) error {
 	return nil
 }
 
-func (e *Engine) parkUnregistered(runs []journal.Run) {
-	for _, r := range runs {
-		err := fmt.Errorf("durable: run %s: workflow %s: %w", clip.Q(r.ID), clip.Q(r.Workflow), ErrNotRegistered)
-		u := journal.Update{RunID: r.ID, Status: journal.StatusParked, Err: encodeError(err)}
-		if _, cerr := e.updateRun(e.ctx, u); cerr != nil && !errors.Is(cerr, journal.ErrFinished) && e.ctx.Err() == nil {
-			e.log.Warn("durable: cannot park run of unregistered workflow", "run_id", r.ID, "workflow", r.Workflow, "err", cerr)
-			continue
+// recoverShared marks the parked runs of workflow name (or of every
+// registered workflow) running, so that an engine claims them, and
+// claims.
+func (e *Engine) recoverShared(name string) error {
+	e.mu.Lock()
+	names := []string{name}
+	if name == "" {
+		names = names[:0]
+		for n := range e.defs {
+			names = append(names, n)
 		}
-		e.log.Warn("durable: run parked: its workflow is not registered", "run_id", r.ID, "workflow", r.Workflow)
-		if e.obs != nil {
-			e.obsParkedIdle(r.ID, r.Workflow, r.Meta, err)
+	}
+	e.mu.Unlock()
+	for _, n := range names {
+		f := journal.Filter{Status: journal.StatusParked, Workflow: n, Limit: 1000}
+		for {
+			page, err := e.store.ListRuns(e.ctx, f)
+			if err != nil && !errors.Is(err, journal.ErrCorrupt) {
+				return fmt.Errorf("durable: list parked runs: %w", err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			f.After = page[len(page)-1].ID
+			for _, r := range page {
+				b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: r.ID, Status: journal.StatusRunning}}}
+				if err := e.store.Commit(e.ctx, b); err != nil && !isFinished(err) && !isNotFound(err) {
+					e.log.Warn("durable: cannot resume a parked run", "run", r.ID, "err", err)
+				}
+			}
 		}
+	}
+	e.kickClaims()
+	return nil
+}
+
+// wakeOrLoad wakes run id, loading it first if it is not loaded, is
+// running and its workflow is registered here: a run that was idle when
+// the engine started, whose timer fell due or which got a message. With a
+// coordinator the store's notes do this.
+func (e *Engine) wakeOrLoad(id string) {
+	if s := e.liveRunOf(id); s != nil || e.coord != nil {
+		if s != nil {
+			s.wake()
+		}
+		return
+	}
+	r, err := e.store.GetRun(e.ctx, id)
+	if err != nil || r.Status != journal.StatusRunning {
+		return
+	}
+	e.mu.Lock()
+	def := e.defs[r.Workflow]
+	s := e.runs[id]
+	if s == nil && def != nil && !e.closed {
+		s = newLiveRun(e, id, def)
+		e.runs[id] = s
+	}
+	e.mu.Unlock()
+	if s != nil {
+		s.wake()
 	}
 }
 
@@ -435,6 +515,12 @@ func (e *Engine) Close() error {
 	if e.obsStop != nil {
 		e.obsStop()
 	}
+	if e.coord != nil {
+		// Release the runs. An abandoned step's executor is stopped, so
+		// it commits nothing; and the fence refuses a commit that was
+		// already under way once another engine claims the run.
+		e.stopCoordination()
+	}
 	if e.ownsStore {
 		if cerr := e.store.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("durable: Close: %w", cerr)
@@ -471,7 +557,10 @@ func (e *Engine) wake(id string) {
 func (e *Engine) park(lr *liveRun, reason error) {
 	lr.parking.Store(true) // attach waits for done: the parked status may be read before it
 	u := journal.Update{RunID: lr.id, Status: journal.StatusParked, Err: encodeError(reason)}
-	if _, err := e.updateRun(context.Background(), u); err != nil && !errors.Is(err, journal.ErrFinished) {
+	if _, err := e.updateRun(context.Background(), u, lr.fence()); errors.Is(err, journal.ErrNotOwner) {
+		e.lost(lr, err)
+		return
+	} else if err != nil && !errors.Is(err, journal.ErrFinished) {
 		e.log.Error("durable: cannot record that a run is parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason, "err", err)
 	} else {
 		e.log.Warn("durable: run parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason)
@@ -516,6 +605,25 @@ func (e *Engine) deliverToParent(parent string, r journal.Record) {
 	if lr := e.liveRunOf(parent); lr != nil {
 		lr.deliverChildResult(r)
 	}
+}
+
+// attachOwned makes the live run of run id, which this engine just
+// created owned with token, and loads it.
+func (e *Engine) attachOwned(id string, def Definition, token uint64) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	lr := e.runs[id]
+	if lr == nil {
+		lr = newLiveRun(e, id, def)
+		lr.token.Store(token)
+		e.runs[id] = lr
+	}
+	e.mu.Unlock()
+	lr.load()
+	return nil
 }
 
 // attach returns the live run of run id, creating and loading it if the run is

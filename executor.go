@@ -92,6 +92,12 @@ type executor struct {
 	// use guards the Context: useBusy during a durable operation, useEnded
 	// once the workflow goroutine is gone (see enter).
 	use atomic.Int32
+
+	// idle is whether the store has the run marked idle (journal.Run.Idle)
+	// as far as this executor knows; idleWait asks wait to mark it.
+	idle       atomic.Bool
+	idleWait   bool
+	childWaits atomic.Int32 // child futures waiting for a result
 }
 
 const (
@@ -110,6 +116,7 @@ const (
 	abortGone                  // the run was finished or removed elsewhere
 	abortEvict                 // the run waits and the cache is full
 	abortReplayEnd             // a replay check reached what it cannot check
+	abortLost                  // another engine owns the run now: drop it
 )
 
 func newExecutor(lr *liveRun, row journal.Run, recs []journal.Record) *executor {
@@ -124,6 +131,9 @@ func newExecutor(lr *liveRun, row journal.Run, recs []journal.Record) *executor 
 	}
 	x.ctx = &wfContext{x: x}
 	x.replayOver.Store(len(recs) == 0)
+	// A run loaded because its wake time is due is as good as not idle:
+	// when it waits again, it marks itself with its new wake time.
+	x.idle.Store(row.Idle && !row.WakeAt.IsZero() && row.WakeAt.After(lr.e.clock.Now()) || row.Idle && row.WakeAt.IsZero())
 	return x
 }
 
@@ -240,8 +250,10 @@ func (x *executor) exited() {
 		x.e.retryLoad(lr, x.reasonErr)
 	case abortGone:
 		lr.done()
+	case abortLost:
+		x.e.lost(lr, x.reasonErr)
 	case abortEvict:
-		lr.evicted(x.waitGen.Load())
+		lr.evicted(x.waitGen.Load(), x.idle.Load())
 	default: // abortClose
 		lr.setIdle()
 	}
@@ -316,7 +328,7 @@ func (x *executor) finish(out []byte, werr error) {
 		res.Data = u.Err
 	}
 	crashPoint("complete", x.id, -1)
-	now, toParent, err := x.e.commitEnd(context.Background(), &x.row, u, res)
+	now, toParent, err := x.e.commitEnd(context.Background(), &x.row, u, res, x.run.fence())
 	if err != nil {
 		x.reason, x.reasonErr = x.commitFailure(err)
 		x.exited()
@@ -358,6 +370,18 @@ func (x *executor) wait(ready func() bool) {
 		x.waitGen.Store(gen)
 		if !cached {
 			cached = true
+			if x.idleWait && !x.idle.Load() {
+				// A receive with no timeout: mark the run idle, then
+				// look again (a message sent meanwhile is seen).
+				if u, ok := x.idleUpdate(time.Time{}); ok {
+					b := &journal.Batch{Update: []journal.Update{u}}
+					if !x.commit(b) {
+						x.exit()
+					}
+					cached = false
+					continue
+				}
+			}
 			if x.e.obs != nil {
 				x.obsWaitStarted()
 			}

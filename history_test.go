@@ -397,6 +397,10 @@ func TestMaxHistoryLoweredCapReplays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The run waits for a message: it is not loaded until one comes.
+		if err := durable.Send(ctx, env.E, "w", "go", "now"); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := h.Result(ctx); !errors.Is(err, durable.ErrTooManyRecords) {
 			t.Errorf("Result = %v, want the receive at position 8 refused with ErrTooManyRecords", err)
 		}

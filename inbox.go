@@ -51,7 +51,7 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 	if err := e.commit(ctx, &journal.Batch{Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}); err != nil {
 		return fmt.Errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
 	}
-	e.wake(id)
+	e.wakeOrLoad(id)
 	return nil
 }
 
@@ -160,6 +160,8 @@ func (x *executor) waitMessage(ctx Context, channel string, pos uint32, deadline
 	var msg *journal.Message
 	var readErr error
 	x.waitFor(WaitReceive, channel, pos)
+	x.idleWait = deadline.IsZero() // else the deadline's record marked it
+	defer func() { x.idleWait = false }()
 	x.wait(func() bool {
 		msgs, err := x.nextMessage(channel)
 		switch {

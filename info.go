@@ -80,6 +80,16 @@ type RunInfo struct {
 	// Meta is what Config.Observer's InjectRun journaled with the run when
 	// it was created (the otel module's trace context); nil if nothing.
 	Meta map[string]string
+	// Waiting says, for a running run that is not moving, what it waits
+	// for: "a timer at <time> or a message", "a message", or "workflow
+	// \"x\" is not registered in this engine" (an engine never touches
+	// runs of workflows it does not have: such a run waits for one that
+	// does). "" otherwise.
+	Waiting string
+	// Owner is the engine that executes the run when engines share a
+	// store (see journal.Coordinator); "" if none does right now, or the
+	// store is not shared.
+	Owner string
 }
 
 func infoOf(r *journal.Run) RunInfo {
@@ -96,7 +106,29 @@ func infoOf(r *journal.Run) RunInfo {
 		CancelRequested: r.CancelRequested,
 		Builds:          r.Builds,
 		Meta:            decodeMeta(r.Meta),
+		Owner:           r.Owner,
 	}
+}
+
+// info is infoOf with what only this engine knows: whether it has the
+// run's workflow.
+func (e *Engine) info(r *journal.Run) RunInfo {
+	in := infoOf(r)
+	if r.Status != journal.StatusRunning {
+		return in
+	}
+	e.mu.Lock()
+	_, known := e.defs[r.Workflow]
+	e.mu.Unlock()
+	switch {
+	case !known:
+		in.Waiting = fmt.Sprintf("workflow %q is not registered in this engine", r.Workflow)
+	case r.Idle && !r.WakeAt.IsZero():
+		in.Waiting = "a timer at " + r.WakeAt.UTC().Format(time.RFC3339Nano) + " or a message"
+	case r.Idle:
+		in.Waiting = "a message"
+	}
+	return in
 }
 
 // Get returns what the journal says of run id, with what an unfinished
@@ -113,7 +145,7 @@ func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("durable: %w", err)
 	}
-	info := infoOf(&r)
+	info := e.info(&r)
 	info.Input, info.Output = describeValue(r.Input), describeValue(r.Output)
 	if !info.Status.Terminal() {
 		e.pending(ctx, &info)
@@ -144,6 +176,17 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 	e.mu.Unlock()
 	if def == nil {
 		return fmt.Errorf("durable: resume run %s: workflow %s: %w", clip.Q(id), clip.Q(r.Workflow), ErrNotRegistered)
+	}
+	if e.coord != nil {
+		// Running again, unowned: an engine with the workflow claims it.
+		if r.Status == journal.StatusParked {
+			b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: id, Status: journal.StatusRunning}}}
+			if err := e.store.Commit(ctx, b); err != nil {
+				return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
+			}
+		}
+		e.kickClaims()
+		return nil
 	}
 	if _, err := e.attach(id, def); err != nil {
 		return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
@@ -197,7 +240,7 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 	}
 	p.Runs = make([]RunInfo, len(runs))
 	for i := range runs {
-		p.Runs[i] = infoOf(&runs[i])
+		p.Runs[i] = e.info(&runs[i])
 	}
 	return p, nil
 }

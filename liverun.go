@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,29 @@ type liveRun struct {
 	stopped      bool                      // the engine is closing
 	queued       bool                      // waiting in the loader's queue
 	obsEpoch     int64                     // 1 + the epoch of the last executor, for Config.Observer
+
+	// token is the fencing token this engine claimed the run with, when
+	// the store is a journal.Coordinator (see coordinate.go).
+	token atomic.Uint64
+}
+
+// fence is what every commit for the run carries: nothing without a
+// coordinator, else this engine's claim of the run.
+func (lr *liveRun) fence() journal.Fence {
+	if lr.e.coord == nil {
+		return journal.Fence{}
+	}
+	return journal.Fence{RunID: lr.id, Owner: lr.e.engineID, Token: lr.token.Load()}
+}
+
+// deliverQuiet is deliverChildResult without the wake (the caller wakes).
+func (lr *liveRun) deliverQuiet(r journal.Record) {
+	lr.mu.Lock()
+	if lr.childResults == nil {
+		lr.childResults = map[uint32]journal.Record{}
+	}
+	lr.childResults[r.Pos] = r
+	lr.mu.Unlock()
 }
 
 type runState uint8
@@ -120,10 +144,15 @@ func (lr *liveRun) load() {
 
 	e := lr.e
 	_, gen := lr.waitCh() // wakes from here on may bring messages the read misses
+	e.loads.Add(1)
 	l, err := e.store.Load(context.Background(), lr.id)
 	row, recs := l.Run, l.Records
 	if err == nil && row.Status.Terminal() {
 		lr.done() // finished elsewhere (or before a restart): nothing to run
+		return
+	}
+	if err == nil && e.coord != nil && (row.Owner != e.engineID || row.Token != lr.token.Load()) {
+		e.lost(lr, fmt.Errorf("run %q is owned by %q (token %d): %w", lr.id, row.Owner, row.Token, journal.ErrNotOwner))
 		return
 	}
 	if err != nil {
@@ -145,7 +174,11 @@ func (lr *liveRun) load() {
 		// A parked run resumed by an engine that may have compatible code
 		// is running again (it parks again if not); a run resumed by
 		// another build records the build.
-		if _, err := e.updateRun(context.Background(), u); err != nil {
+		if _, err := e.updateRun(context.Background(), u, lr.fence()); err != nil {
+			if errors.Is(err, journal.ErrNotOwner) {
+				e.lost(lr, err)
+				return
+			}
 			lr.setIdle()
 			e.retryLoad(lr, err)
 			return
@@ -189,7 +222,7 @@ func (lr *liveRun) setIdle() {
 
 // evicted returns the live run to idle after an eviction, and loads the run
 // again at once if a wake came after the eviction was decided.
-func (lr *liveRun) evicted(gen uint64) {
+func (lr *liveRun) evicted(gen uint64, idle bool) {
 	lr.mu.Lock()
 	lr.state = stateIdle
 	lr.x = nil
@@ -197,6 +230,10 @@ func (lr *liveRun) evicted(gen uint64) {
 	lr.mu.Unlock()
 	if woken {
 		lr.e.enqueueLoad(lr)
+	} else if idle && lr.e.coord != nil {
+		// Marked idle in the store: whichever engine claims it when its
+		// timer falls due or a message comes runs it.
+		lr.e.releaseRun(lr)
 	}
 }
 
@@ -217,4 +254,5 @@ func (lr *liveRun) done() {
 	}
 	e.mu.Unlock()
 	close(lr.finished)
+	e.kickClaims() // room for one more
 }

@@ -185,6 +185,11 @@ func TestResumeAndAttach(t *testing.T) {
 		e.Close()
 		renamed.Store(true)
 		e = open(t, cfg)
+		// Waiting for a message, the run is loaded (and parks) when one
+		// comes, on any channel.
+		if err := durable.Send(ctx, e, "r", "nudge", 0); err != nil {
+			t.Fatal(err)
+		}
 		info := waitInfo(t, e, "r", func(info durable.RunInfo) bool { return info.Status == durable.StatusParked })
 		var nd *durable.NondeterminismError
 		if !errors.As(info.Err, &nd) || nd.Recorded != `step "a"` || nd.Called != `step "b"` || nd.Location == "" {
@@ -263,6 +268,9 @@ func TestCancelParked(t *testing.T) {
 		e.Close()
 		renamed.Store(true)
 		e = open(t, cfg)
+		if err := durable.Send(ctx, e, "cp/kid", "nudge", 0); err != nil { // loads it: it waits for a message
+			t.Fatal(err)
+		}
 		waitStatus(t, e, "cp/kid", durable.StatusParked)
 		if err := e.Cancel(ctx, "cp/kid"); err != nil {
 			t.Fatal(err)

@@ -166,7 +166,7 @@ func TestReplayDivergenceParksRun(t *testing.T) {
 	})
 }
 
-func TestReplayUnregisteredWorkflowParks(t *testing.T) {
+func TestReplayUnregisteredWorkflowWaits(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		ctx := testCtx(t)
@@ -186,9 +186,9 @@ func TestReplayUnregisteredWorkflowParks(t *testing.T) {
 		block.Store(false)
 
 		e2 := open(t, config(unrelated))
-		info := waitStatus(t, e2, "u-1", durable.StatusParked)
-		if !errors.Is(info.Err, durable.ErrNotRegistered) {
-			t.Errorf("RunInfo.Err = %v; want ErrNotRegistered", info.Err)
+		info, err := e2.Get(ctx, "u-1")
+		if err != nil || info.Status != durable.StatusRunning || !strings.Contains(info.Waiting, `workflow "order" is not registered`) {
+			t.Errorf("Get = %+v, %v; want running, waiting for an engine with workflow order", info, err)
 		}
 		if info.Workflow != "order" {
 			t.Errorf("Workflow = %q, want order", info.Workflow)
@@ -229,7 +229,9 @@ func TestReplayStartRegistersAndResumesParked(t *testing.T) {
 		block.Store(false)
 
 		e2 := open(t, nil)
-		waitStatus(t, e2, "s-1", durable.StatusParked)
+		if info, err := e2.Get(ctx, "s-1"); err != nil || info.Status != durable.StatusRunning || info.Waiting == "" {
+			t.Errorf("Get = %+v, %v; want running, waiting for an engine with its workflow", info, err)
+		}
 		if _, err := durable.Start(ctx, e2, v1, "s-2", 4); err != nil {
 			t.Fatal(err)
 		}

@@ -279,7 +279,8 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		// A deploy without rn-lost: its run parks.
+		// A deploy without rn-lost: its run waits (running) for an
+		// engine that has the workflow.
 		env.restart(&durable.Config{Workflows: []durable.Definition{rnWaiter, sleeper, done}, Retention: rnKeep})
 		synctest.Wait()
 
@@ -288,7 +289,7 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 		if !rnGone(t, env.E, "done") {
 			t.Error("the finished run was not deleted after 3 days: the retention loop did not run")
 		}
-		want := map[string]durable.Status{"waiting": durable.StatusRunning, "sleeping": durable.StatusRunning, "parked": durable.StatusParked}
+		want := map[string]durable.Status{"waiting": durable.StatusRunning, "sleeping": durable.StatusRunning, "parked": durable.StatusRunning}
 		check := func(when string) {
 			t.Helper()
 			for id, st := range want {

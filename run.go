@@ -72,16 +72,43 @@ func (h *Handle[O]) ID() string { return h.id }
 func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	var zero O
 	e := h.e
-	if lr := e.liveRunOf(h.id); lr != nil {
+	pause := 5 * time.Millisecond
+	var row journal.Run
+	var err error
+	for {
+		if lr := e.liveRunOf(h.id); lr != nil {
+			select {
+			case <-lr.finished:
+			case <-ctx.Done():
+				return zero, ctx.Err()
+			case <-e.ctx.Done():
+				return zero, ErrClosed
+			}
+		}
+		var adopted <-chan struct{}
+		if e.coord != nil {
+			adopted = e.adoptedCh() // before the read: no adoption is missed
+		}
+		row, err = e.store.GetRun(ctx, h.id)
+		if err != nil || row.Status != journal.StatusRunning || e.coord == nil || e.liveRunOf(h.id) != nil {
+			if err == nil && e.coord != nil && row.Status == journal.StatusRunning {
+				continue // claimed here meanwhile
+			}
+			break
+		}
+		// Running in another engine (or waiting to be claimed): look
+		// again, less and less often, up to a second, and at once when
+		// this engine claims a run.
 		select {
-		case <-lr.finished:
+		case <-time.After(pause):
+		case <-adopted:
 		case <-ctx.Done():
 			return zero, ctx.Err()
 		case <-e.ctx.Done():
 			return zero, ErrClosed
 		}
+		pause = min(2*pause, time.Second)
 	}
-	row, err := e.store.GetRun(ctx, h.id)
 	if err != nil {
 		if e.isClosed() {
 			return zero, ErrClosed
@@ -151,7 +178,8 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 			row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
 		}
 	}
-	got, _, err := e.store.CreateRun(ctx, row)
+	row.Owner = e.engineID // with a coordinator: this engine runs what it starts
+	got, created, err := e.store.CreateRun(ctx, row)
 	if err != nil {
 		if e.isClosed() {
 			return nil, ErrClosed
@@ -162,10 +190,19 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 	if got.Workflow != w.Name() {
 		return nil, fmt.Errorf("durable: start run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(got.Workflow), ErrWorkflowMismatch)
 	}
-	if !got.Status.Terminal() {
+	switch {
+	case got.Status.Terminal():
+	case e.coord == nil:
 		if _, err := e.attach(id, w); err != nil {
 			return nil, err
 		}
+	case created:
+		if err := e.attachOwned(id, w, got.Token); err != nil {
+			return nil, err
+		}
+	default:
+		// It exists: whichever engine owns or claims it runs it.
+		e.kickClaims()
 	}
 	return &Handle[O]{e: e, id: id}, nil
 }

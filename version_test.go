@@ -183,8 +183,14 @@ func TestVersionLifeCycle(t *testing.T) {
 		steps("c", "reserve", "fraud2", "charge", "ship")
 
 		// gen 3 drops the DefaultVersion path too early: run d still
-		// needs it, and parks (nothing of it runs or is lost).
+		// needs it, and parks (nothing of it runs or is lost) when its
+		// message loads it (a run waiting for a message is not loaded
+		// before).
 		deploy(3)
+		if err := durable.Send(ctx, env.Engine, "d", "go", true); err != nil {
+			t.Fatalf("Send d: %v", err)
+		}
+		synctest.Wait()
 		info := mustGet(t, env.Engine, "d")
 		if info.Status != durable.StatusParked {
 			t.Fatalf("run d: %v, want parked", info.Status)
@@ -198,9 +204,12 @@ func TestVersionLifeCycle(t *testing.T) {
 				t.Errorf("run d's error %q does not mention %s", info.Err, s)
 			}
 		}
-		// Gen 2 again (a rollback) resumes it on the old path.
+		// Gen 2 again (a rollback) resumes it on the old path, with the
+		// message it has.
 		deploy(2)
-		finish(2, "d", "-1")
+		if out, err := durable.Run(ctx, env.Engine, gens[2], "d", ""); err != nil || out != "-1" {
+			t.Fatalf("run d: %q, %v; want -1", out, err)
+		}
 		steps("d", "reserve", "charge", "ship")
 
 		// Every run older than version 2 is done: the call goes, and run

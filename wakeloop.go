@@ -17,12 +17,16 @@ type wakeLoop struct {
 	kick chan struct{}
 	quit chan struct{}
 	once sync.Once
+	// scanAt is when the next scan of the store's wake index is due
+	// (zero: none scheduled); see addScan.
+	scanAt time.Time
 }
 
 type wakeEntry struct {
 	at       time.Time
 	id       string
 	deadline bool
+	scan     bool // read the store's wake index (id is "")
 }
 
 type wakeHeap []wakeEntry
@@ -59,6 +63,74 @@ func (t *wakeLoop) add(id string, at time.Time, deadline bool) {
 
 func (t *wakeLoop) stop() { t.once.Do(func() { close(t.quit) }) }
 
+// addScan schedules a scan of the store's wake index at at (zero: now),
+// for runs that are not loaded: idle runs the engine did not load when it
+// started. A scan wakes or loads the due runs and schedules the next one
+// at the earliest later timer. Without a coordinator only.
+func (t *wakeLoop) addScan(at time.Time) {
+	if at.IsZero() {
+		at = t.e.clock.Now()
+	}
+	t.mu.Lock()
+	if !t.scanAt.IsZero() && !t.scanAt.After(at) {
+		t.mu.Unlock()
+		return
+	}
+	t.scanAt = at
+	heap.Push(&t.h, wakeEntry{at: at, scan: true})
+	t.mu.Unlock()
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// scan wakes or loads the runs whose timers in the store's index are due,
+// and schedules the next scan.
+func (t *wakeLoop) scan(at time.Time) {
+	t.mu.Lock()
+	if !t.scanAt.Equal(at) {
+		t.mu.Unlock()
+		return // superseded by an earlier scan
+	}
+	t.scanAt = time.Time{}
+	t.mu.Unlock()
+	e := t.e
+	const page = 1000
+	now := e.clock.Now()
+	due, err := e.store.Timers(e.ctx, now, page)
+	if err != nil {
+		if e.ctx.Err() == nil {
+			e.log.Warn("durable: cannot read the wake index; retrying", "err", err)
+			t.addScan(now.Add(time.Second))
+		}
+		return
+	}
+	for _, d := range due {
+		e.wakeOrLoad(d.RunID)
+	}
+	if len(due) == page {
+		// Many due at once, or entries of runs this engine does not
+		// load (their workflow is not registered here): look again soon.
+		t.addScan(now.Add(time.Second))
+		return
+	}
+	// The due entries stay until their runs move on: skip them.
+	later, err := e.store.Timers(e.ctx, maxJournalTime, len(due)+1)
+	if err != nil {
+		return
+	}
+	for _, l := range later {
+		if l.At.After(now) {
+			t.addScan(l.At)
+			return
+		}
+	}
+}
+
+// maxJournalTime is later than any time a journal holds.
+var maxJournalTime = time.Unix(1<<62, 0)
+
 func (t *wakeLoop) loop() {
 	defer t.e.wg.Done()
 	clock := t.e.clock
@@ -75,6 +147,10 @@ func (t *wakeLoop) loop() {
 		}
 		t.mu.Unlock()
 		for _, d := range due {
+			if d.scan {
+				t.scan(d.at)
+				continue
+			}
 			if d.deadline {
 				t.e.deadline(d.id)
 			} else {

@@ -130,10 +130,15 @@ type Coordinator interface {
 type Lease struct {
 	// Timeout is how long after an engine's last heartbeat its runs may
 	// be claimed by other engines. The engine heartbeats every Timeout/3.
+	// Zero means the store never times engines out (they are all in this
+	// process and release their runs when they close, as on a [Memory]
+	// by default): the engine sends no heartbeats.
 	Timeout time.Duration
 	// Poll is how often an engine calls Claim when no note asked it to:
 	// how long a lost note or an expired engine's runs wait at most
-	// beyond Timeout.
+	// beyond Timeout. Zero means notes are never lost and engines never
+	// expire: the engine claims only when a note, a wake time
+	// ([ClaimResult].Next) or its own finished runs ask it to.
 	Poll time.Duration
 }
 

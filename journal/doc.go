@@ -12,6 +12,17 @@
 // The journal knows nothing of workflows: record kinds, names and payloads
 // are the engine's, stored as they are.
 //
+// # Several engines
+//
+// A store that several engines share implements the optional
+// [Coordinator] interface as well: per-engine leases, claims of ready runs
+// ([Run.Ready]), fenced commits ([Batch].Fence, [ErrNotOwner]) and notes
+// that wake owners and claimers. [Memory] implements it (leases off unless
+// [Memory.SetLease]); [Bolt] does not (one file, one engine). Every store
+// keeps the idle mark ([Run].Idle) and lists ready runs
+// ([Filter].ReadyAt), so that an engine that starts loads only the runs
+// that can move now.
+//
 // # Format
 //
 // Keys are ordered so one run's records are contiguous and in position

@@ -8,8 +8,12 @@ import (
 	"time"
 )
 
-// defaultMemoryLease is a Memory's [Lease] until [Memory.SetLease].
-var defaultMemoryLease = Lease{Timeout: 5 * time.Second, Poll: time.Second}
+// defaultMemoryLease is a Memory's [Lease] until [Memory.SetLease]: no
+// timeouts, no polling. Engines on one Memory are in one process; they
+// release their runs when they close, and notes are never lost. So a
+// testing/synctest bubble whose runs all wait is idle (and a test
+// blocked for ever is reported as a deadlock).
+var defaultMemoryLease = Lease{}
 
 // memEngine is a registered engine: its last heartbeat and where its notes
 // go.
@@ -30,26 +34,27 @@ func deliver(notes []noteTo) {
 	}
 }
 
-// SetLease sets the lease that [Memory.Register] hands out and that Claim
-// judges engines by (zero fields keep the current value). Defaults to a
-// Timeout of 5 seconds and a Poll of 1 second. Leases are judged by
-// time.Now, which a testing/synctest bubble fakes.
+// SetLease sets the lease that [Memory.Register] hands out from now on
+// and that engines are judged by. By default there is none (the zero
+// Lease): engines never expire, and release their runs when they close.
+// With a Timeout, an engine that stops heartbeating (a test that
+// simulates a dead process) loses its runs to the others after Timeout;
+// Poll defaults to Timeout/5 then. Leases are judged by time.Now, which a
+// testing/synctest bubble fakes. Call it before engines register.
 func (m *Memory) SetLease(l Lease) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if l.Timeout > 0 {
-		m.lease.Timeout = l.Timeout
+	if l.Timeout > 0 && l.Poll <= 0 {
+		l.Poll = l.Timeout / 5
 	}
-	if l.Poll > 0 {
-		m.lease.Poll = l.Poll
-	}
+	m.lease = l
 }
 
 // live reports whether engine id is registered and not expired at now.
 // The lock must be held.
 func (m *Memory) live(id string, now time.Time) bool {
 	en := m.engines[id]
-	return en != nil && now.Sub(en.beat) <= m.lease.Timeout
+	return en != nil && (m.lease.Timeout <= 0 || now.Sub(en.beat) <= m.lease.Timeout)
 }
 
 // checkFence checks a batch's fence. The write lock must be held.

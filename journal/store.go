@@ -298,8 +298,8 @@ type Update struct {
 	CancelRequested bool
 	// Idle, if true, marks the run idle (see [Run].Idle), after this
 	// batch's appends (which clear the mark). It is ignored while the
-	// run's inbox holds a message, so a message sent before the mark is
-	// never slept through.
+	// run's inbox holds a message or a cancel is requested, so news that
+	// came before the mark is never slept through.
 	Idle bool
 	// ContinueAsNew starts the run afresh in a new epoch: Epoch+1, Input
 	// replaced by Input, status Running, Output, Err and WakeAt cleared.

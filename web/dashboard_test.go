@@ -41,6 +41,12 @@ func TestDashboardPages(t *testing.T) {
 	start(a, waiter, "w", 0)
 	a.waitRun("w", waiting("receive"))
 	a.parkOne("d")
+	// After parkOne's restart, w (waiting for a message) is not loaded: a
+	// message on another channel loads it, so the page knows its channel.
+	if err := durable.Send(context.Background(), a.e, "w", "nudge", 0); err != nil {
+		t.Fatal(err)
+	}
+	a.waitRun("w", waiting("receive"))
 
 	code, body := a.page("")
 	if code != 200 || !strings.Contains(body, `href="./runs/p%2f0"`) && !strings.Contains(body, `href="./runs/p%2F0"`) {

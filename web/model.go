@@ -137,6 +137,9 @@ func waitingFor(info durable.RunInfo, now time.Time) string {
 		return "canceling: the run was asked to stop"
 	}
 	if len(info.Pending) == 0 {
+		if info.Waiting != "" { // an idle run not loaded, or one this engine lacks the workflow of
+			return "waiting for " + info.Waiting
+		}
 		return "running"
 	}
 	op := info.Pending[len(info.Pending)-1]

@@ -196,6 +196,11 @@ func (a *app) parkOne(id string) {
 	a.waitRun(id, waiting("receive"))
 	renamed.Store(true)
 	a.restart()
+	// A run waiting for a message is not loaded at Open; a message (on
+	// another channel) loads it, and its replay parks it.
+	if err := durable.Send(context.Background(), a.e, id, "nudge", 0); err != nil {
+		a.t.Fatal(err)
+	}
 	a.waitRun(id, status("parked"))
 }
 

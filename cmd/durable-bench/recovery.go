@@ -12,7 +12,8 @@ import (
 )
 
 // P4: unfinished runs, each with recorded steps and waiting in
-// durable.Receive; the engine is closed, and the time is taken from
+// durable.Receive, each with a message on another channel (so not idle:
+// an idle run is not loaded at Open); the engine is closed, and the time is taken from
 // durable.Open (which resumes the runs in the background) until every run
 // has replayed to its Receive. Workflow code runs again on replay, so the
 // workflow counts arrivals right before Receive. The baseline is raw bbolt
@@ -110,6 +111,15 @@ func createWaitingRuns(b *bench, path string, runs, n int) error {
 	})
 	if err == nil {
 		err = p.wait(figureTimeout)
+	}
+	if err == nil {
+		// A run that waits for a message is idle, and an engine that
+		// opens the journal does not load it until one comes. A message
+		// on another channel makes each run one that must be loaded:
+		// recovery then replays every run (to its Receive on "go").
+		err = pool(runs, b.cfg.startWorkers, func(i int) error {
+			return durable.Send(ctx, e, runID(i), "nudge", "")
+		})
 	}
 	if cerr := e.Close(); err == nil {
 		err = cerr

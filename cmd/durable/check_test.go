@@ -21,7 +21,7 @@ func TestCheckClean(t *testing.T) {
 	wantCode(t, code, exitOK)
 	wantContains(t, "stdout", stdout,
 		"journal "+path+": 8 runs (1 running, 1 parked, 4 completed, 1 failed, 1 canceled), ",
-		" records (", " epochs), 1 message\n",
+		" records (", " epochs), 2 messages\n",
 		"bbolt check: ok\n", "checksums and indexes: ok\n", "the journal is sound.\n")
 	if stderr != "" {
 		t.Errorf("stderr: %s", stderr)

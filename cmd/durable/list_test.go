@@ -26,7 +26,7 @@ func TestList(t *testing.T) {
 		"batch-1/order-a": {"order", "completed"},
 		"signup-1":        {"signup", "running"},
 		"signup-2":        {"signup", "canceled"},
-		"legacy-1":        {"legacy", "parked", "not registered"},
+		"legacy-1":        {"legacy", "parked", "diverged from its journal"},
 	} {
 		wantContains(t, "row of "+id, rows[id], want...)
 	}

@@ -96,6 +96,16 @@ var (
 		return durable.Receive[string](ctx, "confirmed")
 	})
 	legacyWF = durable.Define("legacy", func(ctx durable.Context, in string) (string, error) {
+		if _, err := durable.Step(ctx, "v1", func(context.Context) (int, error) { return 1, nil }); err != nil {
+			return "", err
+		}
+		return durable.Receive[string](ctx, "go")
+	})
+	// legacyV2WF is a change to legacy that breaks its runs' replay.
+	legacyV2WF = durable.Define("legacy", func(ctx durable.Context, in string) (string, error) {
+		if _, err := durable.Step(ctx, "v2", func(context.Context) (int, error) { return 2, nil }); err != nil {
+			return "", err
+		}
 		return durable.Receive[string](ctx, "go")
 	})
 )
@@ -111,7 +121,7 @@ var (
 // runs of every status: order-1 and order-2 completed, order-3 failed,
 // batch-1 completed with child batch-1/order-a, signup-1 running (asleep
 // for a day, a message waiting), signup-2 canceled, legacy-1 parked (its
-// workflow is no longer registered).
+// workflow changed so that its replay diverges).
 func demoJournal(t *testing.T) string {
 	t.Helper()
 	demoOnce.Do(func() { demoPath, demoErr = buildDemo(filepath.Join(demoDir, "demo.db")) })
@@ -175,15 +185,22 @@ func buildDemo(path string) (string, error) {
 	if _, err := durable.Start(ctx, e, legacyWF, "legacy-1", "x"); err != nil {
 		return "", err
 	}
+	if err := waitFor(ctx, e, "legacy-1", func(i durable.RunInfo) bool { return i.Waiting == "a message" }); err != nil {
+		return "", err
+	}
 	err = e.Close()
 	e = nil
 	if err != nil {
 		return "", err
 	}
 
-	// Without "legacy" registered, the next engine parks legacy-1.
-	cfg.Workflows = []durable.Definition{orderWF, batchWF, signupWF}
+	// A new "legacy" that does something else first: legacy-1, loaded
+	// by its message, cannot replay, and parks.
+	cfg.Workflows = []durable.Definition{orderWF, batchWF, signupWF, legacyV2WF}
 	if e, err = durable.Open(path, cfg); err != nil {
+		return "", err
+	}
+	if err := durable.Send(ctx, e, "legacy-1", "go", "now"); err != nil {
 		return "", err
 	}
 	if err := waitFor(ctx, e, "legacy-1", func(i durable.RunInfo) bool { return i.Status == durable.StatusParked }); err != nil {

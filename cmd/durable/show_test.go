@@ -31,7 +31,7 @@ func TestShow(t *testing.T) {
 
 	stdout, _, code = durableCmd(t, "show", path, "legacy-1")
 	wantCode(t, code, exitOK)
-	wantContains(t, "show legacy-1", stdout, "status     parked", "workflow not registered", "The run is parked")
+	wantContains(t, "show legacy-1", stdout, "status     parked", "diverged from its journal", "The run is parked")
 
 	_, stderr, code := durableCmd(t, "show", path, "nope")
 	wantCode(t, code, exitFailure)
