@@ -52,6 +52,11 @@ func TestFork(t *testing.T) {
 		v2 := gen(true)
 		env.Config = quiet(config(v2))
 		env.Restart()
+		// The run waits for a message: it is loaded (and parks) when one
+		// comes, on any channel.
+		if err := durable.Send(ctx, env.Engine, "src", "nudge", 0); err != nil {
+			t.Fatal(err)
+		}
 		synctest.Wait()
 		info := mustGet(t, env.Engine, "src")
 		var nd *durable.NondeterminismError
