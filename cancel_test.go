@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -777,6 +778,151 @@ func TestCancelInAwaitAll(t *testing.T) {
 		tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
 		if d := time.Since(start); d != 10*time.Minute {
 			t.Errorf("the run ended at start+%v, want at the cancel, start+10m", d)
+		}
+	})
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		inStep := make(chan struct{}, 1)
+		stepErr := make(chan error, 1)
+		var beforeRecv, cleanups atomic.Int32
+		cleanupErr := make(chan error, 1)
+
+		step := durable.Define("cancel-step", func(ctx durable.Context, in int) (int, error) {
+			return durable.Step(ctx, "wait", func(sctx context.Context) (int, error) {
+				signal(inStep)
+				err := blockUntilDone(sctx)
+				stepErr <- err
+				return 0, err
+			})
+		})
+		sleep := durable.Define("cancel-sleep", func(ctx durable.Context, in int) (int, error) {
+			return 0, durable.Sleep(ctx, time.Hour)
+		})
+		receive := durable.Define("cancel-receive", func(ctx durable.Context, in int) (string, error) {
+			if _, err := durable.Step(ctx, "before", func(context.Context) (int, error) { beforeRecv.Add(1); return 0, nil }); err != nil {
+				return "", err
+			}
+			return durable.Receive[string](ctx, "never")
+		})
+		cleanup := durable.Define("cancel-cleanup", func(ctx durable.Context, in int) (int, error) {
+			_, err := durable.Step(ctx, "work", func(sctx context.Context) (int, error) {
+				signal(inStep)
+				return 0, blockUntilDone(sctx)
+			})
+			if errors.Is(err, durable.ErrCanceled) {
+				if ctx.Err() == nil {
+					return 0, errors.New("Context.Err is nil after the cancellation was delivered")
+				}
+				if _, cerr := durable.Step(durable.WithoutCancel(ctx), "release", func(sctx context.Context) (int, error) {
+					cleanups.Add(1)
+					cleanupErr <- sctx.Err()
+					return 0, nil
+				}); cerr != nil {
+					return 0, cerr
+				}
+			}
+			return 0, err
+		})
+		cfg := config(step, sleep, receive, cleanup)
+		e := open(t, cfg)
+
+		checkCanceled := func(e *durable.Engine, h interface {
+			ID() string
+		}, err error, when string) {
+			t.Helper()
+			if !errors.Is(err, durable.ErrCanceled) || !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: %s: err = %v; want ErrCanceled and context.Canceled", when, h.ID(), err)
+			}
+			info := mustGet(t, e, h.ID())
+			if info.Status != durable.StatusCanceled || !info.CancelRequested || !errors.Is(info.Err, durable.ErrCanceled) {
+				t.Errorf("%s: %s: Get = %v (cancel requested %v), %v; want canceled", when, h.ID(), info.Status, info.CancelRequested, info.Err)
+			}
+		}
+
+		// In a step.
+		hs, err := durable.Start(ctx, e, step, "c-step", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv(t, inStep, "the step to start")
+		if err := e.Cancel(ctx, hs.ID()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = hs.Result(ctx)
+		checkCanceled(e, hs, err, "in a step")
+		if serr := recv(t, stepErr, "the step to see the cancellation"); !errors.Is(serr, context.Canceled) {
+			t.Errorf("the step's context ended with %v; want context.Canceled", serr)
+		}
+
+		// Sleeping.
+		hz, err := durable.Start(ctx, e, sleep, "c-sleep", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the sleep to be journaled", func() bool { return !mustGet(t, e, hz.ID()).WakeAt.IsZero() })
+		if err := e.Cancel(ctx, hz.ID()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = hz.Result(ctx)
+		checkCanceled(e, hz, err, "sleeping")
+
+		// Receiving.
+		hr, err := durable.Start(ctx, e, receive, "c-recv", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the step before Receive", func() bool { return beforeRecv.Load() == 1 })
+		if err := e.Cancel(ctx, hr.ID()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = hr.Result(ctx)
+		checkCanceled(e, hr, err, "receiving")
+
+		// Cleanup after cancellation.
+		hc, err := durable.Start(ctx, e, cleanup, "c-clean", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv(t, inStep, "the step to start")
+		if err := e.Cancel(ctx, hc.ID()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = hc.Result(ctx)
+		checkCanceled(e, hc, err, "with cleanup")
+		if n := cleanups.Load(); n != 1 {
+			t.Errorf("cleanup step ran %d times, want 1", n)
+		} else if cerr := <-cleanupErr; cerr != nil {
+			t.Errorf("the cleanup step's context is done (%v); WithoutCancel steps must not be canceled", cerr)
+		}
+
+		// Cancel again, and of finished or unknown runs.
+		if err := e.Cancel(ctx, hs.ID()); err != nil {
+			t.Errorf("Cancel of a canceled run: %v; want nil", err)
+		}
+		done := durable.Define("cancel-done", func(ctx durable.Context, in int) (int, error) { return in, nil })
+		if _, err := durable.Run(ctx, e, done, "c-done", 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Cancel(ctx, "c-done"); !errors.Is(err, durable.ErrFinished) {
+			t.Errorf("Cancel of a completed run: err = %v; want ErrFinished", err)
+		}
+		if err := e.Cancel(ctx, "nobody"); !errors.Is(err, durable.ErrNotFound) {
+			t.Errorf("Cancel of an unknown run: err = %v; want ErrNotFound", err)
+		}
+
+		// The outcome survives a restart.
+		mustClose(t, e)
+		e2 := open(t, cfg)
+		_, err = durable.Run(ctx, e2, step, hs.ID(), 0)
+		checkCanceled(e2, hs, err, "after restart")
+		_, err = durable.Run(ctx, e2, cleanup, hc.ID(), 0)
+		checkCanceled(e2, hc, err, "after restart")
+		if n := cleanups.Load(); n != 1 {
+			t.Errorf("cleanup step ran %d times after restart, want 1", n)
 		}
 	})
 }

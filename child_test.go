@@ -373,3 +373,139 @@ func TestChildIDOwnedByAnotherRun(t *testing.T) {
 
 // ---------------------------------------------------------------------------
 // Sagas
+
+func TestChildWorkflow(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		var pBefore, pAfter, cOne, cBlock, cDone, childRuns atomic.Int32
+		var block atomic.Bool
+		block.Store(true)
+		entered := make(chan struct{}, 1)
+		child := durable.Define("child", func(ctx durable.Context, in int) (int, error) {
+			childRuns.Add(1)
+			a, err := durable.Step(ctx, "c-one", func(context.Context) (int, error) { cOne.Add(1); return in + 1, nil })
+			if err != nil {
+				return 0, err
+			}
+			if _, err := durable.Step(ctx, "c-block", func(sctx context.Context) (int, error) {
+				cBlock.Add(1)
+				if block.Load() {
+					signal(entered)
+					return 0, blockUntilDone(sctx)
+				}
+				return 0, nil
+			}); err != nil {
+				return 0, err
+			}
+			return durable.Step(ctx, "c-done", func(context.Context) (int, error) { cDone.Add(1); return a * 2, nil })
+		})
+		parent := durable.Define("parent", func(ctx durable.Context, in int) (string, error) {
+			if _, err := durable.Step(ctx, "p-before", func(context.Context) (int, error) { pBefore.Add(1); return 0, nil }); err != nil {
+				return "", err
+			}
+			v, err := durable.RunChild(ctx, child, "", in)
+			if err != nil {
+				return "", err
+			}
+			return durable.Step(ctx, "p-after", func(context.Context) (string, error) {
+				pAfter.Add(1)
+				return fmt.Sprintf("child said %d", v), nil
+			})
+		})
+		cfg := config(parent, child)
+		e1 := open(t, cfg)
+		if _, err := durable.Start(ctx, e1, parent, "par-1", 20); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, entered, "the child to block")
+
+		const childID = "par-1/1" // "<parent id>/<position>": p-before is position 0
+		info := mustGet(t, e1, childID)
+		if info.Parent != "par-1" || info.Workflow != "child" || info.Status != durable.StatusRunning {
+			t.Errorf("Get(child) = %+v; want a running run of child with Parent par-1", info)
+		}
+		page, err := e1.List(ctx, durable.ListOptions{Parent: "par-1"})
+		if err != nil || len(page.Runs) != 1 || page.Runs[0].ID != childID || page.Runs[0].Parent != "par-1" {
+			t.Errorf("List(Parent: par-1) = %+v, %v; want the one child", page.Runs, err)
+		}
+		page, err = e1.List(ctx, durable.ListOptions{Workflow: "child"})
+		if err != nil || len(page.Runs) != 1 || page.Runs[0].ID != childID {
+			t.Errorf("List(Workflow: child) = %+v, %v; want the one child", page.Runs, err)
+		}
+		if p := mustGet(t, e1, "par-1"); p.Parent != "" || p.Status != durable.StatusRunning {
+			t.Errorf("Get(parent) = %+v", p)
+		}
+		mustClose(t, e1)
+		block.Store(false)
+
+		e2 := open(t, cfg)
+		got, err := durable.Run(ctx, e2, parent, "par-1", 20)
+		if err != nil || got != "child said 42" {
+			t.Fatalf("Run after restart = %q, %v; want \"child said 42\"", got, err)
+		}
+		if info := mustGet(t, e2, childID); info.Status != durable.StatusCompleted || info.Parent != "par-1" {
+			t.Errorf("child after the run: %+v; want completed", info)
+		}
+		if pBefore.Load() != 1 || cOne.Load() != 1 || cBlock.Load() != 2 || cDone.Load() != 1 || pAfter.Load() != 1 {
+			t.Errorf("executions p-before=%d c-one=%d c-block=%d c-done=%d p-after=%d; want 1 1 2 1 1",
+				pBefore.Load(), cOne.Load(), cBlock.Load(), cDone.Load(), pAfter.Load())
+		}
+		if n := childRuns.Load(); n != 2 {
+			t.Errorf("child workflow function ran %d times, want 2 (once per engine)", n)
+		}
+		// The child finished once: its run is not there twice, and no other
+		// child was made.
+		page, err = e2.List(ctx, durable.ListOptions{Workflow: "child"})
+		if err != nil || len(page.Runs) != 1 {
+			t.Errorf("List(Workflow: child) after the run = %+v, %v; want one run", page.Runs, err)
+		}
+	})
+}
+
+// After a restart an engine that lists only the parent workflow finds the
+// child's workflow through the parent's code: the child, parked at Open as
+// unregistered, resumes when the parent's replay reaches RunChild.
+func TestChildResumesWhenOnlyParentRegistered(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		var block atomic.Bool
+		block.Store(true)
+		entered := make(chan struct{}, 1)
+		var childSteps atomic.Int32
+		child := durable.Define("only-child", func(ctx durable.Context, in int) (int, error) {
+			return durable.Step(ctx, "work", func(sctx context.Context) (int, error) {
+				childSteps.Add(1)
+				if block.Load() {
+					signal(entered)
+					return 0, blockUntilDone(sctx)
+				}
+				return in * 3, nil
+			})
+		})
+		parent := durable.Define("only-parent", func(ctx durable.Context, in int) (int, error) {
+			return durable.RunChild(ctx, child, "oc-kid", in)
+		})
+		e1 := open(t, config(parent, child))
+		if _, err := durable.Start(ctx, e1, parent, "op-1", 5); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, entered, "the child to block")
+		mustClose(t, e1)
+		block.Store(false)
+
+		e2 := open(t, config(parent))
+		got, err := durable.Run(ctx, e2, parent, "op-1", 5)
+		if err != nil || got != 15 {
+			t.Fatalf("Run = %v, %v; want 15", got, err)
+		}
+		info := waitStatus(t, e2, "oc-kid", durable.StatusCompleted)
+		if info.Err != nil {
+			t.Errorf("child: %v", info.Err)
+		}
+		if n := childSteps.Load(); n != 2 {
+			t.Errorf("child step executed %d times, want 2", n)
+		}
+	})
+}

@@ -618,3 +618,118 @@ func ccMix(t *testing.T, runs, cache int) (map[string]string, int) {
 	})
 	return results, int(entries.Load())
 }
+
+func TestFuturesResultsInCallOrder(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		var mu sync.Mutex
+		var finished []int
+		wf := durable.Define("fan", func(ctx durable.Context, n int) ([]int, error) {
+			// Item i waits for item i+1: they finish in reverse call order.
+			done := make([]chan struct{}, n+1)
+			for i := range done {
+				done[i] = make(chan struct{})
+			}
+			close(done[n])
+			futs := make([]*durable.Future[int], n)
+			for i := range n {
+				futs[i] = durable.Go(ctx, fmt.Sprintf("item-%d", i), func(sctx context.Context) (int, error) {
+					select {
+					case <-done[i+1]:
+					case <-sctx.Done():
+						return 0, sctx.Err()
+					}
+					mu.Lock()
+					finished = append(finished, i)
+					mu.Unlock()
+					close(done[i])
+					return i * i, nil
+				})
+			}
+			out := make([]int, n)
+			for i, f := range futs {
+				v, err := f.Get(ctx)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = v
+			}
+			return out, nil
+		})
+		e := open(t, config(wf))
+		got, err := durable.Run(ctx, e, wf, "fan-1", 8)
+		if want := []int{0, 1, 4, 9, 16, 25, 36, 49}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Run = %v, %v; want %v", got, err, want)
+		}
+		if want := []int{7, 6, 5, 4, 3, 2, 1, 0}; !slices.Equal(finished, want) {
+			t.Errorf("items finished in order %v; the test wants %v", finished, want)
+		}
+	})
+}
+
+func TestFuturesRestartMidFanOut(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		const n, half = 20, 10
+		var execs [n]atomic.Int32
+		var blocked atomic.Int32
+		var first atomic.Bool
+		first.Store(true)
+		reached := make(chan struct{})
+		var reachedOnce sync.Once
+		wf := durable.Define("fan-restart", func(ctx durable.Context, in int) ([]int, error) {
+			futs := make([]*durable.Future[int], n)
+			for i := range n {
+				futs[i] = durable.Go(ctx, fmt.Sprintf("item-%02d", i), func(sctx context.Context) (int, error) {
+					execs[i].Add(1)
+					if i >= half && first.Load() {
+						blocked.Add(1)
+						return 0, blockUntilDone(sctx)
+					}
+					return i*i + in, nil
+				})
+			}
+			out := make([]int, n)
+			for i, f := range futs {
+				v, err := f.Get(ctx)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = v
+				if i == half-1 {
+					reachedOnce.Do(func() { close(reached) }) // test hook, not durable
+				}
+			}
+			return out, nil
+		})
+		cfg := config(wf)
+		e1 := open(t, cfg)
+		if _, err := durable.Start(ctx, e1, wf, "fr-1", 1000); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, reached, "the first half of the futures to be recorded")
+		waitFor(t, "the second half to be executing", func() bool { return blocked.Load() == n-half })
+		mustClose(t, e1)
+		first.Store(false)
+
+		e2 := open(t, cfg)
+		got, err := durable.Run(ctx, e2, wf, "fr-1", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if got[i] != i*i+1000 {
+				t.Errorf("result[%d] = %d, want %d", i, got[i], i*i+1000)
+			}
+			want := int32(1)
+			if i >= half {
+				want = 2
+			}
+			if c := execs[i].Load(); c != want {
+				t.Errorf("item %d executed %d times, want %d", i, c, want)
+			}
+		}
+	})
+}

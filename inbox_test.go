@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -574,6 +576,84 @@ func TestMessageEvictedRunReceives(t *testing.T) {
 			if err != nil || got != "for "+id {
 				t.Errorf("run %s received %q, %v; want %q", id, got, err, "for "+id)
 			}
+		}
+	})
+}
+
+func TestSendReceive(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		entered := make(chan struct{}, 1)
+		release := make(chan struct{})
+		var receives atomic.Int32
+		wf := durable.Define("inbox", func(ctx durable.Context, in int) ([]string, error) {
+			if _, err := durable.Step(ctx, "hold", func(sctx context.Context) (int, error) {
+				signal(entered)
+				select {
+				case <-release:
+				case <-sctx.Done():
+					return 0, sctx.Err()
+				}
+				return 0, nil
+			}); err != nil {
+				return nil, err
+			}
+			var got []string
+			for range in {
+				m, err := durable.Receive[string](ctx, "greet")
+				if err != nil {
+					return nil, err
+				}
+				receives.Add(1)
+				got = append(got, m)
+			}
+			return got, nil
+		})
+		cfg := config(wf)
+		e1 := open(t, cfg)
+		h, err := durable.Start(ctx, e1, wf, "in-1", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv(t, entered, "the run to start")
+		// Sent before the run receives: stored, not lost.
+		if err := durable.Send(ctx, e1, h.ID(), "greet", "hello"); err != nil {
+			t.Fatal(err)
+		}
+		if err := durable.Send(ctx, e1, h.ID(), "other", "not for Receive(greet)"); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		if err := durable.Send(ctx, e1, h.ID(), "greet", "bonjour"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "two messages to be received", func() bool { return receives.Load() == 2 })
+		mustClose(t, e1)
+
+		// A message sent while no engine runs the workflow is stored too.
+		e2 := open(t, nil)
+		if err := durable.Send(ctx, e2, "in-1", "greet", "hallo"); err != nil {
+			t.Fatal(err)
+		}
+		mustClose(t, e2)
+
+		e3 := open(t, cfg)
+		got, err := durable.Run(ctx, e3, wf, "in-1", 3)
+		if want := []string{"hello", "bonjour", "hallo"}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Run = %q, %v; want %q", got, err, want)
+		}
+		// Receive ran twice before the restart and three times after it
+		// (two replayed, one live).
+		if n := receives.Load(); n != 5 {
+			t.Errorf("Receive returned %d times in all, want 5", n)
+		}
+
+		if err := durable.Send(ctx, e3, "in-1", "greet", "late"); !errors.Is(err, durable.ErrFinished) {
+			t.Errorf("Send to a finished run: err = %v; want ErrFinished", err)
+		}
+		if err := durable.Send(ctx, e3, "nobody", "greet", "hi"); !errors.Is(err, durable.ErrNotFound) {
+			t.Errorf("Send to an unknown run: err = %v; want ErrNotFound", err)
 		}
 	})
 }

@@ -228,18 +228,6 @@ func TestResumeAndAttach(t *testing.T) {
 	})
 }
 
-// waitInfo waits until ok says run id got there, and returns its info.
-func waitInfo(t *testing.T, e *durable.Engine, id string, ok func(durable.RunInfo) bool) durable.RunInfo {
-	t.Helper()
-	var info durable.RunInfo
-	var err error
-	waitFor(t, "run "+id, func() bool {
-		info, err = e.Get(context.Background(), id)
-		return err == nil && ok(info)
-	})
-	return info
-}
-
 // TestCancelParked cancels a parked run: it ends canceled at once, and
 // its waiting parent gets the cancellation.
 func TestCancelParked(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/durabletest"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -444,6 +446,43 @@ func TestConcurrentStartDuringRecovery(t *testing.T) {
 		wg.Wait()
 		if before.Load() != runs || work.Load() != 2*runs || after.Load() != runs {
 			t.Errorf("executions before=%d work=%d after=%d; want %d, %d, %d", before.Load(), work.Load(), after.Load(), runs, 2*runs, runs)
+		}
+	})
+}
+
+// Every timestamp of a run comes from Config.Clock: CreatedAt as well as
+// UpdatedAt and WakeAt, for top-level runs as for children. Otherwise a
+// clock behind the system's makes a run updated before it was created.
+func TestRunTimestampsFollowConfigClock(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+		clock := durabletest.NewClock(base)
+		child := durable.Define("ts-child", func(ctx durable.Context, in int) (int, error) { return in, nil })
+		wf := durable.Define("ts", func(ctx durable.Context, in int) (int, error) {
+			if _, err := durable.RunChild(ctx, child, "ts-kid", in); err != nil {
+				return 0, err
+			}
+			return in, durable.Sleep(ctx, time.Hour)
+		})
+		cfg := config(wf, child)
+		cfg.Clock = clock
+		e := open(t, cfg)
+		if _, err := durable.Start(ctx, e, wf, "ts-1", 1); err != nil {
+			t.Fatal(err)
+		}
+		info := waitStatus(t, e, "ts-kid", durable.StatusCompleted)
+		if !info.CreatedAt.Equal(base) || !info.UpdatedAt.Equal(base) {
+			t.Errorf("child: CreatedAt %v, UpdatedAt %v; want both %v (Config.Clock)", info.CreatedAt, info.UpdatedAt, base)
+		}
+		waitFor(t, "the sleep to be journaled", func() bool { return !mustGet(t, e, "ts-1").WakeAt.IsZero() })
+		info = mustGet(t, e, "ts-1")
+		if !info.WakeAt.Equal(base.Add(time.Hour)) || !info.UpdatedAt.Equal(base) {
+			t.Errorf("WakeAt %v, UpdatedAt %v; want %v and %v", info.WakeAt, info.UpdatedAt, base.Add(time.Hour), base)
+		}
+		if !info.CreatedAt.Equal(base) {
+			t.Errorf("top-level run: CreatedAt %v (the system clock), UpdatedAt %v; want CreatedAt %v from Config.Clock", info.CreatedAt, info.UpdatedAt, base)
 		}
 	})
 }

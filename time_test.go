@@ -554,3 +554,99 @@ func TestTimeSleepEvicted(t *testing.T) {
 		}
 	})
 }
+
+func TestSleepSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		const d = 300 * time.Millisecond
+		wf := durable.Define("sleeper", func(ctx durable.Context, in int) (sleepTimes, error) {
+			t0 := durable.Now(ctx)
+			if err := durable.Sleep(ctx, d); err != nil {
+				return sleepTimes{}, err
+			}
+			return sleepTimes{T0: t0, T1: durable.Now(ctx)}, nil
+		})
+		cfg := config(wf)
+		start := time.Now()
+		e1 := open(t, cfg)
+		if _, err := durable.Start(ctx, e1, wf, "sl-1", 0); err != nil {
+			t.Fatal(err)
+		}
+		var wake time.Time
+		waitFor(t, "the sleep to be journaled", func() bool {
+			info, err := e1.Get(ctx, "sl-1")
+			wake = info.WakeAt
+			return err == nil && !wake.IsZero()
+		})
+		mustClose(t, e1)
+
+		e2 := open(t, cfg)
+		got, err := durable.Run(ctx, e2, wf, "sl-1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el := got.T1.Sub(got.T0); el < d {
+			t.Errorf("the workflow slept %v across the restart, want >= %v", el, d)
+		}
+		if wake.Sub(got.T0) < d {
+			t.Errorf("wake time %v is less than %v after the sleep began (%v)", wake, d, got.T0)
+		}
+		if got.T1.Before(wake) {
+			t.Errorf("the sleep ended at %v, before its wake time %v", got.T1, wake)
+		}
+		if el := time.Since(start); el < d {
+			t.Errorf("the run finished %v after it started, want >= %v", el, d)
+		}
+	})
+}
+
+// With a clock that only the test moves, a sleep interrupted by a restart
+// must end exactly at its recorded wake time: a timer that started again
+// from zero would never fire, and one that fired early would show in T1.
+func TestSleepNotRestartedAfterRestart(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		clock := durabletest.NewClock(base)
+		wf := durable.Define("long-sleeper", func(ctx durable.Context, in int) (sleepTimes, error) {
+			t0 := durable.Now(ctx)
+			if err := durable.Sleep(ctx, time.Hour); err != nil {
+				return sleepTimes{}, err
+			}
+			return sleepTimes{T0: t0, T1: durable.Now(ctx)}, nil
+		})
+		cfg := config(wf)
+		cfg.Clock = clock
+		e1 := open(t, cfg)
+		if _, err := durable.Start(ctx, e1, wf, "ls-1", 0); err != nil {
+			t.Fatal(err)
+		}
+		var wake time.Time
+		waitFor(t, "the sleep to be journaled", func() bool {
+			info, err := e1.Get(ctx, "ls-1")
+			wake = info.WakeAt
+			return err == nil && !wake.IsZero()
+		})
+		if want := base.Add(time.Hour); !wake.Equal(want) {
+			t.Fatalf("WakeAt = %v, want %v", wake, want)
+		}
+		clock.Set(base.Add(20 * time.Minute)) // time passes while it sleeps
+		mustClose(t, e1)
+
+		// The process is down past the wake time; the run is due when it
+		// opens.
+		clock.Set(wake.Add(time.Minute))
+		e2 := open(t, cfg)
+		got, err := durable.Run(ctx, e2, wf, "ls-1", 0)
+		if err != nil {
+			t.Fatalf("Run: %v (a sleep restarted from zero would never end on this clock)", err)
+		}
+		if !got.T0.Equal(base) || !got.T1.Equal(wake.Add(time.Minute)) {
+			t.Errorf("slept from %v to %v; want from %v to %v", got.T0, got.T1, base, wake.Add(time.Minute))
+		}
+	})
+}
+
+type sleepTimes struct{ T0, T1 time.Time }

@@ -1,0 +1,184 @@
+package durable_test
+
+// Helpers shared by the behaviour tests of package durable.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/journal"
+)
+
+// waitLimit bounds every wait of these tests: a condition that is not met
+// by then is a failure (a hang), never a timing assertion.
+const waitLimit = 10 * time.Second
+
+// opener opens a new engine on the test's store. Calling it again after
+// Close of the previous engine simulates a restart: the memory variant
+// shares one journal.Memory, the bolt variant reopens one file. Every engine
+// is closed at the end of the test.
+type opener func(t *testing.T, cfg *durable.Config) *durable.Engine
+
+// forEachStore runs fn once with a memory store and once with a bbolt file,
+// in parallel subtests.
+func forEachStore(t *testing.T, fn func(t *testing.T, open opener)) {
+	t.Helper()
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		store := journal.NewMemory()
+		fn(t, func(t *testing.T, cfg *durable.Config) *durable.Engine {
+			t.Helper()
+			e, err := durable.New(store, quiet(cfg))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		})
+	})
+	t.Run("bolt", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "journal.db")
+		fn(t, func(t *testing.T, cfg *durable.Config) *durable.Engine {
+			t.Helper()
+			e, err := durable.Open(path, quiet(cfg))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		})
+	})
+	// Every behaviour again with a run cache of one: every run that waits
+	// is evicted as soon as another waits, and replayed when woken. The
+	// results must not change, and no recorded step may run again.
+	t.Run("memory-cache1", func(t *testing.T) {
+		t.Parallel()
+		store := journal.NewMemory()
+		fn(t, func(t *testing.T, cfg *durable.Config) *durable.Engine {
+			t.Helper()
+			c := quiet(cfg)
+			if c.MaxCachedRuns == 0 {
+				c.MaxCachedRuns = 1
+			}
+			e, err := durable.New(store, c)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		})
+	})
+}
+
+// quiet returns a copy of cfg whose engine does not log (parked runs and
+// abandoned steps are expected here).
+func quiet(cfg *durable.Config) *durable.Config {
+	var c durable.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &c
+}
+
+func config(wfs ...durable.Definition) *durable.Config {
+	return &durable.Config{Workflows: wfs}
+}
+
+// testCtx bounds the calls of a test that wait for runs.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// recv waits for a value on ch.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitStatus waits until run id has status st and returns its info.
+func waitStatus(t *testing.T, e *durable.Engine, id string, st durable.Status) durable.RunInfo {
+	t.Helper()
+	var info durable.RunInfo
+	var err error
+	waitFor(t, fmt.Sprintf("run %q to be %v", id, st), func() bool {
+		info, err = e.Get(context.Background(), id)
+		return err == nil && info.Status == st
+	})
+	return info
+}
+
+func mustGet(t *testing.T, e *durable.Engine, id string) durable.RunInfo {
+	t.Helper()
+	info, err := e.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	return info
+}
+
+func mustClose(t *testing.T, e *durable.Engine) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- e.Close() }()
+	if err := recv(t, done, "Close"); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// signal sends on ch without blocking: ch is buffered for the signals a
+// test expects, extra ones are dropped.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// blockUntilDone blocks a step until its context ends and returns the
+// context's error.
+func blockUntilDone(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// waitInfo waits until ok says run id got there, and returns its info.
+func waitInfo(t *testing.T, e *durable.Engine, id string, ok func(durable.RunInfo) bool) durable.RunInfo {
+	t.Helper()
+	var info durable.RunInfo
+	var err error
+	waitFor(t, "run "+id, func() bool {
+		info, err = e.Get(context.Background(), id)
+		return err == nil && ok(info)
+	})
+	return info
+}
