@@ -54,6 +54,9 @@ func TestResumeWhileParking(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e2.Close()
+		// The run waits for a message: a message (on another channel)
+		// loads it, and its replay parks it.
+		go func() { _ = Send(t.Context(), e2, "r", "nudge", 0) }()
 		<-entered
 		diverge.Store(false) // the code is fixed; press Resume
 		resumed := make(chan error, 1)
