@@ -1,5 +1,5 @@
 // Command durable is the durable CLI for a journal in PostgreSQL: it
-// lists, shows and cancels runs in a live database, beside the
+// lists, shows, cancels and sends to runs in a live database, beside the
 // engines that execute them.
 //
 //	cd journal/postgres
@@ -15,6 +15,10 @@
 //	cancel ID
 //	    requests that the run be canceled; the engine that owns it learns
 //	    of it within about 100 ms (LISTEN/NOTIFY) and cancels it.
+//	send ID CHANNEL JSON
+//	    sends the JSON text as a message on CHANNEL; the run's code
+//	    receives it into the type it asks for (durable.Receive[T]), and
+//	    its owner hears of it at once.
 //
 // -postgres defaults to $DURABLE_POSTGRES_URL. The core module's
 // cmd/durable (bbolt files) cannot depend on pgx; this command is its
@@ -56,6 +60,7 @@ commands:
   list [-status S] [-workflow W] [-limit N]   list runs
   show ID                                     show a run and its timeline
   cancel ID                                   request that a run be canceled
+  send ID CHANNEL JSON                        send a JSON message to a run
 
 -postgres defaults to $DURABLE_POSTGRES_URL. Exit status: 0 ok, 1 failure, 2 usage.
 `
@@ -86,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "durable: no database: pass -postgres URL or set DURABLE_POSTGRES_URL")
 		return exitUsage
 	}
-	cmds := map[string]func(*cli, []string) int{"list": (*cli).list, "show": (*cli).show, "cancel": (*cli).cancel}
+	cmds := map[string]func(*cli, []string) int{"list": (*cli).list, "show": (*cli).show, "cancel": (*cli).cancel, "send": (*cli).send}
 	cmd := cmds[fs.Arg(0)]
 	if cmd == nil {
 		fmt.Fprintf(stderr, "durable: unknown command %q\n%s", fs.Arg(0), usage)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/journal"
@@ -74,5 +75,46 @@ func TestListShowCancel(t *testing.T) {
 	}
 	if _, _, code = cmd("bogus"); code != exitUsage {
 		t.Fatalf("unknown command: exit %d, want %d", code, exitUsage)
+	}
+}
+
+var waiter = durable.Define("waiter", func(ctx durable.Context, _ int) (string, error) {
+	type note struct{ Text string }
+	n, err := durable.Receive[note](ctx, "note")
+	return "got " + n.Text, err
+})
+
+// TestSend sends a JSON message from the command to a run that an engine
+// (another Store, as another process would have) executes: the run
+// receives it and completes.
+func TestSend(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t, url)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := durable.New(s, &durable.Config{Workflows: []durable.Definition{waiter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h, err := durable.Start(ctx, e, waiter, "w", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"-postgres", url, "-schema", schema, "send", "w", "note", `{"Text": "hi"}`}, &out, &errb); code != exitOK {
+		t.Fatalf("send = %d\n%s%s", code, out.String(), errb.String())
+	}
+	got, err := h.Result(ctx)
+	if err != nil || got != "got hi" {
+		t.Fatalf("the run's result = %q, %v; want \"got hi\"", got, err)
+	}
+	if code := run([]string{"-postgres", url, "-schema", schema, "send", "w", "note", `not json`}, &out, &errb); code != exitUsage {
+		t.Fatalf("send of invalid JSON: exit %d, want %d", code, exitUsage)
 	}
 }
