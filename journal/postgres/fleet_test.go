@@ -51,7 +51,7 @@ type fleetSpec struct {
 }
 
 func fleetSpecOf(i int) fleetSpec {
-	s := fleetSpec{ID: fleetRunID(i), Steps: 4 + i%3, SleepMS: 5000 + 1500*(i%4), Wait: i%3 == 0, Children: 2 * (i % 2)}
+	s := fleetSpec{ID: fleetRunID(i), Steps: 4 + i%3, SleepMS: 6000 + 1500*(i%4), Wait: i%3 == 0, Children: 2 * (i % 2)}
 	if i%6 == 3 {
 		s.Wait, s.Cancel = true, true
 	}
@@ -236,7 +236,7 @@ func TestFleetKill(t *testing.T) {
 	}
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	kills, stops := 0, 0
+	kills, stops, restarts := 0, 0, 0
 	done := func() bool {
 		rs, err := cs.ListRuns(ctx, journal.Filter{Status: journal.StatusRunning})
 		return err == nil && len(rs) == 0
@@ -255,7 +255,7 @@ func TestFleetKill(t *testing.T) {
 			deliver()
 		}
 		switch step {
-		case 1, 2, 3, 6: // SIGKILL a random worker, start it again
+		case 1, 2, 3, 5: // SIGKILL a random worker, start it again
 			i := rng.IntN(workers)
 			log.Append("kill %d", procs[i].Cmd.Process.Pid)
 			procs[i].Kill(t)
@@ -270,13 +270,14 @@ func TestFleetKill(t *testing.T) {
 			time.Sleep(2*fleetLease + time.Second)
 			log.Append("cont %d", p.Pid)
 			p.Signal(syscall.SIGCONT)
-		case 5: // PostgreSQL restarts under the fleet
+		case 6: // PostgreSQL restarts under the fleet
 			pgtest.Restart(t)
+			restarts++
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	if kills < 4 || stops < 1 {
-		t.Errorf("the runs finished before the schedule did: %d kills, %d stops (make the workload longer)", kills, stops)
+	if kills < 4 || stops < 1 || restarts < 1 {
+		t.Errorf("the runs finished before the schedule did: %d kills, %d stops, %d server restarts (make the workload longer)", kills, stops, restarts)
 	}
 
 	// Every run ends as the reference says.
