@@ -18,24 +18,24 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-// tmWantCanceled fails the test unless err matches ErrCanceled (and so
+// wantCanceled fails the test unless err matches ErrCanceled (and so
 // context.Canceled).
-func tmWantCanceled(t *testing.T, what string, err error) {
+func wantCanceled(t *testing.T, what string, err error) {
 	t.Helper()
 	if !errors.Is(err, durable.ErrCanceled) || !errors.Is(err, context.Canceled) {
 		t.Errorf("%s = %v, want an error matching ErrCanceled and context.Canceled", what, err)
 	}
 }
 
-// tmOnce closes a channel once, however often it is called.
-type tmOnce struct {
+// once closes a channel once, however often it is called.
+type once struct {
 	once sync.Once
 	c    chan struct{}
 }
 
-func tmNewOnce() *tmOnce { return &tmOnce{c: make(chan struct{})} }
+func newOnce() *once { return &once{c: make(chan struct{})} }
 
-func (o *tmOnce) fire() { o.once.Do(func() { close(o.c) }) }
+func (o *once) fire() { o.once.Do(func() { close(o.c) }) }
 
 // Cancel during a step: the step's context is canceled, the step ends, and
 // the run ends StatusCanceled with an error matching ErrCanceled. From the
@@ -45,7 +45,7 @@ func TestCancelInStep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
 		var stepErrs, ctxErrs tmLog[error]
-		started := tmNewOnce()
+		started := newOnce()
 		wf := durable.Define("tm-cancel-step", func(ctx durable.Context, _ struct{}) (int, error) {
 			_, err := durable.Step(ctx, "block", func(sctx context.Context) (int, error) {
 				counts.add("block")
@@ -57,7 +57,7 @@ func TestCancelInStep(t *testing.T) {
 			ctxErrs.add(ctx.Err())
 			return 0, err
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		h, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
@@ -67,9 +67,9 @@ func TestCancelInStep(t *testing.T) {
 			t.Fatalf("Cancel: %v", err)
 		}
 		_, err = h.Result(t.Context())
-		tmWantCanceled(t, "Result", err)
-		info := tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
-		tmWantCanceled(t, "RunInfo.Err", info.Err)
+		wantCanceled(t, "Result", err)
+		info := wantStatus(t, env.Engine, "r", durable.StatusCanceled)
+		wantCanceled(t, "RunInfo.Err", info.Err)
 		if !info.CancelRequested {
 			t.Errorf("RunInfo.CancelRequested = false")
 		}
@@ -113,7 +113,7 @@ func TestCancelInWait(t *testing.T) {
 		{"future-retry-wait", func(ctx durable.Context) error {
 			f := durable.Go(ctx, "flaky", func(context.Context) (int, error) {
 				return 0, errors.New("try again later")
-			}, durable.WithRetry(tmRetryHourly))
+			}, durable.WithRetry(retryHourly))
 			_, err := f.Get(ctx)
 			return err
 		}},
@@ -125,14 +125,14 @@ func TestCancelInWait(t *testing.T) {
 				var ats tmLog[time.Time]
 				wf := durable.Define("tm-cancel-wait", func(ctx durable.Context, _ struct{}) (int, error) {
 					err := tc.wait(ctx)
-					at, serr := tmNowStep(durable.WithoutCancel(ctx), &counts, "at")
+					at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
 					if serr != nil {
 						return 0, serr
 					}
 					ats.add(at)
 					return 0, err
 				})
-				env := durabletest.New(t, tmConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				start := time.Now()
 				h, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{})
 				if err != nil {
@@ -143,8 +143,8 @@ func TestCancelInWait(t *testing.T) {
 					t.Fatalf("Cancel: %v", err)
 				}
 				_, err = h.Result(t.Context())
-				tmWantCanceled(t, "Result", err)
-				tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
+				wantCanceled(t, "Result", err)
+				wantStatus(t, env.Engine, "r", durable.StatusCanceled)
 				if got := ats.all(); len(got) != 1 || !got[0].Equal(start.Add(10*time.Minute)) {
 					t.Errorf("the wait returned at %v, want once at start+10m (start %v)", got, start)
 				}
@@ -153,8 +153,8 @@ func TestCancelInWait(t *testing.T) {
 	}
 }
 
-// tmRetryHourly retries a step once an hour, forever.
-var tmRetryHourly = retry.Policy{MaxAttempts: -1, Backoff: backoff.Constant(time.Hour)}
+// retryHourly retries a step once an hour, forever.
+var retryHourly = retry.Policy{MaxAttempts: -1, Backoff: backoff.Constant(time.Hour)}
 
 // Cancel during Future.Get of a running Go step: the step's context is
 // canceled and Get returns ErrCanceled.
@@ -162,7 +162,7 @@ func TestCancelInFutureGet(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var stepErrs tmLog[error]
-		started := tmNewOnce()
+		started := newOnce()
 		wf := durable.Define("tm-cancel-future", func(ctx durable.Context, _ struct{}) (int, error) {
 			f := durable.Go(ctx, "slow", func(sctx context.Context) (int, error) {
 				started.fire()
@@ -172,7 +172,7 @@ func TestCancelInFutureGet(t *testing.T) {
 			})
 			return f.Get(ctx)
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		h, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
@@ -182,8 +182,8 @@ func TestCancelInFutureGet(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = h.Result(t.Context())
-		tmWantCanceled(t, "Result", err)
-		tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
+		wantCanceled(t, "Result", err)
+		wantStatus(t, env.Engine, "r", durable.StatusCanceled)
 		if got := stepErrs.all(); len(got) != 1 || got[0] != context.Canceled {
 			t.Errorf("the step's context ended with %v, want [context.Canceled]", got)
 		}
@@ -211,7 +211,7 @@ func TestCancelChildren(t *testing.T) {
 			durable.StartChild(ctx, detached, "detached", struct{}{}, durable.Detached())
 			return durable.RunChild(ctx, child, "child", struct{}{})
 		})
-		env := durabletest.New(t, tmConfig(parent, child, grandchild, detached))
+		env := durabletest.New(t, quietConfig(parent, child, grandchild, detached))
 		h, err := durable.Start(t.Context(), env.Engine, parent, "parent", struct{}{})
 		if err != nil {
 			t.Fatal(err)
@@ -219,20 +219,20 @@ func TestCancelChildren(t *testing.T) {
 		time.Sleep(time.Hour)
 		synctest.Wait()
 		for _, id := range []string{"parent", "child", "grandchild", "detached"} {
-			tmWantStatus(t, env.Engine, id, durable.StatusRunning)
+			wantStatus(t, env.Engine, id, durable.StatusRunning)
 		}
 		if err := env.Engine.Cancel(t.Context(), "parent"); err != nil {
 			t.Fatal(err)
 		}
 		_, err = h.Result(t.Context())
-		tmWantCanceled(t, "the parent's Result", err)
+		wantCanceled(t, "the parent's Result", err)
 		synctest.Wait()
 		for _, id := range []string{"parent", "child", "grandchild"} {
-			info := tmWantStatus(t, env.Engine, id, durable.StatusCanceled)
-			tmWantCanceled(t, fmt.Sprintf("run %q's Err", id), info.Err)
+			info := wantStatus(t, env.Engine, id, durable.StatusCanceled)
+			wantCanceled(t, fmt.Sprintf("run %q's Err", id), info.Err)
 		}
-		tmWantStatus(t, env.Engine, "detached", durable.StatusRunning)
-		out, err := tmResult(t, env.Engine, detached, "detached", struct{}{})
+		wantStatus(t, env.Engine, "detached", durable.StatusRunning)
+		out, err := result(t, env.Engine, detached, "detached", struct{}{})
 		if err != nil || out != "detached done" {
 			t.Errorf("the detached child returned %q, %v; want it to complete", out, err)
 		}
@@ -249,14 +249,14 @@ func TestCancelNotLoaded(t *testing.T) {
 		var ats tmLog[time.Time]
 		wf := durable.Define("tm-cancel-unloaded", func(ctx durable.Context, _ struct{}) (int, error) {
 			err := durable.Sleep(ctx, time.Hour)
-			at, serr := tmNowStep(durable.WithoutCancel(ctx), &counts, "at")
+			at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
 			if serr != nil {
 				return 0, serr
 			}
 			ats.add(at)
 			return 0, err
 		})
-		withWF := tmConfig(wf)
+		withWF := quietConfig(wf)
 		env := durabletest.New(t, withWF)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
@@ -268,22 +268,22 @@ func TestCancelNotLoaded(t *testing.T) {
 		if err := env.Engine.Cancel(t.Context(), "r"); !errors.Is(err, durable.ErrClosed) {
 			t.Errorf("Cancel on a closed engine = %v, want ErrClosed", err)
 		}
-		env.Config = tmConfig() // an engine without the workflow
+		env.Config = quietConfig() // an engine without the workflow
 		env.Restart()
 		if err := env.Engine.Cancel(t.Context(), "r"); err != nil {
 			t.Fatalf("Cancel via an engine without the workflow: %v", err)
 		}
 		synctest.Wait()
-		if info := tmGet(t, env.Engine, "r"); !info.CancelRequested || info.Status.Terminal() {
+		if info := mustGet(t, env.Engine, "r"); !info.CancelRequested || info.Status.Terminal() {
 			t.Fatalf("after Cancel: %+v, want an unfinished run with CancelRequested", info)
 		}
 		time.Sleep(10 * time.Minute)
 		resumed := time.Now()
 		env.Config = withWF
 		env.Restart()
-		_, err := tmResult(t, env.Engine, wf, "r", struct{}{})
-		tmWantCanceled(t, "Result", err)
-		tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
+		_, err := result(t, env.Engine, wf, "r", struct{}{})
+		wantCanceled(t, "Result", err)
+		wantStatus(t, env.Engine, "r", durable.StatusCanceled)
 		if got := ats.all(); len(got) != 1 || !got[0].Equal(resumed) {
 			t.Errorf("the sleep returned at %v, want once, at the resume %v", got, resumed)
 		}
@@ -304,7 +304,7 @@ func TestCancelFinishedOrUnknown(t *testing.T) {
 			}
 			return "done", nil
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		ctx := t.Context()
 		if _, err := durable.Run(ctx, env.Engine, wf, "completed", "complete"); err != nil {
 			t.Fatal(err)
@@ -334,9 +334,9 @@ func TestCancelFinishedOrUnknown(t *testing.T) {
 		if err := env.Engine.Cancel(ctx, "no-such-run"); !errors.Is(err, durable.ErrNotFound) {
 			t.Errorf("Cancel of an unknown run = %v, want ErrNotFound", err)
 		}
-		tmWantStatus(t, env.Engine, "completed", durable.StatusCompleted)
-		tmWantStatus(t, env.Engine, "failed", durable.StatusFailed)
-		tmWantStatus(t, env.Engine, "canceled", durable.StatusCanceled)
+		wantStatus(t, env.Engine, "completed", durable.StatusCompleted)
+		wantStatus(t, env.Engine, "failed", durable.StatusFailed)
+		wantStatus(t, env.Engine, "canceled", durable.StatusCanceled)
 	})
 }
 
@@ -368,7 +368,7 @@ func TestCancelCleanupWithoutCancel(t *testing.T) {
 			}
 			return "cleaned up", nil
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
@@ -383,11 +383,11 @@ func TestCancelCleanupWithoutCancel(t *testing.T) {
 			t.Fatalf("cleanup1 ran %d times, want 1", n)
 		}
 		env.Restart() // between the cleanup steps
-		out, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		out, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil || out != "cleaned up" {
 			t.Fatalf("Result = %q, %v; want the cleanup's result", out, err)
 		}
-		info := tmWantStatus(t, env.Engine, "r", durable.StatusCompleted)
+		info := wantStatus(t, env.Engine, "r", durable.StatusCompleted)
 		if info.Err != nil || !info.CancelRequested {
 			t.Errorf("RunInfo: Err %v, CancelRequested %v; want nil, true", info.Err, info.CancelRequested)
 		}
@@ -404,8 +404,8 @@ func TestCancelCleanupWithoutCancel(t *testing.T) {
 	})
 }
 
-// tmCtxState is what the workflow observes of its Context.
-type tmCtxState struct {
+// ctxState is what the workflow observes of its Context.
+type ctxState struct {
 	Err              error
 	Done             bool
 	DetachedErr      error
@@ -413,8 +413,8 @@ type tmCtxState struct {
 	StepErr, SendErr error // a Step and a Receive called after delivery
 }
 
-func tmObserve(ctx durable.Context) tmCtxState {
-	s := tmCtxState{Err: ctx.Err(), DetachedErr: durable.WithoutCancel(ctx).Err()}
+func observe(ctx durable.Context) ctxState {
+	s := ctxState{Err: ctx.Err(), DetachedErr: durable.WithoutCancel(ctx).Err()}
 	select {
 	case <-ctx.Done():
 		s.Done = true
@@ -432,12 +432,12 @@ func TestCancelContextDoneErr(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
-		var states tmLog[tmCtxState]
+		var states tmLog[ctxState]
 		var ats tmLog[time.Time]
 		wf := durable.Define("tm-cancel-ctx", func(ctx durable.Context, _ struct{}) (int, error) {
-			states.add(tmObserve(ctx))
+			states.add(observe(ctx))
 			err := durable.Sleep(ctx, time.Hour)
-			after := tmObserve(ctx)
+			after := observe(ctx)
 			_, after.StepErr = durable.Step(ctx, "never", func(context.Context) (int, error) {
 				counts.add("never")
 				return 0, nil
@@ -447,14 +447,14 @@ func TestCancelContextDoneErr(t *testing.T) {
 				after.SendErr = fmt.Errorf("a second sleep returned %v", serr)
 			}
 			states.add(after)
-			at, serr := tmNowStep(durable.WithoutCancel(ctx), &counts, "at")
+			at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
 			if serr != nil {
 				return 0, serr
 			}
 			ats.add(at)
 			return 0, err
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
@@ -463,8 +463,8 @@ func TestCancelContextDoneErr(t *testing.T) {
 		if err := env.Engine.Cancel(t.Context(), "r"); err != nil {
 			t.Fatal(err)
 		}
-		_, err := tmResult(t, env.Engine, wf, "r", struct{}{})
-		tmWantCanceled(t, "Result", err)
+		_, err := result(t, env.Engine, wf, "r", struct{}{})
+		wantCanceled(t, "Result", err)
 		got := states.all()
 		if len(got) != 2 {
 			t.Fatalf("observed the Context %d times, want 2", len(got))
@@ -481,8 +481,8 @@ func TestCancelContextDoneErr(t *testing.T) {
 				t.Errorf("WithoutCancel: Err %v, Done nil %v; want nil, nil", s.DetachedErr, s.DetachedDoneNil)
 			}
 		}
-		tmWantCanceled(t, "a Step after the cancel", after.StepErr)
-		tmWantCanceled(t, "a Receive after the cancel", after.SendErr)
+		wantCanceled(t, "a Step after the cancel", after.StepErr)
+		wantCanceled(t, "a Receive after the cancel", after.SendErr)
 		if n := counts.get("never"); n != 0 {
 			t.Errorf("a step called after the cancel ran %d times", n)
 		}
@@ -492,22 +492,22 @@ func TestCancelContextDoneErr(t *testing.T) {
 	})
 }
 
-// tmRecKey is a journal record without its payload, for comparisons.
-type tmRecKey struct {
+// recKey is a journal record without its payload, for comparisons.
+type recKey struct {
 	Pos, Seq    uint32
 	Kind, Flags uint8
 	Name        string
 }
 
-func tmRecords(t *testing.T, s journal.Store, id string) []tmRecKey {
+func records(t *testing.T, s journal.Store, id string) []recKey {
 	t.Helper()
 	recs, err := s.Records(context.Background(), id)
 	if err != nil {
 		t.Fatalf("Records(%q): %v", id, err)
 	}
-	out := make([]tmRecKey, len(recs))
+	out := make([]recKey, len(recs))
 	for i, r := range recs {
-		out[i] = tmRecKey{r.Pos, r.Seq, r.Kind, r.Flags, r.Name}
+		out[i] = recKey{r.Pos, r.Seq, r.Kind, r.Flags, r.Name}
 	}
 	return out
 }
@@ -538,7 +538,7 @@ func TestCancelReplayDeterministic(t *testing.T) {
 			}
 			return 3, nil
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
@@ -547,15 +547,15 @@ func TestCancelReplayDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		before := tmRecords(t, env.Store, "r")
+		before := records(t, env.Store, "r")
 		env.Restart()
 		synctest.Wait()
-		if after := tmRecords(t, env.Store, "r"); !slices.Equal(before, after) {
+		if after := records(t, env.Store, "r"); !slices.Equal(before, after) {
 			t.Errorf("replay changed the journal:\nbefore %v\nafter  %v", before, after)
 		}
-		_, err := tmResult(t, env.Engine, wf, "r", struct{}{})
-		tmWantCanceled(t, "Result", err)
-		tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
+		_, err := result(t, env.Engine, wf, "r", struct{}{})
+		wantCanceled(t, "Result", err)
+		wantStatus(t, env.Engine, "r", durable.StatusCanceled)
 		if got := reached.all(); !slices.Equal(got, []int{1, 1}) {
 			t.Errorf("the cancel reached the workflow in sleeps %v, want [1 1] (live, then replayed)", got)
 		}
@@ -618,14 +618,14 @@ func TestDeadlineRun(t *testing.T) {
 				wf := durable.Define("tm-deadline", func(ctx durable.Context, _ struct{}) (string, error) {
 					err := durable.Sleep(ctx, tc.sleep)
 					ctxErrs.add(ctx.Err())
-					at, serr := tmNowStep(durable.WithoutCancel(ctx), &counts, "at")
+					at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
 					if serr != nil {
 						return "", serr
 					}
 					ats.add(at)
 					return "slept", err
 				})
-				env := durabletest.New(t, tmConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				start := time.Now()
 				if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}, tc.opts(start)...); err != nil {
 					t.Fatal(err)
@@ -638,8 +638,8 @@ func TestDeadlineRun(t *testing.T) {
 					time.Sleep(tc.reopenAt - tc.closeAt)
 					env.Restart()
 				}
-				out, err := tmResult(t, env.Engine, wf, "r", struct{}{})
-				info := tmGet(t, env.Engine, "r")
+				out, err := result(t, env.Engine, wf, "r", struct{}{})
+				info := mustGet(t, env.Engine, "r")
 				if !info.Deadline.Equal(start.Add(tc.wantLimit)) {
 					t.Errorf("RunInfo.Deadline = start+%v, want start+%v", info.Deadline.Sub(start), tc.wantLimit)
 				}
@@ -652,7 +652,7 @@ func TestDeadlineRun(t *testing.T) {
 					}
 					time.Sleep(2 * time.Hour) // past the deadline: nothing happens
 					synctest.Wait()
-					tmWantStatus(t, env.Engine, "r", durable.StatusCompleted)
+					wantStatus(t, env.Engine, "r", durable.StatusCompleted)
 					return
 				}
 				if !errors.Is(err, durable.ErrDeadlineExceeded) || !errors.Is(err, durable.ErrCanceled) || !errors.Is(err, context.DeadlineExceeded) {
@@ -678,14 +678,14 @@ func TestCancelEvictedRun(t *testing.T) {
 		var counts tmCounts
 		wf := durable.Define("tm-cancel-evicted", func(ctx durable.Context, _ struct{}) (int, error) {
 			err := durable.Sleep(ctx, time.Hour)
-			at, serr := tmNowStep(durable.WithoutCancel(ctx), &counts, "at")
+			at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
 			if serr != nil {
 				return 0, serr
 			}
 			ats.add(at)
 			return 0, err
 		})
-		cfg := tmConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.MaxCachedRuns = 1
 		env := durabletest.New(t, cfg)
 		start := time.Now()
@@ -702,8 +702,8 @@ func TestCancelEvictedRun(t *testing.T) {
 			}
 		}
 		for i := range runs {
-			_, err := tmResult(t, env.Engine, wf, fmt.Sprint("r", i), struct{}{})
-			tmWantCanceled(t, fmt.Sprint("run r", i), err)
+			_, err := result(t, env.Engine, wf, fmt.Sprint("r", i), struct{}{})
+			wantCanceled(t, fmt.Sprint("run r", i), err)
 		}
 		for _, at := range ats.all() {
 			if !at.Equal(start.Add(10 * time.Minute)) {
@@ -731,14 +731,14 @@ func TestCancelNotLoadedWithChildren(t *testing.T) {
 		parent := durable.Define("tm-unloaded-parent", func(ctx durable.Context, _ struct{}) (string, error) {
 			return durable.RunChild(ctx, child, "child", struct{}{})
 		})
-		all := tmConfig(parent, child, grandchild)
+		all := quietConfig(parent, child, grandchild)
 		env := durabletest.New(t, all)
 		if _, err := durable.Start(t.Context(), env.Engine, parent, "parent", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		env.Config = tmConfig()
+		env.Config = quietConfig()
 		env.Restart()
 		if err := env.Engine.Cancel(t.Context(), "parent"); err != nil {
 			t.Fatal(err)
@@ -746,11 +746,11 @@ func TestCancelNotLoadedWithChildren(t *testing.T) {
 		synctest.Wait()
 		env.Config = all
 		env.Restart()
-		_, err := tmResult(t, env.Engine, parent, "parent", struct{}{})
-		tmWantCanceled(t, "the parent's Result", err)
+		_, err := result(t, env.Engine, parent, "parent", struct{}{})
+		wantCanceled(t, "the parent's Result", err)
 		synctest.Wait()
 		for _, id := range []string{"parent", "child", "grandchild"} {
-			tmWantStatus(t, env.Engine, id, durable.StatusCanceled)
+			wantStatus(t, env.Engine, id, durable.StatusCanceled)
 		}
 	})
 }
@@ -763,7 +763,7 @@ func TestCancelInAwaitAll(t *testing.T) {
 		wf := durable.Define("tm-cancel-await-all", func(ctx durable.Context, _ struct{}) (int, error) {
 			return 0, durable.AwaitAll(ctx, durable.NewTimer(ctx, 10*time.Hour))
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
 		h, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{})
 		if err != nil {
@@ -774,8 +774,8 @@ func TestCancelInAwaitAll(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = h.Result(t.Context())
-		tmWantCanceled(t, "Result", err)
-		tmWantStatus(t, env.Engine, "r", durable.StatusCanceled)
+		wantCanceled(t, "Result", err)
+		wantStatus(t, env.Engine, "r", durable.StatusCanceled)
 		if d := time.Since(start); d != 10*time.Minute {
 			t.Errorf("the run ended at start+%v, want at the cancel, start+10m", d)
 		}

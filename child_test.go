@@ -22,9 +22,9 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-// ccChildEngineClosed: the engine closes while a child runs; on reopen the
+// childEngineClosed: the engine closes while a child runs; on reopen the
 // child finishes once and the parent resumes with its result.
-func ccChildEngineClosed(t *testing.T, cache int) {
+func childEngineClosed(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		var childWork, childFinished, parentBefore, parentAfter atomic.Int32
 		var block atomic.Bool
@@ -93,12 +93,12 @@ func ccChildEngineClosed(t *testing.T, cache int) {
 
 func TestChildSurvivesEngineClose(t *testing.T) {
 	t.Parallel()
-	ccChildEngineClosed(t, 0)
+	childEngineClosed(t, 0)
 }
 
-// ccChildLinks: StartChild futures, explicit and generated ids, and the
+// childLinks: StartChild futures, explicit and generated ids, and the
 // parent links in List and Get.
-func ccChildLinks(t *testing.T, cache int) {
+func childLinks(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		var squares ccCounts
 		child := durable.Define("cc-links-child", func(ctx durable.Context, n int) (int, error) {
@@ -106,7 +106,7 @@ func ccChildLinks(t *testing.T, cache int) {
 				return 0, err
 			}
 			return durable.Step(ctx, "square", func(sctx context.Context) (int, error) {
-				squares.inc(ccStepKey(sctx))
+				squares.inc(stepKey(sctx))
 				return n * n, nil
 			})
 		})
@@ -171,7 +171,7 @@ func ccChildLinks(t *testing.T, cache int) {
 
 func TestChildStartChildIDsAndParentLinks(t *testing.T) {
 	t.Parallel()
-	ccChildLinks(t, 0)
+	childLinks(t, 0)
 }
 
 // TestChildFailureIsChildErrorWithPath: a child's failure reaches the
@@ -216,9 +216,9 @@ func TestChildFailureIsChildErrorWithPath(t *testing.T) {
 	})
 }
 
-// ccChildCancel: canceling a parent cancels its children, except detached
+// childCancel: canceling a parent cancels its children, except detached
 // ones, which complete.
-func ccChildCancel(t *testing.T, cache int) {
+func childCancel(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		child := durable.Define("cc-cancel-child", func(ctx durable.Context, name string) (string, error) {
 			msg, err := durable.Receive[string](ctx, "go")
@@ -274,7 +274,7 @@ func ccChildCancel(t *testing.T, cache int) {
 
 func TestChildCancelReachesAttachedNotDetached(t *testing.T) {
 	t.Parallel()
-	ccChildCancel(t, 0)
+	childCancel(t, 0)
 }
 
 // TestChildGetOfDetachedChildSeesCancel: Future.Get takes no journal

@@ -17,9 +17,9 @@ func TestTimeClockJumpForward(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
 		var nows tmLog[time.Time]
-		wf := tmClockWorkflow("tm-clock-forward", &counts, &nows)
-		clock := durabletest.NewClock(tmClockStart)
-		cfg := tmConfig(wf)
+		wf := clockWorkflow("tm-clock-forward", &counts, &nows)
+		clock := durabletest.NewClock(clockStart)
+		cfg := quietConfig(wf)
 		cfg.Clock = clock
 		env := durabletest.New(t, cfg)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
@@ -27,7 +27,7 @@ func TestTimeClockJumpForward(t *testing.T) {
 		}
 		time.Sleep(48 * time.Hour) // bubble time does not move the injected clock
 		synctest.Wait()
-		if info := tmGet(t, env.Engine, "r"); !info.WakeAt.Equal(tmClockStart.Add(time.Hour)) {
+		if info := mustGet(t, env.Engine, "r"); !info.WakeAt.Equal(clockStart.Add(time.Hour)) {
 			t.Errorf("WakeAt = %v, want the injected clock's start + 1h", info.WakeAt)
 		}
 		if n := counts.get("after"); n != 0 {
@@ -46,12 +46,12 @@ func TestTimeClockJumpForward(t *testing.T) {
 		if err := durable.Send(t.Context(), env.Engine, "r", "go", "now"); err != nil {
 			t.Fatal(err)
 		}
-		now, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		now, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !now.Equal(tmClockStart) {
-			t.Errorf("durable.Now = %v, want the injected clock's %v", now, tmClockStart)
+		if !now.Equal(clockStart) {
+			t.Errorf("durable.Now = %v, want the injected clock's %v", now, clockStart)
 		}
 	})
 }
@@ -63,9 +63,9 @@ func TestTimeClockJumpBackward(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
 		var nows tmLog[time.Time]
-		wf := tmClockWorkflow("tm-clock-backward", &counts, &nows)
-		clock := durabletest.NewClock(tmClockStart)
-		cfg := tmConfig(wf)
+		wf := clockWorkflow("tm-clock-backward", &counts, &nows)
+		clock := durabletest.NewClock(clockStart)
+		cfg := quietConfig(wf)
 		cfg.Clock = clock
 		env := durabletest.New(t, cfg)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
@@ -90,7 +90,7 @@ func TestTimeClockJumpBackward(t *testing.T) {
 			clock.Advance(step.by)
 			synctest.Wait()
 			if n := counts.get("after"); n != step.want {
-				t.Fatalf("clock at start%+v: the sleep fired %d times, want %d", clock.Now().Sub(tmClockStart), n, step.want)
+				t.Fatalf("clock at start%+v: the sleep fired %d times, want %d", clock.Now().Sub(clockStart), n, step.want)
 			}
 		}
 	})
@@ -104,9 +104,9 @@ func TestTimeClockBackwardAcrossRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
 		var nows tmLog[time.Time]
-		wf := tmClockWorkflow("tm-clock-restart", &counts, &nows)
-		clock := durabletest.NewClock(tmClockStart)
-		cfg := tmConfig(wf)
+		wf := clockWorkflow("tm-clock-restart", &counts, &nows)
+		clock := durabletest.NewClock(clockStart)
+		cfg := quietConfig(wf)
 		cfg.Clock = clock
 		env := durabletest.New(t, cfg)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
@@ -118,7 +118,7 @@ func TestTimeClockBackwardAcrossRestart(t *testing.T) {
 		if n := counts.get("after"); n != 1 {
 			t.Fatalf("the sleep fired %d times, want 1", n)
 		}
-		clock.Set(tmClockStart.Add(-24 * time.Hour))
+		clock.Set(clockStart.Add(-24 * time.Hour))
 		env.Restart()
 		synctest.Wait()
 		clock.Advance(time.Hour) // start-23h: still before every time the run saw
@@ -126,25 +126,25 @@ func TestTimeClockBackwardAcrossRestart(t *testing.T) {
 		if n := counts.get("after"); n != 1 {
 			t.Fatalf("after a restart with the clock moved back, the sleep has fired %d times, want 1", n)
 		}
-		tmWantStatus(t, env.Engine, "r", durable.StatusRunning) // waiting on "go"
+		wantStatus(t, env.Engine, "r", durable.StatusRunning) // waiting on "go"
 
 		if err := durable.Send(t.Context(), env.Engine, "r", "go", "now"); err != nil {
 			t.Fatal(err)
 		}
-		now, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		now, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !now.Equal(tmClockStart) {
-			t.Errorf("durable.Now = %v, want the injected clock's %v", now, tmClockStart)
+		if !now.Equal(clockStart) {
+			t.Errorf("durable.Now = %v, want the injected clock's %v", now, clockStart)
 		}
 		got := nows.all()
 		if len(got) != 2 {
 			t.Fatalf("the workflow ran %d times, want 2 (live, then replayed after the restart)", len(got))
 		}
 		for i, n := range got {
-			if !n.Equal(tmClockStart) {
-				t.Errorf("execution %d: durable.Now = %v, want %v recorded the first time", i, n, tmClockStart)
+			if !n.Equal(clockStart) {
+				t.Errorf("execution %d: durable.Now = %v, want %v recorded the first time", i, n, clockStart)
 			}
 		}
 		if n := counts.get("after"); n != 1 {
@@ -170,8 +170,8 @@ func TestTimeNowInjectedAndReplayStable(t *testing.T) {
 			}
 			return [2]time.Time{a, b}, nil
 		})
-		clock := durabletest.NewClock(tmClockStart)
-		cfg := tmConfig(wf)
+		clock := durabletest.NewClock(clockStart)
+		cfg := quietConfig(wf)
 		cfg.Clock = clock
 		env := durabletest.New(t, cfg)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
@@ -190,11 +190,11 @@ func TestTimeNowInjectedAndReplayStable(t *testing.T) {
 		if err := durable.Send(t.Context(), env.Engine, "r", "done", "x"); err != nil {
 			t.Fatal(err)
 		}
-		got, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		got, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := [2]time.Time{tmClockStart, tmClockStart.Add(90 * time.Minute)}
+		want := [2]time.Time{clockStart, clockStart.Add(90 * time.Minute)}
 		if !got[0].Equal(want[0]) || !got[1].Equal(want[1]) {
 			t.Errorf("durable.Now read %v, want %v", got, want)
 		}
@@ -231,11 +231,11 @@ func TestTimeClockBackwardPastSleepUntil(t *testing.T) {
 			_, err := durable.Receive[string](ctx, "go")
 			return 0, err
 		})
-		clock := durabletest.NewClock(tmClockStart.Add(time.Hour))
-		cfg := tmConfig(wf)
+		clock := durabletest.NewClock(clockStart.Add(time.Hour))
+		cfg := quietConfig(wf)
 		cfg.Clock = clock
 		env := durabletest.New(t, cfg)
-		wake := tmClockStart.Add(30 * time.Minute) // already passed
+		wake := clockStart.Add(30 * time.Minute) // already passed
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", wake); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestTimeClockBackwardPastSleepUntil(t *testing.T) {
 		if n := counts.get("after"); n != 1 {
 			t.Fatalf("step after ran %d times, want 1", n)
 		}
-		clock.Set(tmClockStart) // before the wake time
+		clock.Set(clockStart) // before the wake time
 		env.Restart()
 		synctest.Wait()
 		// The run waits for a message: the restart does not load it, the
@@ -255,7 +255,7 @@ func TestTimeClockBackwardPastSleepUntil(t *testing.T) {
 		if n := counts.get("replayed past the sleep"); n != 2 {
 			t.Errorf("after the restart the replay stopped at the SleepUntil (reached the step %d times, want 2)", n)
 		}
-		tmWantStatus(t, env.Engine, "r", durable.StatusCompleted)
+		wantStatus(t, env.Engine, "r", durable.StatusCompleted)
 		if n := counts.get("after"); n != 1 {
 			t.Errorf("step after ran %d times, want 1", n)
 		}
@@ -274,8 +274,8 @@ func TestTimeClockMovedWhileArmingTimer(t *testing.T) {
 			}
 			return durable.Now(ctx), nil
 		})
-		clock := &tmJumpyClock{Clock: durabletest.NewClock(tmClockStart)}
-		cfg := tmConfig(wf)
+		clock := &jumpyClock{Clock: durabletest.NewClock(clockStart)}
+		cfg := quietConfig(wf)
 		cfg.Clock = clock
 		env := durabletest.New(t, cfg)
 		for id, d := range map[string]time.Duration{"a": time.Hour, "b": 2 * time.Hour} {
@@ -289,10 +289,10 @@ func TestTimeClockMovedWhileArmingTimer(t *testing.T) {
 		clock.arm(30 * time.Minute)
 		clock.Advance(time.Hour)
 		synctest.Wait()
-		tmWantStatus(t, env.Engine, "a", durable.StatusCompleted)
-		tmWantStatus(t, env.Engine, "b", durable.StatusRunning)
+		wantStatus(t, env.Engine, "a", durable.StatusCompleted)
+		wantStatus(t, env.Engine, "b", durable.StatusRunning)
 		clock.Advance(30 * time.Minute) // start+2h: b is due
 		synctest.Wait()
-		tmWantStatus(t, env.Engine, "b", durable.StatusCompleted)
+		wantStatus(t, env.Engine, "b", durable.StatusCompleted)
 	})
 }

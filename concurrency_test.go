@@ -86,8 +86,8 @@ func ccMax(m *atomic.Int64, v int64) {
 	}
 }
 
-// ccAwaitables converts futures for AwaitAll and AwaitAny.
-func ccAwaitables[T any](fs []*durable.Future[T]) []durable.Awaitable {
+// awaitables converts futures for AwaitAll and AwaitAny.
+func awaitables[T any](fs []*durable.Future[T]) []durable.Awaitable {
 	out := make([]durable.Awaitable, len(fs))
 	for i, f := range fs {
 		out[i] = f
@@ -95,8 +95,8 @@ func ccAwaitables[T any](fs []*durable.Future[T]) []durable.Awaitable {
 	return out
 }
 
-// ccStepKey identifies a step execution's position: "<run id>#<position>".
-func ccStepKey(ctx context.Context) string {
+// stepKey identifies a step execution's position: "<run id>#<position>".
+func stepKey(ctx context.Context) string {
 	info, _ := durable.StepInfoFrom(ctx)
 	return info.RunID + "#" + strconv.Itoa(info.Position)
 }
@@ -104,20 +104,20 @@ func ccStepKey(ctx context.Context) string {
 // ---------------------------------------------------------------------------
 // Fan-out and fan-in
 
-const ccFanN = 200
+const fanN = 200
 
-// ccFanOutRestart runs a 200-way fan-out across a restart. open returns an
+// fanOutRestart runs a 200-way fan-out across a restart. open returns an
 // engine on the same journal every time it is called. The even items finish
 // in the first incarnation; the odd ones block until the engine closes. The
 // second incarnation must not run the even items again, must run the odd
 // ones again, and must return the results in call order.
-func ccFanOutRestart(t *testing.T, cache int, open func(*durable.Config) *durable.Engine) {
+func fanOutRestart(t *testing.T, cache int, open func(*durable.Config) *durable.Engine) {
 	t.Helper()
-	var runs [ccFanN]atomic.Int32
+	var runs [fanN]atomic.Int32
 	var block atomic.Bool
 	block.Store(true)
 	release := make(chan struct{}) // never closed: the odd items wait until the engine closes
-	slowStarted := make(chan int, ccFanN)
+	slowStarted := make(chan int, fanN)
 	fastDone := make(chan struct{}, 1)
 
 	wf := durable.Define("cc-fanout-200", func(ctx durable.Context, n int) (string, error) {
@@ -140,7 +140,7 @@ func ccFanOutRestart(t *testing.T, cache int, open func(*durable.Config) *durabl
 		for i := 0; i < n; i += 2 {
 			fast = append(fast, fs[i])
 		}
-		if err := durable.AwaitAll(ctx, ccAwaitables(fast)...); err != nil {
+		if err := durable.AwaitAll(ctx, awaitables(fast)...); err != nil {
 			return "", err
 		}
 		select { // test hook: the even half is recorded
@@ -158,20 +158,20 @@ func ccFanOutRestart(t *testing.T, cache int, open func(*durable.Config) *durabl
 		}
 		return fmt.Sprintf("%d|%s", sum, strings.Join(parts, ",")), nil
 	})
-	cfg := &durable.Config{Workflows: []durable.Definition{wf}, MaxStepsPerRun: ccFanN, MaxCachedRuns: cache}
+	cfg := &durable.Config{Workflows: []durable.Definition{wf}, MaxStepsPerRun: fanN, MaxCachedRuns: cache}
 
 	e := open(cfg)
-	if _, err := durable.Start(context.Background(), e, wf, "fan-1", ccFanN); err != nil {
+	if _, err := durable.Start(context.Background(), e, wf, "fan-1", fanN); err != nil {
 		t.Fatal(err)
 	}
-	for range ccFanN / 2 {
+	for range fanN / 2 {
 		<-slowStarted
 	}
 	<-fastDone
 	if err := e.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	for i := range ccFanN {
+	for i := range fanN {
 		if n := runs[i].Load(); n != 1 {
 			t.Fatalf("before the restart, item %d ran %d times, want 1", i, n)
 		}
@@ -184,19 +184,19 @@ func ccFanOutRestart(t *testing.T, cache int, open func(*durable.Config) *durabl
 			t.Errorf("Close: %v", err)
 		}
 	}()
-	out, err := durable.Run(context.Background(), e, wf, "fan-1", ccFanN)
+	out, err := durable.Run(context.Background(), e, wf, "fan-1", fanN)
 	if err != nil {
 		t.Fatalf("Run after restart: %v", err)
 	}
-	sum, parts := 0, make([]string, ccFanN)
-	for i := range ccFanN {
+	sum, parts := 0, make([]string, fanN)
+	for i := range fanN {
 		sum += i * i
 		parts[i] = strconv.Itoa(i * i)
 	}
 	if want := fmt.Sprintf("%d|%s", sum, strings.Join(parts, ",")); out != want {
 		t.Errorf("result:\n got %.120s...\nwant %.120s...", out, want)
 	}
-	for i := range ccFanN {
+	for i := range fanN {
 		want := int32(1) // recorded before the restart: never run again
 		if i%2 == 1 {
 			want = 2 // interrupted by the restart: run again
@@ -211,9 +211,9 @@ func ccFanOutRestart(t *testing.T, cache int, open func(*durable.Config) *durabl
 	}
 }
 
-func ccFanOutRestartMemory(t *testing.T, cache int) {
+func fanOutRestartMemory(t *testing.T, cache int) {
 	store := journal.NewMemory()
-	ccFanOutRestart(t, cache, func(cfg *durable.Config) *durable.Engine {
+	fanOutRestart(t, cache, func(cfg *durable.Config) *durable.Engine {
 		e, err := durable.New(store, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -224,13 +224,13 @@ func ccFanOutRestartMemory(t *testing.T, cache int) {
 
 func TestFanOutRestartMemory(t *testing.T) {
 	t.Parallel()
-	ccFanOutRestartMemory(t, 0)
+	fanOutRestartMemory(t, 0)
 }
 
 func TestFanOutRestartBolt(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "fanout.journal")
-	ccFanOutRestart(t, 0, func(cfg *durable.Config) *durable.Engine {
+	fanOutRestart(t, 0, func(cfg *durable.Config) *durable.Engine {
 		e, err := durable.Open(path, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -273,19 +273,19 @@ func TestFanOutRunsConcurrentlyInVirtualTime(t *testing.T) {
 				})
 				env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{wf}, MaxStepsPerRun: tc.perRun})
 				start := time.Now()
-				sum, err := durable.Run(t.Context(), env.Engine, wf, "naps", ccFanN)
+				sum, err := durable.Run(t.Context(), env.Engine, wf, "naps", fanN)
 				elapsed := time.Since(start)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := ccFanN * (ccFanN - 1) / 2; sum != want {
+				if want := fanN * (fanN - 1) / 2; sum != want {
 					t.Errorf("sum = %d, want %d", sum, want)
 				}
 				t.Logf("200 one-second steps, %d at a time: %v virtual, peak concurrency %d", tc.perRun, elapsed, peak.Load())
 				if elapsed != tc.want {
 					t.Errorf("elapsed %v (virtual), want %v", elapsed, tc.want)
 				}
-				if tc.perRun >= ccFanN && elapsed >= 2*time.Second {
+				if tc.perRun >= fanN && elapsed >= 2*time.Second {
 					t.Errorf("elapsed %v (virtual): the steps did not run concurrently", elapsed)
 				}
 				if p := peak.Load(); p != int64(tc.perRun) {
@@ -431,14 +431,14 @@ func TestFanOutMaxStepsBoundsAllRuns(t *testing.T) {
 func TestFutureEvictionCacheOfOne(t *testing.T) {
 	t.Parallel()
 	for name, scenario := range map[string]func(*testing.T, int){
-		"FanOutRestart":         ccFanOutRestartMemory,
-		"SelectRestart":         ccSelectRestart,
-		"SelectReceiveOnce":     ccSelectReceiveOnce,
-		"ChildEngineClosed":     ccChildEngineClosed,
-		"ChildLinks":            ccChildLinks,
-		"ChildCancel":           ccChildCancel,
-		"SagaFailurePoints":     ccSagaMatrix,
-		"SagaRestartCompensate": ccSagaRestart,
+		"FanOutRestart":         fanOutRestartMemory,
+		"SelectRestart":         selectRestart,
+		"SelectReceiveOnce":     selectReceiveOnce,
+		"ChildEngineClosed":     childEngineClosed,
+		"ChildLinks":            childLinks,
+		"ChildCancel":           childCancel,
+		"SagaFailurePoints":     sagaMatrix,
+		"SagaRestartCompensate": sagaRestart,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -467,7 +467,7 @@ func TestFutureEvictionMixedRunsMatchUncached(t *testing.T) {
 	entries := map[int]int{}
 	for _, cache := range []int{-1, 1} {
 		t.Run(fmt.Sprintf("MaxCachedRuns=%d", cache), func(t *testing.T) {
-			got, n := ccMix(t, runs, cache)
+			got, n := mix(t, runs, cache)
 			entries[cache] = n
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("results\n got %v\nwant %v", got, want)
@@ -486,12 +486,12 @@ func TestFutureEvictionMixedRunsMatchUncached(t *testing.T) {
 	}
 }
 
-func ccMix(t *testing.T, runs, cache int) (map[string]string, int) {
+func mix(t *testing.T, runs, cache int) (map[string]string, int) {
 	results := map[string]string{}
 	var entries atomic.Int32
 	synctest.Test(t, func(t *testing.T) {
 		var steps, released ccCounts
-		count := func(ctx context.Context) { steps.inc(ccStepKey(ctx)) }
+		count := func(ctx context.Context) { steps.inc(stepKey(ctx)) }
 		child := durable.Define("cc-mix-child", func(ctx durable.Context, n int) (int, error) {
 			entries.Add(1)
 			if err := durable.Sleep(ctx, 30*time.Second); err != nil {
@@ -512,7 +512,7 @@ func ccMix(t *testing.T, runs, cache int) (map[string]string, int) {
 					return i * k, nil
 				})
 			}
-			if err := durable.AwaitAll(ctx, ccAwaitables(fs)...); err != nil {
+			if err := durable.AwaitAll(ctx, awaitables(fs)...); err != nil {
 				return "", err
 			}
 			sum := 0

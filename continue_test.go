@@ -14,33 +14,33 @@ import (
 )
 
 // ContinueAsNew, Config.MaxHistory and History tests. The helpers (rnEnv,
-// rnBoth, ...) are in retention_test.go.
+// both, ...) are in retention_test.go.
 
-// rnList collects values reported by workflow code on every execution.
+// list collects values reported by workflow code on every execution.
 // It is safe for concurrent use.
-type rnList[T any] struct {
+type list[T any] struct {
 	mu sync.Mutex
 	v  []T
 }
 
-func (l *rnList[T]) add(v T) {
+func (l *list[T]) add(v T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.v = append(l.v, v)
 }
 
-func (l *rnList[T]) all() []T {
+func (l *list[T]) all() []T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]T(nil), l.v...)
 }
 
-// rnCounterWorkflow is a counter: five steps, then it continues as new
+// counterWorkflow is a counter: five steps, then it continues as new
 // with n+1 until n is 3, and returns the sum of the last epoch's steps
 // (30+31+32+33+34 = 160). Each execution of the function reports its
 // WorkflowInfoFrom; each step execution is counted as "n/i". If pause, epoch 2 sleeps
 // an hour after its third step.
-func rnCounterWorkflow(name string, runs *rnCounter, entries *rnList[durable.WorkflowInfo], pause bool) *durable.Workflow[int, int] {
+func counterWorkflow(name string, runs *rnCounter, entries *list[durable.WorkflowInfo], pause bool) *durable.Workflow[int, int] {
 	return durable.Define(name, func(ctx durable.Context, n int) (int, error) {
 		entries.add(durable.WorkflowInfoFrom(ctx))
 		sum := 0
@@ -66,9 +66,9 @@ func rnCounterWorkflow(name string, runs *rnCounter, entries *rnList[durable.Wor
 	})
 }
 
-// rnCheckStepsOnce fails unless every step of the counter's epochs 0..3
+// checkStepsOnce fails unless every step of the counter's epochs 0..3
 // ran exactly once.
-func rnCheckStepsOnce(t *testing.T, runs *rnCounter) {
+func checkStepsOnce(t *testing.T, runs *rnCounter) {
 	t.Helper()
 	for n := range 4 {
 		for i := range 5 {
@@ -85,10 +85,10 @@ func rnCheckStepsOnce(t *testing.T, runs *rnCounter) {
 // stay in the file until Purge removes them with the run.
 func TestContinueAsNewCounter(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{Retention: -1}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{Retention: -1}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
-		var entries rnList[durable.WorkflowInfo]
-		counter := rnCounterWorkflow("rn-counter", &runs, &entries, false)
+		var entries list[durable.WorkflowInfo]
+		counter := counterWorkflow("rn-counter", &runs, &entries, false)
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, counter, "c", 0)
 		if err != nil {
@@ -104,8 +104,8 @@ func TestContinueAsNewCounter(t *testing.T) {
 		if got := entries.all(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("WorkflowInfoFrom at each start of the function:\n got %+v\nwant %+v", got, want)
 		}
-		rnCheckStepsOnce(t, &runs)
-		if st := rnGet(t, env.E, "c").Status; st != durable.StatusCompleted {
+		checkStepsOnce(t, &runs)
+		if st := mustGet(t, env.E, "c").Status; st != durable.StatusCompleted {
 			t.Errorf("status %v", st)
 		}
 
@@ -141,9 +141,9 @@ func TestContinueAsNewCounter(t *testing.T) {
 	})
 }
 
-// rnEpochsWorkflow does two steps per epoch and continues as new until
+// epochsWorkflow does two steps per epoch and continues as new until
 // epoch 3, which waits for a message on "stop".
-var rnEpochsWorkflow = durable.Define("rn-epochs", func(ctx durable.Context, n int) (int, error) {
+var epochsWorkflow = durable.Define("rn-epochs", func(ctx durable.Context, n int) (int, error) {
 	for i := range 2 {
 		if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) { return n*10 + i, nil }); err != nil {
 			return 0, err
@@ -163,7 +163,7 @@ var rnEpochsWorkflow = durable.Define("rn-epochs", func(ctx durable.Context, n i
 func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		env := rnBolt(t, &durable.Config{Workflows: []durable.Definition{rnEpochsWorkflow}, Retention: rnKeep})
+		env := rnBolt(t, &durable.Config{Workflows: []durable.Definition{epochsWorkflow}, Retention: keep})
 		ctx := t.Context()
 		epochs := func(when string, runs, epochs, records int) {
 			t.Helper()
@@ -176,7 +176,7 @@ func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 			}
 		}
 		t0 := time.Now()
-		h, err := durable.Start(ctx, env.E, rnEpochsWorkflow, "e", 0)
+		h, err := durable.Start(ctx, env.E, epochsWorkflow, "e", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,11 +186,11 @@ func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 			t.Errorf("History = %v, %v; want epoch 3's two steps", evs, err)
 		}
 
-		rnSleepUntil(t0.Add(rnKeep - time.Second))
+		sleepUntil(t0.Add(keep - time.Second))
 		epochs("just before the retention period", 1, 4, 8)
-		rnSleepUntil(t0.Add(rnKeep + rnInterval + time.Second))
+		sleepUntil(t0.Add(keep + interval + time.Second))
 		epochs("after the retention period", 1, 1, 2)
-		if st := rnGet(t, env.E, "e").Status; st != durable.StatusRunning {
+		if st := mustGet(t, env.E, "e").Status; st != durable.StatusRunning {
 			t.Fatalf("run: %v, want running", st)
 		}
 
@@ -200,10 +200,10 @@ func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 		if got, err := h.Result(ctx); err != nil || got != 3 {
 			t.Fatalf("Result = %d, %v; want 3", got, err)
 		}
-		finished := rnGet(t, env.E, "e").UpdatedAt
-		rnSleepUntil(finished.Add(rnKeep - time.Second))
+		finished := mustGet(t, env.E, "e").UpdatedAt
+		sleepUntil(finished.Add(keep - time.Second))
 		epochs("the finished run, before its retention period", 1, 1, 3)
-		rnSleepUntil(finished.Add(rnKeep + rnInterval + time.Second))
+		sleepUntil(finished.Add(keep + interval + time.Second))
 		epochs("the finished run, after its retention period", 0, 0, 0)
 	})
 }
@@ -213,9 +213,9 @@ func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 func TestContinueAsNewPurgeEndedEpochs(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		env := rnBolt(t, &durable.Config{Workflows: []durable.Definition{rnEpochsWorkflow}, Retention: -1})
+		env := rnBolt(t, &durable.Config{Workflows: []durable.Definition{epochsWorkflow}, Retention: -1})
 		ctx := t.Context()
-		h, err := durable.Start(ctx, env.E, rnEpochsWorkflow, "e", 0)
+		h, err := durable.Start(ctx, env.E, epochsWorkflow, "e", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,17 +246,17 @@ func TestContinueAsNewPurgeEndedEpochs(t *testing.T) {
 // earlier epoch, nor of epoch 2 before the restart, runs again.
 func TestContinueAsNewRestartMidEpoch(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
-		var entries rnList[durable.WorkflowInfo]
-		counter := rnCounterWorkflow("rn-counter", &runs, &entries, true)
+		var entries list[durable.WorkflowInfo]
+		counter := counterWorkflow("rn-counter", &runs, &entries, true)
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, counter, "c", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait() // epoch 2 sleeps after its third step
-		if info := rnGet(t, env.E, "c"); info.WakeAt.IsZero() {
+		if info := mustGet(t, env.E, "c"); info.WakeAt.IsZero() {
 			t.Fatalf("the run does not sleep: %+v", info)
 		}
 		env.restart(&durable.Config{Workflows: []durable.Definition{counter}})
@@ -278,7 +278,7 @@ func TestContinueAsNewRestartMidEpoch(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("the function started in:\n %q\nwant\n %q", got, want)
 		}
-		rnCheckStepsOnce(t, &runs)
+		checkStepsOnce(t, &runs)
 	})
 }
 
@@ -286,7 +286,7 @@ func TestContinueAsNewRestartMidEpoch(t *testing.T) {
 // across a restart during one of its later epochs.
 func TestContinueAsNewChild(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
 		kid := durable.Define("rn-kid-counter", func(ctx durable.Context, n int) (int, error) {
 			if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) {
@@ -322,7 +322,7 @@ func TestContinueAsNewChild(t *testing.T) {
 		if got, err := h.Result(ctx); err != nil || got != 22 {
 			t.Fatalf("parent's Result = %d, %v; want 22 (the child's final 21, plus one)", got, err)
 		}
-		info := rnGet(t, env.E, "p/0")
+		info := mustGet(t, env.E, "p/0")
 		if info.Status != durable.StatusCompleted || info.Parent != "p" {
 			t.Errorf("child: %v of parent %q, want completed of p", info.Status, info.Parent)
 		}
@@ -340,8 +340,8 @@ func TestContinueAsNewChild(t *testing.T) {
 // goes on in its epoch.
 func TestContinueAsNewBadInput(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{MaxPayloadBytes: 64}, func(t *testing.T, env *rnEnv) {
-		var errs rnList[error]
+	both(t, &durable.Config{MaxPayloadBytes: 64}, func(t *testing.T, env *rnEnv) {
+		var errs list[error]
 		wf := durable.Define("rn-bad-input", func(ctx durable.Context, mode string) (string, error) {
 			var err error
 			switch mode {
@@ -364,7 +364,7 @@ func TestContinueAsNewBadInput(t *testing.T) {
 			if !errors.Is(err, durable.ErrPayload) {
 				t.Errorf("%s: Result = %v, want an error matching ErrPayload", mode, err)
 			}
-			if st := rnGet(t, env.E, mode).Status; st != durable.StatusFailed {
+			if st := mustGet(t, env.E, mode).Status; st != durable.StatusFailed {
 				t.Errorf("%s: %v, want failed", mode, st)
 			}
 		}
@@ -387,7 +387,7 @@ func TestContinueAsNewBadInput(t *testing.T) {
 // ErrCanceled (its step does not run) and the run ends canceled.
 func TestContinueAsNewCarriesCancel(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
 		wf := durable.Define("rn-cancel-carry", func(ctx durable.Context, n int) (int, error) {
 			if n == 0 {
@@ -412,7 +412,7 @@ func TestContinueAsNewCarriesCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if st := rnGet(t, env.E, "c").Status; st != durable.StatusRunning {
+		if st := mustGet(t, env.E, "c").Status; st != durable.StatusRunning {
 			t.Fatalf("before its message the run is %v, want running", st)
 		}
 		if err := durable.Send(ctx, env.E, "c", "go", "now"); err != nil {
@@ -421,7 +421,7 @@ func TestContinueAsNewCarriesCancel(t *testing.T) {
 		if _, err := h.Result(ctx); !errors.Is(err, durable.ErrCanceled) {
 			t.Fatalf("Result = %v, want ErrCanceled", err)
 		}
-		if st := rnGet(t, env.E, "c").Status; st != durable.StatusCanceled {
+		if st := mustGet(t, env.E, "c").Status; st != durable.StatusCanceled {
 			t.Errorf("status %v, want canceled", st)
 		}
 		if n := runs.get("first"); n != 0 {
@@ -437,7 +437,7 @@ func TestContinueAsNewCarriesCancel(t *testing.T) {
 // The run's deadline carries over to the new epoch.
 func TestContinueAsNewCarriesDeadline(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		wf := durable.Define("rn-deadline-carry", func(ctx durable.Context, n int) (int, error) {
 			if n == 0 {
 				return 0, durable.ContinueAsNew(ctx, 1)
@@ -463,7 +463,7 @@ func TestContinueAsNewCarriesDeadline(t *testing.T) {
 // run for three) still give the right results and run every step once.
 func TestContinueAsNewWithEviction(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{MaxCachedRuns: 1}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{MaxCachedRuns: 1}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
 		wf := durable.Define("rn-evicted", func(ctx durable.Context, n int) (int, error) {
 			for i := range 3 {
@@ -508,8 +508,8 @@ func TestContinueAsNewWithEviction(t *testing.T) {
 	})
 }
 
-// rnMaxHistory is the cap of the MaxHistory tests.
-const rnMaxHistory = 10
+// maxHistory is the cap of the MaxHistory tests.
+const maxHistory = 10
 
 // A child started in an epoch that ended before the child finished must
 // not write its result into the parent's new epoch: that journal's
@@ -525,7 +525,7 @@ const rnMaxHistory = 10
 // result is also handed to whatever waits at position 0 of the new epoch.)
 func TestContinueAsNewChildOfEndedEpoch(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		kid := durable.Define("rn-orphan-kid", func(ctx durable.Context, _ int) (int, error) {
 			_, err := durable.Receive[string](ctx, "go")
 			return 99, err
@@ -551,7 +551,7 @@ func TestContinueAsNewChildOfEndedEpoch(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if st := rnGet(t, env.E, "p/0").Status; st != durable.StatusCompleted {
+		if st := mustGet(t, env.E, "p/0").Status; st != durable.StatusCompleted {
 			t.Fatalf("child: %v", st)
 		}
 		evs, err := durable.History(ctx, env.store(), "p")
@@ -580,7 +580,7 @@ func TestContinueAsNewChildOfEndedEpoch(t *testing.T) {
 // once are received one per epoch, in order, none lost at an epoch's end.
 func TestContinueAsNewKeepsInbox(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		wf := durable.Define("rn-inbox", func(ctx durable.Context, got []string) ([]string, error) {
 			m, err := durable.Receive[string](ctx, "m")
 			if err != nil {

@@ -22,28 +22,28 @@ import (
 // run; the test then checks the outcome, the side-effect log and the
 // journal.
 //
-// The workflow (ttCPWorkflows): steps s1..s5 at positions 0..4, a sleep at
+// The workflow (cPWorkflows): steps s1..s5 at positions 0..4, a sleep at
 // 5, a receive at 6, a child (one step, c1) at 7.
 
 const (
-	ttCPSteps    = 5
-	ttCPSleepPos = 5
-	ttCPRecvPos  = 6
-	ttCPChildPos = 7
-	ttCPRun      = "cp-run"
-	ttCPChildRun = "cp-run-child"
-	ttCPMessage  = "hello"
-	ttCPSleep    = 300 * time.Millisecond
+	cPSteps    = 5
+	cPSleepPos = 5
+	cPRecvPos  = 6
+	cPChildPos = 7
+	cPRun      = "cp-run"
+	cPChildRun = "cp-run-child"
+	cPMessage  = "hello"
+	cPSleep    = 300 * time.Millisecond
 )
 
-// ttCPWant is the workflow's result: the sum of i*i, the message, the
+// cPWant is the workflow's result: the sum of i*i, the message, the
 // child's 7*10.
-var ttCPWant = fmt.Sprintf("%d %s %d", 1+4+9+16+25, ttCPMessage, 70)
+var cPWant = fmt.Sprintf("%d %s %d", 1+4+9+16+25, cPMessage, 70)
 
-// ttCPWorkflows returns the crash point workflow and its child. Each step
+// cPWorkflows returns the crash point workflow and its child. Each step
 // appends "run/step" to log. The workflow waits for gate before its first
 // durable call.
-func ttCPWorkflows(log *crashtest.Log, gate <-chan struct{}) (*Workflow[int, string], *Workflow[int, int]) {
+func cPWorkflows(log *crashtest.Log, gate <-chan struct{}) (*Workflow[int, string], *Workflow[int, int]) {
 	child := Define("cp-child", func(ctx Context, in int) (int, error) {
 		return Step(ctx, "c1", func(context.Context) (int, error) {
 			return in * 10, log.Append("%s/c1", ctx.RunID())
@@ -61,14 +61,14 @@ func ttCPWorkflows(log *crashtest.Log, gate <-chan struct{}) (*Workflow[int, str
 			}
 			sum += v
 		}
-		if err := Sleep(ctx, ttCPSleep); err != nil {
+		if err := Sleep(ctx, cPSleep); err != nil {
 			return "", err
 		}
 		msg, err := Receive[string](ctx, "in")
 		if err != nil {
 			return "", err
 		}
-		c, err := RunChild(ctx, child, ttCPChildRun, 7)
+		c, err := RunChild(ctx, child, cPChildRun, 7)
 		if err != nil {
 			return "", err
 		}
@@ -106,7 +106,7 @@ func TestTortureCrashPointChild(t *testing.T) {
 	} else {
 		close(gate)
 	}
-	wf, child := ttCPWorkflows(log, gate)
+	wf, child := cPWorkflows(log, gate)
 	e, err := Open(crashtest.Env("JOURNAL"), &Config{Workflows: []Definition{wf, child}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestTortureCrashPointChild(t *testing.T) {
 	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	h, err := Start(ctx, e, wf, ttCPRun, ttCPSteps)
+	h, err := Start(ctx, e, wf, cPRun, cPSteps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestTortureCrashPointChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if counts["sent"] == 0 {
-		if err := Send(ctx, e, ttCPRun, "in", ttCPMessage); err != nil {
+		if err := Send(ctx, e, cPRun, "in", cPMessage); err != nil {
 			t.Fatal(err)
 		}
 		if err := log.Append("sent"); err != nil {
@@ -155,30 +155,30 @@ func TestTortureCrashPoints(t *testing.T) {
 	}
 	var cases []tc
 	for _, p := range []string{"step-before", "step-effect", "step-commit"} {
-		for _, pos := range []int{0, ttCPSteps / 2, ttCPSteps - 1} { // the first, a middle and the last step
-			c := tc{point: p, target: ttCPRun, pos: pos}
+		for _, pos := range []int{0, cPSteps / 2, cPSteps - 1} { // the first, a middle and the last step
+			c := tc{point: p, target: cPRun, pos: pos}
 			if p == "step-effect" { // it ran; its outcome was not committed
-				c.twice = fmt.Sprintf("%s/s%d", ttCPRun, pos+1)
+				c.twice = fmt.Sprintf("%s/s%d", cPRun, pos+1)
 			}
 			cases = append(cases, c)
 		}
 	}
 	cases = append(cases,
-		tc{point: "step-effect", target: ttCPChildRun, pos: 0, twice: ttCPChildRun + "/c1"},
-		tc{point: "start", target: ttCPRun, pos: -1},
-		tc{point: "start", target: ttCPChildRun, pos: -1}, // not reached: children are created by commit
-		tc{point: "timer-fire", target: ttCPRun, pos: ttCPSleepPos},
-		tc{point: "message-consume", target: ttCPRun, pos: ttCPRecvPos},
-		tc{point: "child-start", target: ttCPRun, pos: ttCPChildPos},
-		tc{point: "child-started", target: ttCPRun, pos: ttCPChildPos},
-		tc{point: "complete", target: ttCPRun, pos: -1},
-		tc{point: "complete", target: ttCPChildRun, pos: -1},
-		tc{point: "completed", target: ttCPRun, pos: -1},
-		tc{point: "completed", target: ttCPChildRun, pos: -1},
+		tc{point: "step-effect", target: cPChildRun, pos: 0, twice: cPChildRun + "/c1"},
+		tc{point: "start", target: cPRun, pos: -1},
+		tc{point: "start", target: cPChildRun, pos: -1}, // not reached: children are created by commit
+		tc{point: "timer-fire", target: cPRun, pos: cPSleepPos},
+		tc{point: "message-consume", target: cPRun, pos: cPRecvPos},
+		tc{point: "child-start", target: cPRun, pos: cPChildPos},
+		tc{point: "child-started", target: cPRun, pos: cPChildPos},
+		tc{point: "complete", target: cPRun, pos: -1},
+		tc{point: "complete", target: cPChildRun, pos: -1},
+		tc{point: "completed", target: cPRun, pos: -1},
+		tc{point: "completed", target: cPChildRun, pos: -1},
 	)
 	for _, c := range cases {
 		name := c.point
-		if c.target == ttCPChildRun {
+		if c.target == cPChildRun {
 			name += "/child"
 		}
 		if c.pos >= 0 {
@@ -194,12 +194,12 @@ func TestTortureCrashPoints(t *testing.T) {
 				"TARGET":  c.target,
 				"POS":     strconv.Itoa(c.pos),
 			}
-			reached := c.point != "start" || c.target == ttCPRun
+			reached := c.point != "start" || c.target == cPRun
 			p := crashtest.Start(t, "TestTortureCrashPointChild", "crash", env)
 			err := p.Wait(t, time.Minute)
 			if reached {
 				p.WaitFor(t, "CRASHPOINT "+c.point, time.Second)
-				if !ttKilledBySignal(err) {
+				if !killedBySignal(err) {
 					t.Fatalf("first process: %v, want death by SIGKILL at %s", err, c.point)
 				}
 			} else if err != nil {
@@ -210,29 +210,29 @@ func TestTortureCrashPoints(t *testing.T) {
 			if err := p.Wait(t, time.Minute); err != nil {
 				t.Fatalf("second process: %v; output:\n%s", err, strings.Join(p.Lines(), "\n"))
 			}
-			p.WaitFor(t, "RESULT "+ttCPWant, time.Second)
-			ttCPCheck(t, env, c.twice)
+			p.WaitFor(t, "RESULT "+cPWant, time.Second)
+			cPCheck(t, env, c.twice)
 		})
 	}
 }
 
-func ttKilledBySignal(err error) bool {
+func killedBySignal(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "signal: killed")
 }
 
-// ttCPCheck checks the effect log and the journal after the resume: each
+// cPCheck checks the effect log and the journal after the resume: each
 // step ran once (twice is the one that may run again), the message was
 // sent and received once, the timer was set once and fired once, the
 // child was created once and its result reached the parent.
-func ttCPCheck(t *testing.T, env map[string]string, twice string) {
+func cPCheck(t *testing.T, env map[string]string, twice string) {
 	t.Helper()
 	counts, err := crashtest.Count(env["LOG"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"sent": 1, ttCPChildRun + "/c1": 1}
-	for i := 1; i <= ttCPSteps; i++ {
-		want[fmt.Sprintf("%s/s%d", ttCPRun, i)] = 1
+	want := map[string]int{"sent": 1, cPChildRun + "/c1": 1}
+	for i := 1; i <= cPSteps; i++ {
+		want[fmt.Sprintf("%s/s%d", cPRun, i)] = 1
 	}
 	if twice != "" {
 		want[twice] = 2
@@ -261,11 +261,11 @@ func ttCPCheck(t *testing.T, env map[string]string, twice string) {
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("ListRuns: %d runs, %v; want the run and its child", len(runs), err)
 	}
-	child, err := s.GetRun(ctx, ttCPChildRun)
-	if err != nil || child.Parent != ttCPRun || child.ParentPos != ttCPChildPos || child.Status != journal.StatusCompleted {
-		t.Errorf("child run: %+v, %v; want completed, parent %s at %d", child, err, ttCPRun, ttCPChildPos)
+	child, err := s.GetRun(ctx, cPChildRun)
+	if err != nil || child.Parent != cPRun || child.ParentPos != cPChildPos || child.Status != journal.StatusCompleted {
+		t.Errorf("child run: %+v, %v; want completed, parent %s at %d", child, err, cPRun, cPChildPos)
 	}
-	recs, err := s.Records(ctx, ttCPRun)
+	recs, err := s.Records(ctx, cPRun)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +273,8 @@ func ttCPCheck(t *testing.T, env map[string]string, twice string) {
 	for _, r := range recs {
 		byPos[r.Pos] = append(byPos[r.Pos], r)
 	}
-	if len(byPos) != ttCPChildPos+1 {
-		t.Errorf("the run's journal has %d positions, want %d", len(byPos), ttCPChildPos+1)
+	if len(byPos) != cPChildPos+1 {
+		t.Errorf("the run's journal has %d positions, want %d", len(byPos), cPChildPos+1)
 	}
 	for pos, rs := range byPos {
 		for i, r := range rs {
@@ -287,8 +287,8 @@ func ttCPCheck(t *testing.T, env map[string]string, twice string) {
 			}
 		}
 	}
-	wantSeqs := map[uint32]int{ttCPSleepPos: 2, ttCPRecvPos: 1, ttCPChildPos: 2} // timer set + fired; receipt; start + result
-	for pos := range uint32(ttCPSteps) {
+	wantSeqs := map[uint32]int{cPSleepPos: 2, cPRecvPos: 1, cPChildPos: 2} // timer set + fired; receipt; start + result
+	for pos := range uint32(cPSteps) {
 		wantSeqs[pos] = 1
 	}
 	for pos, n := range wantSeqs {
@@ -296,19 +296,19 @@ func ttCPCheck(t *testing.T, env map[string]string, twice string) {
 			t.Errorf("position %d has %d records, want %d: %+v", pos, len(byPos[pos]), n, byPos[pos])
 		}
 	}
-	if rs := byPos[ttCPSleepPos]; len(rs) > 0 && (rs[0].Kind != kindSleep || rs[0].Time.IsZero()) {
+	if rs := byPos[cPSleepPos]; len(rs) > 0 && (rs[0].Kind != kindSleep || rs[0].Time.IsZero()) {
 		t.Errorf("sleep position: %+v, want the timer's wake time first", rs[0])
 	}
-	if rs := byPos[ttCPRecvPos]; len(rs) == 1 {
+	if rs := byPos[cPRecvPos]; len(rs) == 1 {
 		var m string
-		if err := unmarshal(rs[0].Data, &m); err != nil || m != ttCPMessage {
-			t.Errorf("received %q (%v), want %q", m, err, ttCPMessage)
+		if err := unmarshal(rs[0].Data, &m); err != nil || m != cPMessage {
+			t.Errorf("received %q (%v), want %q", m, err, cPMessage)
 		}
 	}
-	if rs := byPos[ttCPChildPos]; len(rs) > 0 && string(rs[0].Data) != ttCPChildRun {
-		t.Errorf("child start record names %q, want %q", rs[0].Data, ttCPChildRun)
+	if rs := byPos[cPChildPos]; len(rs) > 0 && string(rs[0].Data) != cPChildRun {
+		t.Errorf("child start record names %q, want %q", rs[0].Data, cPChildRun)
 	}
-	if msgs, err := s.Messages(ctx, ttCPRun, "in", 0); err != nil || len(msgs) != 0 {
+	if msgs, err := s.Messages(ctx, cPRun, "in", 0); err != nil || len(msgs) != 0 {
 		t.Errorf("inbox: %d messages left, %v; want none", len(msgs), err)
 	}
 }

@@ -93,6 +93,14 @@ func config(wfs ...durable.Definition) *durable.Config {
 	return &durable.Config{Workflows: wfs}
 }
 
+// quietConfig is config with a logger that discards.
+func quietConfig(wfs ...durable.Definition) *durable.Config {
+	return &durable.Config{Workflows: wfs, Logger: discardLogger}
+}
+
+// discardLogger is a logger for engines whose logs a test does not read.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 // testCtx bounds the calls of a test that wait for runs.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()

@@ -16,26 +16,26 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-// rnLogRecorder is a slog.Handler that keeps the messages logged.
-type rnLogRecorder struct {
+// logRecorder is a slog.Handler that keeps the messages logged.
+type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
 }
 
-func (h *rnLogRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
-func (h *rnLogRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
 
-func (h *rnLogRecorder) WithGroup(string) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler { return h }
 
-func (h *rnLogRecorder) Handle(_ context.Context, r slog.Record) error {
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.msgs = append(h.msgs, r.Message)
 	return nil
 }
 
-func (h *rnLogRecorder) count(substr string) int {
+func (h *logRecorder) count(substr string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -47,9 +47,9 @@ func (h *rnLogRecorder) count(substr string) int {
 	return n
 }
 
-// rnTenSteps makes the ten operations the cap allows.
-func rnTenSteps(ctx durable.Context) error {
-	for i := range rnMaxHistory {
+// tenSteps makes the ten operations the cap allows.
+func tenSteps(ctx durable.Context) error {
+	for i := range maxHistory {
 		if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) { return i, nil }); err != nil {
 			return err
 		}
@@ -92,18 +92,18 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rec := &rnLogRecorder{}
+			rec := &logRecorder{}
 			t.Cleanup(func() { // after the parallel subtests
 				if n := rec.count("nears its history limit"); n != 2 { // one per store
 					t.Errorf("%d warnings at 90%% of the limit, want one per run", n)
 				}
 			})
-			cfg := &durable.Config{MaxHistory: rnMaxHistory, Logger: slog.New(rec), Workflows: []durable.Definition{kid}}
-			rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+			cfg := &durable.Config{MaxHistory: maxHistory, Logger: slog.New(rec), Workflows: []durable.Definition{kid}}
+			both(t, cfg, func(t *testing.T, env *rnEnv) {
 				var ran rnCounter
-				var opErr rnList[error]
+				var opErr list[error]
 				wf := durable.Define("rn-cap", func(ctx durable.Context, _ struct{}) (int, error) {
-					if err := rnTenSteps(ctx); err != nil {
+					if err := tenSteps(ctx); err != nil {
 						return 0, err
 					}
 					err := tc.op(ctx, &ran)
@@ -129,17 +129,17 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 				if n := ran.get("op"); n != 0 {
 					t.Errorf("the refused step ran %d times", n)
 				}
-				if !rnGone(t, env.E, "w/10") {
+				if !gone(t, env.E, "w/10") {
 					t.Error("the refused child was created")
 				}
-				if info := rnGet(t, env.E, "w"); info.Status != durable.StatusFailed {
+				if info := mustGet(t, env.E, "w"); info.Status != durable.StatusFailed {
 					t.Errorf("status %v, want failed", info.Status)
 				}
 				evs, err := durable.History(ctx, env.store(), "w")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(evs) != rnMaxHistory || evs[len(evs)-1].Position != rnMaxHistory-1 {
+				if len(evs) != maxHistory || evs[len(evs)-1].Position != maxHistory-1 {
 					t.Errorf("History has %d events, the last %v; want the ten steps only", len(evs), evs[len(evs)-1])
 				}
 			})
@@ -152,11 +152,11 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 // epochs.
 func TestMaxHistoryContinueAsNewBeforeTheCap(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{MaxHistory: rnMaxHistory, Retention: -1}, func(t *testing.T, env *rnEnv) {
-		var errs rnList[error]
+	both(t, &durable.Config{MaxHistory: maxHistory, Retention: -1}, func(t *testing.T, env *rnEnv) {
+		var errs list[error]
 		wf := durable.Define("rn-forever", func(ctx durable.Context, i int) (string, error) {
 			for i < 100 {
-				if durable.WorkflowInfoFrom(ctx).Positions >= rnMaxHistory {
+				if durable.WorkflowInfoFrom(ctx).Positions >= maxHistory {
 					return "", durable.ContinueAsNew(ctx, i)
 				}
 				v, err := durable.Step(ctx, "tick", func(context.Context) (int, error) { return i + 1, nil })
@@ -197,10 +197,10 @@ func TestMaxHistoryNowParksTheRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rnBoth(t, &durable.Config{MaxHistory: rnMaxHistory}, func(t *testing.T, env *rnEnv) {
+			both(t, &durable.Config{MaxHistory: maxHistory}, func(t *testing.T, env *rnEnv) {
 				var runs rnCounter
 				wf := durable.Define("rn-parks", func(ctx durable.Context, _ struct{}) (int, error) {
-					for i := range rnMaxHistory {
+					for i := range maxHistory {
 						if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) {
 							runs.add(fmt.Sprint(i))
 							return i, nil
@@ -217,15 +217,15 @@ func TestMaxHistoryNowParksTheRun(t *testing.T) {
 				if !errors.As(err, &pe) || !errors.Is(err, durable.ErrParked) || !errors.Is(err, durable.ErrTooManyRecords) {
 					t.Fatalf("Result = %v, want a *ParkedError matching ErrTooManyRecords", err)
 				}
-				info := rnGet(t, env.E, "w")
+				info := mustGet(t, env.E, "w")
 				if info.Status != durable.StatusParked || !errors.Is(info.Err, durable.ErrTooManyRecords) {
 					t.Fatalf("run: %v (%v), want parked with an error matching ErrTooManyRecords", info.Status, info.Err)
 				}
-				if evs, err := durable.History(ctx, env.store(), "w"); err != nil || len(evs) != rnMaxHistory {
+				if evs, err := durable.History(ctx, env.store(), "w"); err != nil || len(evs) != maxHistory {
 					t.Errorf("History: %d events, %v; want the ten steps only", len(evs), err)
 				}
 
-				env.restart(&durable.Config{MaxHistory: 2 * rnMaxHistory, Workflows: []durable.Definition{wf}})
+				env.restart(&durable.Config{MaxHistory: 2 * maxHistory, Workflows: []durable.Definition{wf}})
 				h, err := durable.Start(ctx, env.E, wf, "w", struct{}{})
 				if err != nil {
 					t.Fatal(err)
@@ -233,7 +233,7 @@ func TestMaxHistoryNowParksTheRun(t *testing.T) {
 				if got, err := h.Result(ctx); err != nil || got != 1 {
 					t.Fatalf("after a restart with a higher cap: %d, %v; want 1", got, err)
 				}
-				for i := range rnMaxHistory {
+				for i := range maxHistory {
 					if n := runs.get(fmt.Sprint(i)); n != 1 {
 						t.Errorf("step %d ran %d times, want 1", i, n)
 					}
@@ -249,7 +249,7 @@ func TestMaxHistoryNowParksTheRun(t *testing.T) {
 // delivery of a cancellation. Each event's String is one line.
 func TestHistoryDescribesEveryOperation(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
 		kid := durable.Define("rn-hist-kid", func(ctx durable.Context, in int) (int, error) { return 2 * in, nil })
 		type order struct {
 			Item string
@@ -373,7 +373,7 @@ func TestHistoryEventString(t *testing.T) {
 // operation past the new cap fails.
 func TestMaxHistoryLoweredCapReplays(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{MaxHistory: rnMaxHistory}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{MaxHistory: maxHistory}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
 		wf := durable.Define("rn-lowered", func(ctx durable.Context, _ struct{}) (int, error) {
 			for i := range 8 {

@@ -16,8 +16,8 @@ import (
 	"github.com/durable-go/durable/journal"
 )
 
-// tmInbox returns the messages waiting in run id's inbox on channel.
-func tmInbox(t *testing.T, s journal.Store, id, channel string) []journal.Message {
+// inbox returns the messages waiting in run id's inbox on channel.
+func inbox(t *testing.T, s journal.Store, id, channel string) []journal.Message {
 	t.Helper()
 	msgs, err := s.Messages(context.Background(), id, channel, 0)
 	if err != nil {
@@ -26,9 +26,9 @@ func tmInbox(t *testing.T, s journal.Store, id, channel string) []journal.Messag
 	return msgs
 }
 
-// tmReceived is what the receiving workflows return: the message and when
+// received is what the receiving workflows return: the message and when
 // (bubble time, read in a step) the workflow had it.
-type tmReceived struct {
+type received struct {
 	Msg string
 	At  time.Time
 }
@@ -39,18 +39,18 @@ func TestMessageSendBeforeReceive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
-		wf := durable.Define("tm-send-first", func(ctx durable.Context, _ struct{}) (tmReceived, error) {
+		wf := durable.Define("tm-send-first", func(ctx durable.Context, _ struct{}) (received, error) {
 			if err := durable.Sleep(ctx, time.Hour); err != nil {
-				return tmReceived{}, err
+				return received{}, err
 			}
 			msg, err := durable.Receive[string](ctx, "greeting")
 			if err != nil {
-				return tmReceived{}, err
+				return received{}, err
 			}
-			at, err := tmNowStep(ctx, &counts, "at")
-			return tmReceived{msg, at}, err
+			at, err := nowStep(ctx, &counts, "at")
+			return received{msg, at}, err
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
@@ -59,17 +59,17 @@ func TestMessageSendBeforeReceive(t *testing.T) {
 		if err := durable.Send(t.Context(), env.Engine, "r", "greeting", "hello"); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(tmInbox(t, env.Store, "r", "greeting")); n != 1 {
+		if n := len(inbox(t, env.Store, "r", "greeting")); n != 1 {
 			t.Fatalf("inbox holds %d messages after Send, want 1", n)
 		}
-		got, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		got, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (tmReceived{"hello", start.Add(time.Hour)}); got.Msg != want.Msg || !got.At.Equal(want.At) {
+		if want := (received{"hello", start.Add(time.Hour)}); got.Msg != want.Msg || !got.At.Equal(want.At) {
 			t.Errorf("received %q at start+%v, want %q at start+1h", got.Msg, got.At.Sub(start), want.Msg)
 		}
-		if n := len(tmInbox(t, env.Store, "r", "greeting")); n != 0 {
+		if n := len(inbox(t, env.Store, "r", "greeting")); n != 0 {
 			t.Errorf("inbox holds %d messages after the receive, want 0", n)
 		}
 	})
@@ -86,20 +86,20 @@ func TestMessageSendWithoutWorkflowRegistered(t *testing.T) {
 			counts.add("body")
 			return durable.Receive[string](ctx, "ch")
 		})
-		withWF := tmConfig(wf)
+		withWF := quietConfig(wf)
 		env := durabletest.New(t, withWF)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
 
-		env.Config = tmConfig() // engine A: no workflows
+		env.Config = quietConfig() // engine A: no workflows
 		env.Restart()
 		synctest.Wait()
 		if err := durable.Send(t.Context(), env.Engine, "r", "ch", "stored"); err != nil {
 			t.Fatalf("Send on an engine without the workflow: %v", err)
 		}
-		if n := len(tmInbox(t, env.Store, "r", "ch")); n != 1 {
+		if n := len(inbox(t, env.Store, "r", "ch")); n != 1 {
 			t.Fatalf("inbox holds %d messages, want 1", n)
 		}
 		synctest.Wait()
@@ -109,21 +109,21 @@ func TestMessageSendWithoutWorkflowRegistered(t *testing.T) {
 
 		env.Config = withWF // engine B: has it
 		env.Restart()
-		got, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		got, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got != "stored" {
 			t.Errorf("received %q, want %q", got, "stored")
 		}
-		if n := len(tmInbox(t, env.Store, "r", "ch")); n != 0 {
+		if n := len(inbox(t, env.Store, "r", "ch")); n != 0 {
 			t.Errorf("inbox holds %d messages after the receive, want 0", n)
 		}
 	})
 }
 
-// tmSeqMsg is a message with its sender and the sender's sequence number.
-type tmSeqMsg struct {
+// seqMsg is a message with its sender and the sender's sequence number.
+type seqMsg struct {
 	Sender, Seq int
 }
 
@@ -135,11 +135,11 @@ func TestMessageConcurrentSenders(t *testing.T) {
 	const senders, perSender = 50, 4 // alternating channels: 2 per channel
 	const perChannel = senders * perSender / 2
 	channels := [2]string{"c0", "c1"}
-	wf := durable.Define("tm-concurrent-send", func(ctx durable.Context, _ struct{}) ([2][]tmSeqMsg, error) {
-		var got [2][]tmSeqMsg
+	wf := durable.Define("tm-concurrent-send", func(ctx durable.Context, _ struct{}) ([2][]seqMsg, error) {
+		var got [2][]seqMsg
 		for range perChannel {
 			for c, ch := range channels {
-				m, err := durable.Receive[tmSeqMsg](ctx, ch)
+				m, err := durable.Receive[seqMsg](ctx, ch)
 				if err != nil {
 					return got, err
 				}
@@ -148,7 +148,7 @@ func TestMessageConcurrentSenders(t *testing.T) {
 		}
 		return got, nil
 	})
-	env := durabletest.New(t, tmConfig(wf))
+	env := durabletest.New(t, quietConfig(wf))
 	if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestMessageConcurrentSenders(t *testing.T) {
 	for s := range senders {
 		wg.Go(func() {
 			for i := range perSender {
-				if err := durable.Send(context.Background(), env.Engine, "r", channels[i%2], tmSeqMsg{s, i}); err != nil {
+				if err := durable.Send(context.Background(), env.Engine, "r", channels[i%2], seqMsg{s, i}); err != nil {
 					t.Errorf("sender %d message %d: %v", s, i, err)
 					return
 				}
@@ -164,7 +164,7 @@ func TestMessageConcurrentSenders(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, err := tmResult(t, env.Engine, wf, "r", struct{}{}) // attaches
+	got, err := result(t, env.Engine, wf, "r", struct{}{}) // attaches
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestMessageConcurrentSenders(t *testing.T) {
 		if len(msgs) != perChannel {
 			t.Errorf("channel %s: %d messages received, want %d", channels[c], len(msgs), perChannel)
 		}
-		seen := map[tmSeqMsg]bool{}
+		seen := map[seqMsg]bool{}
 		last := map[int]int{}
 		for _, m := range msgs {
 			if m.Seq%2 != c {
@@ -189,14 +189,14 @@ func TestMessageConcurrentSenders(t *testing.T) {
 		}
 		for s := range senders {
 			for i := c; i < perSender; i += 2 {
-				if !seen[tmSeqMsg{s, i}] {
+				if !seen[seqMsg{s, i}] {
 					t.Errorf("channel %s: sender %d's message %d never received", channels[c], s, i)
 				}
 			}
 		}
 	}
 	for _, ch := range channels {
-		if n := len(tmInbox(t, env.Store, "r", ch)); n != 0 {
+		if n := len(inbox(t, env.Store, "r", ch)); n != 0 {
 			t.Errorf("channel %s: %d messages left in the inbox", ch, n)
 		}
 	}
@@ -209,7 +209,7 @@ func TestMessageSendUnknownOrFinished(t *testing.T) {
 	wf := durable.Define("tm-send-finished", func(ctx durable.Context, _ struct{}) (string, error) {
 		return "done", nil
 	})
-	env := durabletest.New(t, tmConfig(wf))
+	env := durabletest.New(t, quietConfig(wf))
 	if err := durable.Send(t.Context(), env.Engine, "no-such-run", "ch", "x"); !errors.Is(err, durable.ErrNotFound) {
 		t.Errorf("Send to an unknown run = %v, want ErrNotFound", err)
 	}
@@ -224,8 +224,8 @@ func TestMessageSendUnknownOrFinished(t *testing.T) {
 	}
 }
 
-// tmTimeoutOut is the result of the ReceiveTimeout workflow.
-type tmTimeoutOut struct {
+// timeoutOut is the result of the ReceiveTimeout workflow.
+type timeoutOut struct {
 	Msg      string
 	TimedOut bool
 	At       time.Time
@@ -241,25 +241,25 @@ func TestMessageReceiveTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		sendAt time.Duration // 0: no message during the wait
-		want   tmTimeoutOut  // At relative to the start
+		want   timeoutOut    // At relative to the start
 	}{
-		{"timeout", 0, tmTimeoutOut{TimedOut: true, At: time.Time{}.Add(time.Hour)}},
-		{"message-after-restart", 45 * time.Minute, tmTimeoutOut{Msg: "in time", At: time.Time{}.Add(45 * time.Minute)}},
-		{"message-before-restart", 5 * time.Minute, tmTimeoutOut{Msg: "in time", At: time.Time{}.Add(5 * time.Minute)}},
+		{"timeout", 0, timeoutOut{TimedOut: true, At: time.Time{}.Add(time.Hour)}},
+		{"message-after-restart", 45 * time.Minute, timeoutOut{Msg: "in time", At: time.Time{}.Add(45 * time.Minute)}},
+		{"message-before-restart", 5 * time.Minute, timeoutOut{Msg: "in time", At: time.Time{}.Add(5 * time.Minute)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				var counts tmCounts
-				wf := durable.Define("tm-receive-timeout", func(ctx durable.Context, _ struct{}) (tmTimeoutOut, error) {
+				wf := durable.Define("tm-receive-timeout", func(ctx durable.Context, _ struct{}) (timeoutOut, error) {
 					msg, err := durable.ReceiveTimeout[string](ctx, "ch", time.Hour)
 					if err != nil && !errors.Is(err, durable.ErrTimeout) {
-						return tmTimeoutOut{}, err
+						return timeoutOut{}, err
 					}
-					at, serr := tmNowStep(ctx, &counts, "at")
-					return tmTimeoutOut{msg, err != nil, at}, serr
+					at, serr := nowStep(ctx, &counts, "at")
+					return timeoutOut{msg, err != nil, at}, serr
 				})
-				env := durabletest.New(t, tmConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				start := time.Now()
 				if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 					t.Fatal(err)
@@ -273,7 +273,7 @@ func TestMessageReceiveTimeout(t *testing.T) {
 				}
 				time.Sleep(10 * time.Minute) // downtime
 				env.Restart()
-				got, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+				got, err := result(t, env.Engine, wf, "r", struct{}{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -289,7 +289,7 @@ func TestMessageReceiveTimeout(t *testing.T) {
 				if tc.sendAt == 0 {
 					return
 				}
-				if n := len(tmInbox(t, env.Store, "r", "ch")); n != 0 {
+				if n := len(inbox(t, env.Store, "r", "ch")); n != 0 {
 					t.Errorf("inbox holds %d messages, want 0", n)
 				}
 			})
@@ -305,17 +305,17 @@ func TestMessageReceiveTimeoutError(t *testing.T) {
 		wf := durable.Define("tm-receive-timeout-err", func(ctx durable.Context, _ struct{}) (string, error) {
 			return durable.ReceiveTimeout[string](ctx, "ch", 10*time.Minute)
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Hour)
 		env.Restart()
-		_, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		_, err := result(t, env.Engine, wf, "r", struct{}{})
 		if !errors.Is(err, durable.ErrTimeout) {
 			t.Errorf("Result = %v, want an error matching ErrTimeout", err)
 		}
-		if info := tmWantStatus(t, env.Engine, "r", durable.StatusFailed); !errors.Is(info.Err, durable.ErrTimeout) {
+		if info := wantStatus(t, env.Engine, "r", durable.StatusFailed); !errors.Is(info.Err, durable.ErrTimeout) {
 			t.Errorf("RunInfo.Err = %v, want an error matching ErrTimeout", info.Err)
 		}
 		if err := durable.Send(t.Context(), env.Engine, "r", "ch", "late"); !errors.Is(err, durable.ErrFinished) {
@@ -363,7 +363,7 @@ func TestMessageUndecodableParks(t *testing.T) {
 						return msg, nil
 					})
 				}
-				env := durabletest.New(t, tmConfig(broken))
+				env := durabletest.New(t, quietConfig(broken))
 				if _, err := durable.Start(t.Context(), env.Engine, broken, "r", struct{}{}); err != nil {
 					t.Fatal(err)
 				}
@@ -371,28 +371,28 @@ func TestMessageUndecodableParks(t *testing.T) {
 					t.Fatal(err)
 				}
 				synctest.Wait()
-				info := tmWantStatus(t, env.Engine, "r", durable.StatusParked)
+				info := wantStatus(t, env.Engine, "r", durable.StatusParked)
 				if !errors.Is(info.Err, durable.ErrPayload) {
 					t.Errorf("parked with %v, want an error matching ErrPayload", info.Err)
 				}
-				if n := len(tmInbox(t, env.Store, "r", "ch")); n != 1 {
+				if n := len(inbox(t, env.Store, "r", "ch")); n != 1 {
 					t.Fatalf("inbox holds %d messages after the park, want 1", n)
 				}
-				_, err := tmResult(t, env.Engine, broken, "r", struct{}{})
+				_, err := result(t, env.Engine, broken, "r", struct{}{})
 				if !errors.Is(err, durable.ErrParked) || !errors.Is(err, durable.ErrPayload) {
 					t.Errorf("Result of the parked run = %v, want ErrParked with ErrPayload", err)
 				}
 
-				env.Config = tmConfig(fixed) // deploy the fix
+				env.Config = quietConfig(fixed) // deploy the fix
 				env.Restart()
-				got, err := tmResult(t, env.Engine, fixed, "r", struct{}{})
+				got, err := result(t, env.Engine, fixed, "r", struct{}{})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if got != "not a number" {
 					t.Errorf("received %q, want %q", got, "not a number")
 				}
-				if n := len(tmInbox(t, env.Store, "r", "ch")); n != 0 {
+				if n := len(inbox(t, env.Store, "r", "ch")); n != 0 {
 					t.Errorf("inbox holds %d messages after the receive, want 0", n)
 				}
 			})
@@ -406,8 +406,8 @@ func TestMessageReceiveTimeoutZero(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
-		wf := durable.Define("tm-receive-timeout-zero", func(ctx durable.Context, _ struct{}) (tmTimeoutOut, error) {
-			var out tmTimeoutOut
+		wf := durable.Define("tm-receive-timeout-zero", func(ctx durable.Context, _ struct{}) (timeoutOut, error) {
+			var out timeoutOut
 			if _, err := durable.Receive[string](ctx, "go"); err != nil {
 				return out, err
 			}
@@ -419,11 +419,11 @@ func TestMessageReceiveTimeoutZero(t *testing.T) {
 				out.Msg += msg
 				out.TimedOut = err != nil
 			}
-			at, err := tmNowStep(ctx, &counts, "at")
+			at, err := nowStep(ctx, &counts, "at")
 			out.At = at
 			return out, err
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
@@ -435,7 +435,7 @@ func TestMessageReceiveTimeoutZero(t *testing.T) {
 		if err := durable.Send(t.Context(), env.Engine, "r", "go", "go"); err != nil {
 			t.Fatal(err)
 		}
-		got, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		got, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -448,8 +448,8 @@ func TestMessageReceiveTimeoutZero(t *testing.T) {
 	})
 }
 
-// tmSelectOut is the result of the AwaitAny workflow.
-type tmSelectOut struct {
+// selectOut is the result of the AwaitAny workflow.
+type selectOut struct {
 	Index int
 	Msg   string
 	At    time.Time
@@ -463,35 +463,35 @@ func TestMessageAwaitAny(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		sendAt time.Duration // 0: no message before the timer
-		want   tmSelectOut   // At relative to the start
+		want   selectOut     // At relative to the start
 	}{
-		{"message-first", 30 * time.Minute, tmSelectOut{0, "first", time.Time{}.Add(30 * time.Minute)}},
-		{"timer-first", 0, tmSelectOut{1, "", time.Time{}.Add(time.Hour)}},
+		{"message-first", 30 * time.Minute, selectOut{0, "first", time.Time{}.Add(30 * time.Minute)}},
+		{"timer-first", 0, selectOut{1, "", time.Time{}.Add(time.Hour)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				var counts tmCounts
-				var branches tmLog[tmSelectOut]
-				wf := durable.Define("tm-await-any", func(ctx durable.Context, _ struct{}) (tmSelectOut, error) {
+				var branches tmLog[selectOut]
+				wf := durable.Define("tm-await-any", func(ctx durable.Context, _ struct{}) (selectOut, error) {
 					timer := durable.NewTimer(ctx, time.Hour)
 					confirm := durable.OnReceive[string]("confirm")
 					i, err := durable.AwaitAny(ctx, confirm, timer)
 					if err != nil {
-						return tmSelectOut{}, err
+						return selectOut{}, err
 					}
 					msg, _ := confirm.Value()
-					branches.add(tmSelectOut{Index: i, Msg: msg})
-					at, err := tmNowStep(ctx, &counts, "at")
+					branches.add(selectOut{Index: i, Msg: msg})
+					at, err := nowStep(ctx, &counts, "at")
 					if err != nil {
-						return tmSelectOut{}, err
+						return selectOut{}, err
 					}
 					if _, err := durable.Receive[string](ctx, "hold"); err != nil {
-						return tmSelectOut{}, err
+						return selectOut{}, err
 					}
-					return tmSelectOut{i, msg, at}, nil
+					return selectOut{i, msg, at}, nil
 				})
-				env := durabletest.New(t, tmConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				start := time.Now()
 				if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 					t.Fatal(err)
@@ -514,7 +514,7 @@ func TestMessageAwaitAny(t *testing.T) {
 				if err := durable.Send(t.Context(), env.Engine, "r", "hold", "go"); err != nil {
 					t.Fatal(err)
 				}
-				got, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+				got, err := result(t, env.Engine, wf, "r", struct{}{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -536,7 +536,7 @@ func TestMessageAwaitAny(t *testing.T) {
 				if n := counts.get("at"); n != 1 {
 					t.Errorf("step at ran %d times, want 1", n)
 				}
-				left := tmInbox(t, env.Store, "r", "confirm")
+				left := inbox(t, env.Store, "r", "confirm")
 				if len(left) != 1 {
 					t.Fatalf("confirm inbox holds %d messages, want 1 (%q, never taken)", len(left), "second")
 				}
@@ -554,7 +554,7 @@ func TestMessageEvictedRunReceives(t *testing.T) {
 		wf := durable.Define("tm-receive-evicted", func(ctx durable.Context, _ struct{}) (string, error) {
 			return durable.Receive[string](ctx, "ch")
 		})
-		cfg := tmConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.MaxCachedRuns = 1
 		env := durabletest.New(t, cfg)
 		const runs = 4
@@ -572,7 +572,7 @@ func TestMessageEvictedRunReceives(t *testing.T) {
 		}
 		for i := range runs {
 			id := fmt.Sprint("r", i)
-			got, err := tmResult(t, env.Engine, wf, id, struct{}{})
+			got, err := result(t, env.Engine, wf, id, struct{}{})
 			if err != nil || got != "for "+id {
 				t.Errorf("run %s received %q, %v; want %q", id, got, err, "for "+id)
 			}

@@ -77,7 +77,7 @@ func runAgainstUpstream(t *testing.T, lim durable.Limit, capacity int64, runs in
 				return n, nil
 			}, durable.WithLimit("api"), durable.WithRetry(retry.Policy{MaxAttempts: -1, Backoff: backoff.Constant(10 * time.Millisecond)}))
 		})
-		cfg := rtConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.Limits = map[string]durable.Limit{"api": lim}
 		env = durabletest.New(t, cfg)
 		start := time.Now()
@@ -157,7 +157,7 @@ func TestLimitAdaptiveNeedsMaxConcurrent(t *testing.T) {
 	t.Parallel()
 	wf := durable.Define("adaptive-bad", func(ctx durable.Context, n int) (int, error) { return n, nil })
 	for _, lim := range []durable.Limit{{Adaptive: true}, {MaxConcurrent: 2, IncreaseEvery: -1}} {
-		cfg := rtConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.Limits = map[string]durable.Limit{"api": lim}
 		e, err := durable.Open(t.TempDir()+"/j.db", cfg)
 		if err == nil {

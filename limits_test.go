@@ -58,7 +58,7 @@ func TestRetryLimitRateAndConcurrency(t *testing.T) {
 				return n * 2, nil
 			}, durable.WithLimit("crm-api"))
 		})
-		cfg := rtConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.Limits = map[string]durable.Limit{"crm-api": {Rate: r, Burst: burst, MaxConcurrent: maxConc}}
 		env := durabletest.New(t, cfg)
 		handles := make([]*durable.Handle[int], runs)
@@ -120,7 +120,7 @@ func TestRetryLimitWaitCanceled(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				a := rtNewAttempts()
+				a := newAttempts()
 				releaseCh := make(chan struct{})
 				release := sync.OnceFunc(func() { close(releaseCh) })
 				hog := durable.Define("rt-hog", func(ctx durable.Context, in string) (string, error) {
@@ -135,7 +135,7 @@ func TestRetryLimitWaitCanceled(t *testing.T) {
 						return "", errRtFlaky
 					}, durable.WithLimit("k"), durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(time.Second)}))
 				})
-				cfg := rtConfig(hog, victim)
+				cfg := quietConfig(hog, victim)
 				cfg.Limits = map[string]durable.Limit{"k": tt.limit}
 				env := durabletest.New(t, cfg)
 				t.Cleanup(release) // before Close, if the test stops early
@@ -197,14 +197,14 @@ func TestRetryLimitWaitCanceled(t *testing.T) {
 func TestRetryLimitWaitNotAnAttempt(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		a := rtNewAttempts()
+		a := newAttempts()
 		wf := durable.Define("rt-wait-restart", func(ctx durable.Context, in string) (string, error) {
 			return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 				a.record(ctx)
 				return "", errRtFlaky
 			}, durable.WithLimit("k"), durable.WithRetry(retry.Policy{MaxAttempts: 2, Backoff: backoff.Constant(time.Second)}))
 		})
-		cfg := rtConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.Limits = map[string]durable.Limit{"k": {Rate: rate.Every(time.Hour), Burst: 1}}
 		env := durabletest.New(t, cfg)
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "wr-1", ""); err != nil {
@@ -214,10 +214,10 @@ func TestRetryLimitWaitNotAnAttempt(t *testing.T) {
 		synctest.Wait()
 		env.Restart() // a new engine has a full bucket
 		_, err := durable.Run(t.Context(), env.Engine, wf, "wr-1", "")
-		if se := rtStepError(t, err); se.Attempts != 2 {
+		if se := stepError(t, err); se.Attempts != 2 {
 			t.Errorf("StepError.Attempts = %d, want 2", se.Attempts)
 		}
-		rtWantTimes(t, a, 0, 10*time.Second)
+		wantTimes(t, a, 0, 10*time.Second)
 		var got []int
 		for _, info := range a.steps() {
 			got = append(got, info.Attempt)
@@ -233,18 +233,18 @@ func TestRetryLimitWaitNotAnAttempt(t *testing.T) {
 func TestRetryLimitUnknownKey(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		a := rtNewAttempts()
+		a := newAttempts()
 		wf := durable.Define("rt-unknown-limit", func(ctx durable.Context, in string) (string, error) {
 			return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 				a.record(ctx)
 				return "ok", nil
 			}, durable.WithLimit("no-such-key"), durable.WithRetry(retry.Policy{MaxAttempts: 5, Backoff: backoff.Constant(time.Second)}))
 		})
-		cfg := rtConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.Limits = map[string]durable.Limit{"crm-api": {Rate: 1}}
 		env := durabletest.New(t, cfg)
 		_, err := durable.Run(t.Context(), env.Engine, wf, "uk-1", "")
-		se := rtStepError(t, err)
+		se := stepError(t, err)
 		if se.Attempts != 1 || !strings.Contains(err.Error(), `"no-such-key"`) {
 			t.Errorf("error %v (%d attempts), want one attempt naming the key", err, se.Attempts)
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-type opOrder struct {
+type order struct {
 	Item string `json:"item"`
 	Qty  int    `json:"qty"`
 }
@@ -42,7 +42,7 @@ func TestGetPending(t *testing.T) {
 			if err := durable.Sleep(ctx, time.Hour); err != nil {
 				return "", err
 			}
-			o, err := durable.Receive[opOrder](ctx, "approve")
+			o, err := durable.Receive[order](ctx, "approve")
 			if err != nil {
 				return "", err
 			}
@@ -124,8 +124,8 @@ func TestGetPending(t *testing.T) {
 func TestSendJSON(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		ctx := context.Background()
-		wf := durable.Define("op-json", func(ctx durable.Context, _ int) (opOrder, error) {
-			o, err := durable.Receive[opOrder](ctx, "order")
+		wf := durable.Define("op-json", func(ctx durable.Context, _ int) (order, error) {
+			o, err := durable.Receive[order](ctx, "order")
 			if err != nil {
 				return o, err
 			}
@@ -143,7 +143,7 @@ func TestSendJSON(t *testing.T) {
 		if err := durable.Send(ctx, e, "j", "order", json.RawMessage(`{"item":"pen","qty":3}`)); err != nil {
 			t.Fatal(err)
 		}
-		want := opOrder{Item: "pen", Qty: 3}
+		want := order{Item: "pen", Qty: 3}
 		if got, err := h.Result(ctx); err != nil || got != want {
 			t.Fatalf("Result = %+v, %v; want %+v", got, err, want)
 		}

@@ -6,13 +6,13 @@ import (
 	"testing"
 )
 
-type pcInner struct {
+type inner struct {
 	A [3]int8
 	B [4]byte
 	F float32
 }
 
-type pcValue struct {
+type value struct {
 	ID      int
 	Name    string `json:"name"`
 	Opt     uint16 `msgpack:"opt,omitempty"`
@@ -20,7 +20,7 @@ type pcValue struct {
 	Big     uint64
 	Ratio   float64
 	OK      bool
-	Inner   pcInner
+	Inner   inner
 	Unicode string
 }
 
@@ -29,22 +29,22 @@ type pcValue struct {
 // back equal (or hands to the library).
 func TestPlainCodecMatchesLibrary(t *testing.T) {
 	t.Parallel()
-	values := []pcValue{
+	values := []value{
 		{},
-		{ID: 1, Name: "x", Opt: 7, Neg: -1, Big: 1, Ratio: 0.5, OK: true, Inner: pcInner{A: [3]int8{-128, 0, 127}, B: [4]byte{1, 2, 3, 255}, F: 1.5}, Unicode: "é☃"},
+		{ID: 1, Name: "x", Opt: 7, Neg: -1, Big: 1, Ratio: 0.5, OK: true, Inner: inner{A: [3]int8{-128, 0, 127}, B: [4]byte{1, 2, 3, 255}, F: 1.5}, Unicode: "é☃"},
 		{ID: math.MinInt64, Neg: math.MaxInt64, Big: math.MaxUint64, Ratio: math.Inf(-1), Name: string(make([]byte, 70000))},
 		{ID: -33, Neg: -129, Big: 256, Opt: math.MaxUint16, Name: string(make([]byte, 31))},
 	}
-	ti := infoOfType(reflect.TypeFor[pcValue]())
+	ti := infoOfType(reflect.TypeFor[value]())
 	if ti.plan == nil {
-		t.Fatal("pcValue is not plain")
+		t.Fatal("value is not plain")
 	}
 	for i, v := range values {
 		ours, err := encodePayload(v, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var fromOurs pcValue
+		var fromOurs value
 		if err := unmarshal(ours, &fromOurs); err != nil || fromOurs != v {
 			t.Errorf("value %d: the library reads our encoding as %+v, %v; want %+v", i, fromOurs, err, v)
 		}
@@ -53,7 +53,7 @@ func TestPlainCodecMatchesLibrary(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, b := range [][]byte{ours, theirs} {
-			var got pcValue
+			var got value
 			if err := decodeTyped(b, &got); err != nil || got != v {
 				t.Errorf("value %d: decodeTyped = %+v, %v; want %+v", i, got, err, v)
 			}
@@ -93,14 +93,14 @@ func TestPlainCodecFallsBack(t *testing.T) {
 }
 
 func FuzzPlainCodec(f *testing.F) {
-	for _, v := range []pcValue{{}, {ID: 1, Name: "a", Inner: pcInner{F: 2}}} {
+	for _, v := range []value{{}, {ID: 1, Name: "a", Inner: inner{F: 2}}} {
 		b, _ := encode(v)
 		f.Add(b)
 		b, _ = encodePayload(v, 0)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var ours, theirs pcValue
+		var ours, theirs value
 		errOurs := decodeTyped(b, &ours)
 		errTheirs := unmarshal(b, &theirs)
 		if errOurs == nil && errTheirs == nil && !reflect.DeepEqual(ours, theirs) && !(math.IsNaN(ours.Ratio) || math.IsNaN(float64(ours.Inner.F))) {

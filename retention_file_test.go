@@ -16,9 +16,9 @@ import (
 	"github.com/durable-go/durable/journal"
 )
 
-// rnRunMany runs n runs of wf (ids prefix-00000 ...) to completion from
+// runMany runs n runs of wf (ids prefix-00000 ...) to completion from
 // 256 goroutines, so that group commits are large.
-func rnRunMany(t *testing.T, e *durable.Engine, wf *durable.Workflow[int, int], prefix string, n int) {
+func runMany(t *testing.T, e *durable.Engine, wf *durable.Workflow[int, int], prefix string, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -46,10 +46,10 @@ func rnRunMany(t *testing.T, e *durable.Engine, wf *durable.Workflow[int, int], 
 	}
 }
 
-// rnFileSize returns the size of the bbolt file at path and its high-water
+// fileSize returns the size of the bbolt file at path and its high-water
 // mark: the end of the last page bbolt allocated (tx.Size()), which the
 // file size rounds up. The file must be closed.
-func rnFileSize(t *testing.T, path string) (size, used int64) {
+func fileSize(t *testing.T, path string) (size, used int64) {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -75,7 +75,7 @@ func TestRetentionReusesPages(t *testing.T) {
 	t.Parallel()
 	const runs = 2000
 	path := filepath.Join(t.TempDir(), "journal.db")
-	cfg := &durable.Config{Workflows: []durable.Definition{rnFive}, Retention: -1, Logger: rnQuiet}
+	cfg := &durable.Config{Workflows: []durable.Definition{five}, Retention: -1, Logger: discardLogger}
 	open := func() (*journal.Bolt, *durable.Engine) {
 		s, err := journal.OpenBolt(path, nil)
 		if err != nil {
@@ -97,9 +97,9 @@ func TestRetentionReusesPages(t *testing.T) {
 	}
 
 	s, e := open()
-	rnRunMany(t, e, rnFive, "a", runs)
+	runMany(t, e, five, "a", runs)
 	closeAll(s, e)
-	size1, used1 := rnFileSize(t, path)
+	size1, used1 := fileSize(t, path)
 
 	s, e = open()
 	n, err := e.Purge(t.Context(), time.Now().Add(time.Second))
@@ -110,9 +110,9 @@ func TestRetentionReusesPages(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Runs != 0 || rep.Epochs != 0 || rep.Records != 0 {
 		t.Fatalf("after Purge: %+v, %v; want an empty, sound journal", rep, err)
 	}
-	rnRunMany(t, e, rnFive, "b", runs)
+	runMany(t, e, five, "b", runs)
 	closeAll(s, e)
-	size2, used2 := rnFileSize(t, path)
+	size2, used2 := fileSize(t, path)
 
 	t.Logf("%d runs × 5 steps: file %d bytes (%d in use); after Purge and as many again: file %d bytes (%d in use): ×%.2f (in use ×%.2f)",
 		runs, size1, used1, size2, used2, float64(size2)/float64(size1), float64(used2)/float64(used1))
@@ -162,8 +162,8 @@ func TestRetentionPurgeDoesNotBlockSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	e := rnNew(t, s, &durable.Config{Workflows: []durable.Definition{one, ticker}, Retention: -1, Logger: rnQuiet})
-	rnRunMany(t, e, one, "old", runs)
+	e := rnNew(t, s, &durable.Config{Workflows: []durable.Definition{one, ticker}, Retention: -1, Logger: discardLogger})
+	runMany(t, e, one, "old", runs)
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -193,7 +193,7 @@ func TestRetentionPurgeDoesNotBlockSteps(t *testing.T) {
 	if after-before < 2 {
 		t.Errorf("%d step calls during the Purge of %d runs: the workflow's commits waited for the whole purge", after-before, runs)
 	}
-	if st := rnGet(t, e, "ticker").Status; st != durable.StatusCompleted {
+	if st := mustGet(t, e, "ticker").Status; st != durable.StatusCompleted {
 		t.Errorf("ticker: %v", st)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -22,18 +21,15 @@ import (
 // Engine.Purge does it on demand; the bbolt file reuses the freed pages.
 // Helpers shared with continue_test.go are here.
 
-// rnKeep is the retention period of these tests, and rnInterval the
+// keep is the retention period of these tests, and interval the
 // retention loop's check interval for it: retention.go checks every tenth
 // of the period (at least every minute, at most every hour) while runs
-// finished within it. A run that finished at F is present until F+rnKeep
-// and gone by F+rnKeep+rnInterval.
+// finished within it. A run that finished at F is present until F+keep
+// and gone by F+keep+interval.
 const (
-	rnKeep     = time.Hour
-	rnInterval = 6 * time.Minute
+	keep     = time.Hour
+	interval = 6 * time.Minute
 )
-
-// rnQuiet drops the engine's log: some tests park runs on purpose.
-var rnQuiet = slog.New(slog.DiscardHandler)
 
 // rnEnv is an engine on a memory journal (a durabletest.Env) or on a bbolt
 // file, for one test inside a synctest bubble. E changes on restart.
@@ -49,12 +45,12 @@ type rnEnv struct {
 func rnCfg(cfg *durable.Config) *durable.Config {
 	c := *cfg
 	if c.Logger == nil {
-		c.Logger = rnQuiet
+		c.Logger = discardLogger
 	}
 	return &c
 }
 
-func rnMemory(t *testing.T, cfg *durable.Config) *rnEnv {
+func memory(t *testing.T, cfg *durable.Config) *rnEnv {
 	t.Helper()
 	c := rnCfg(cfg)
 	dt := durabletest.New(t, c)
@@ -114,13 +110,13 @@ func (env *rnEnv) restart(cfg *durable.Config) {
 	env.E = rnNew(env.t, env.bolt, env.cfg)
 }
 
-// rnBoth runs fn in a synctest bubble on a memory journal and on a bbolt
+// both runs fn in a synctest bubble on a memory journal and on a bbolt
 // file, as parallel subtests.
-func rnBoth(t *testing.T, cfg *durable.Config, fn func(t *testing.T, env *rnEnv)) {
+func both(t *testing.T, cfg *durable.Config, fn func(t *testing.T, env *rnEnv)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
 		t.Parallel()
-		synctest.Test(t, func(t *testing.T) { fn(t, rnMemory(t, cfg)) })
+		synctest.Test(t, func(t *testing.T) { fn(t, memory(t, cfg)) })
 	})
 	t.Run("bolt", func(t *testing.T) {
 		t.Parallel()
@@ -128,8 +124,8 @@ func rnBoth(t *testing.T, cfg *durable.Config, fn func(t *testing.T, env *rnEnv)
 	})
 }
 
-// rnGone reports whether run id was deleted.
-func rnGone(t *testing.T, e *durable.Engine, id string) bool {
+// gone reports whether run id was deleted.
+func gone(t *testing.T, e *durable.Engine, id string) bool {
 	t.Helper()
 	_, err := e.Get(context.Background(), id)
 	if err != nil && !errors.Is(err, durable.ErrNotFound) {
@@ -138,19 +134,9 @@ func rnGone(t *testing.T, e *durable.Engine, id string) bool {
 	return err != nil
 }
 
-// rnGet returns run id's info; the run must exist.
-func rnGet(t *testing.T, e *durable.Engine, id string) durable.RunInfo {
-	t.Helper()
-	info, err := e.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
-	}
-	return info
-}
-
-// rnSleepUntil sleeps (in the bubble) until at, then waits for the engine
+// sleepUntil sleeps (in the bubble) until at, then waits for the engine
 // to settle.
-func rnSleepUntil(at time.Time) {
+func sleepUntil(at time.Time) {
 	time.Sleep(time.Until(at))
 	synctest.Wait()
 }
@@ -176,8 +162,8 @@ func (c *rnCounter) get(name string) int {
 	return c.m[name]
 }
 
-// rnWaiter waits for a message on "go" that may never come.
-var rnWaiter = durable.Define("rn-waiter", func(ctx durable.Context, _ struct{}) (string, error) {
+// waiter waits for a message on "go" that may never come.
+var waiter = durable.Define("rn-waiter", func(ctx durable.Context, _ struct{}) (string, error) {
 	return durable.Receive[string](ctx, "go")
 })
 
@@ -192,7 +178,7 @@ func TestRetentionDeletesFinishedRuns(t *testing.T) {
 	fail := durable.Define("rn-fail", func(ctx durable.Context, _ struct{}) (int, error) {
 		return 0, errors.New("rn: the workflow fails")
 	})
-	cfg := &durable.Config{Workflows: []durable.Definition{ok, fail, rnWaiter}, Retention: rnKeep}
+	cfg := &durable.Config{Workflows: []durable.Definition{ok, fail, waiter}, Retention: keep}
 	for _, tc := range []struct {
 		name   string
 		status durable.Status
@@ -210,7 +196,7 @@ func TestRetentionDeletesFinishedRuns(t *testing.T) {
 			}
 		}},
 		{"canceled", durable.StatusCanceled, func(t *testing.T, env *rnEnv) {
-			h, err := durable.Start(t.Context(), env.E, rnWaiter, "r", struct{}{})
+			h, err := durable.Start(t.Context(), env.E, waiter, "r", struct{}{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,28 +211,28 @@ func TestRetentionDeletesFinishedRuns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
-				if _, err := durable.Start(t.Context(), env.E, rnWaiter, "forever", struct{}{}); err != nil {
+			both(t, cfg, func(t *testing.T, env *rnEnv) {
+				if _, err := durable.Start(t.Context(), env.E, waiter, "forever", struct{}{}); err != nil {
 					t.Fatal(err)
 				}
 				tc.finish(t, env)
 				synctest.Wait()
-				info := rnGet(t, env.E, "r")
+				info := mustGet(t, env.E, "r")
 				if info.Status != tc.status {
 					t.Fatalf("status %v, want %v", info.Status, tc.status)
 				}
 				finished := info.UpdatedAt
 
-				rnSleepUntil(finished.Add(rnKeep - time.Second))
-				if rnGone(t, env.E, "r") {
-					t.Fatalf("run deleted %v after it finished, before the retention period of %v", time.Since(finished), rnKeep)
+				sleepUntil(finished.Add(keep - time.Second))
+				if gone(t, env.E, "r") {
+					t.Fatalf("run deleted %v after it finished, before the retention period of %v", time.Since(finished), keep)
 				}
-				rnSleepUntil(finished.Add(rnKeep + rnInterval + time.Second))
-				if !rnGone(t, env.E, "r") {
-					t.Fatalf("run still there %v after it finished (retention %v, check interval %v)", time.Since(finished), rnKeep, rnInterval)
+				sleepUntil(finished.Add(keep + interval + time.Second))
+				if !gone(t, env.E, "r") {
+					t.Fatalf("run still there %v after it finished (retention %v, check interval %v)", time.Since(finished), keep, interval)
 				}
 				time.Sleep(30 * 24 * time.Hour)
-				if st := rnGet(t, env.E, "forever").Status; st != durable.StatusRunning {
+				if st := mustGet(t, env.E, "forever").Status; st != durable.StatusRunning {
 					t.Errorf("waiting run: status %v after 30 days, want running", st)
 				}
 			})
@@ -265,11 +251,11 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 		return durable.Receive[string](ctx, "go")
 	})
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
-	cfg := &durable.Config{Workflows: []durable.Definition{rnWaiter, sleeper, lost, done}, Retention: rnKeep}
-	rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+	cfg := &durable.Config{Workflows: []durable.Definition{waiter, sleeper, lost, done}, Retention: keep}
+	both(t, cfg, func(t *testing.T, env *rnEnv) {
 		ctx := t.Context()
 		for _, start := range []func() error{
-			func() error { _, err := durable.Start(ctx, env.E, rnWaiter, "waiting", struct{}{}); return err },
+			func() error { _, err := durable.Start(ctx, env.E, waiter, "waiting", struct{}{}); return err },
 			func() error { _, err := durable.Start(ctx, env.E, sleeper, "sleeping", struct{}{}); return err },
 			func() error { _, err := durable.Start(ctx, env.E, lost, "parked", struct{}{}); return err },
 			func() error { _, err := durable.Run(ctx, env.E, done, "done", struct{}{}); return err },
@@ -281,12 +267,12 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 		synctest.Wait()
 		// A deploy without rn-lost: its run waits (running) for an
 		// engine that has the workflow.
-		env.restart(&durable.Config{Workflows: []durable.Definition{rnWaiter, sleeper, done}, Retention: rnKeep})
+		env.restart(&durable.Config{Workflows: []durable.Definition{waiter, sleeper, done}, Retention: keep})
 		synctest.Wait()
 
 		time.Sleep(3 * 24 * time.Hour)
 		synctest.Wait()
-		if !rnGone(t, env.E, "done") {
+		if !gone(t, env.E, "done") {
 			t.Error("the finished run was not deleted after 3 days: the retention loop did not run")
 		}
 		want := map[string]durable.Status{"waiting": durable.StatusRunning, "sleeping": durable.StatusRunning, "parked": durable.StatusRunning}
@@ -295,7 +281,7 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 			for id, st := range want {
 				if _, err := env.E.Get(ctx, id); err != nil {
 					t.Errorf("%s: run %q: %v", when, id, err)
-				} else if got := rnGet(t, env.E, id).Status; got != st {
+				} else if got := mustGet(t, env.E, id).Status; got != st {
 					t.Errorf("%s: run %q is %v, want %v", when, id, got, st)
 				}
 			}
@@ -314,19 +300,19 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 func TestRetentionNegativeKeepsEverything(t *testing.T) {
 	t.Parallel()
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
-	rnBoth(t, &durable.Config{Workflows: []durable.Definition{done}, Retention: -1}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{Workflows: []durable.Definition{done}, Retention: -1}, func(t *testing.T, env *rnEnv) {
 		if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(365 * 24 * time.Hour)
 		synctest.Wait()
-		if rnGone(t, env.E, "r") {
+		if gone(t, env.E, "r") {
 			t.Fatal("run deleted although Retention is negative")
 		}
 		if n, err := env.E.Purge(t.Context(), time.Now()); err != nil || n != 1 {
 			t.Fatalf("Purge = %d, %v; want 1", n, err)
 		}
-		if !rnGone(t, env.E, "r") {
+		if !gone(t, env.E, "r") {
 			t.Error("run still there after Purge")
 		}
 	})
@@ -340,8 +326,8 @@ func TestRetentionPurge(t *testing.T) {
 	fail := durable.Define("rn-fail", func(ctx durable.Context, _ struct{}) (int, error) {
 		return 0, errors.New("rn: the workflow fails")
 	})
-	cfg := &durable.Config{Workflows: []durable.Definition{done, fail, rnWaiter}, Retention: -1}
-	rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+	cfg := &durable.Config{Workflows: []durable.Definition{done, fail, waiter}, Retention: -1}
+	both(t, cfg, func(t *testing.T, env *rnEnv) {
 		ctx := t.Context()
 		t0 := time.Now()
 		for i := range 3 {
@@ -349,7 +335,7 @@ func TestRetentionPurge(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := durable.Start(ctx, env.E, rnWaiter, "running", struct{}{}); err != nil {
+		if _, err := durable.Start(ctx, env.E, waiter, "running", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Hour)
@@ -377,12 +363,12 @@ func TestRetentionPurge(t *testing.T) {
 				t.Fatalf("Purge(t0+%v) = %d, %v; want %d", tc.before.Sub(t0), n, err, tc.want)
 			}
 			for _, id := range tc.gone {
-				if !rnGone(t, env.E, id) {
+				if !gone(t, env.E, id) {
 					t.Errorf("Purge(t0+%v): run %q still there", tc.before.Sub(t0), id)
 				}
 			}
 		}
-		if st := rnGet(t, env.E, "running").Status; st != durable.StatusRunning {
+		if st := mustGet(t, env.E, "running").Status; st != durable.StatusRunning {
 			t.Errorf("running run: %v", st)
 		}
 
@@ -414,7 +400,7 @@ func TestRetentionChildDeletedBeforeParent(t *testing.T) {
 	t.Parallel()
 	// The workflows count their steps per store variant: each is
 	// registered by Start.
-	rnBoth(t, &durable.Config{Retention: rnKeep}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{Retention: keep}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
 		kid := durable.Define("rn-kid", func(ctx durable.Context, in int) (int, error) {
 			return durable.Step(ctx, "double", func(context.Context) (int, error) {
@@ -441,14 +427,14 @@ func TestRetentionChildDeletedBeforeParent(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if st := rnGet(t, env.E, "kid").Status; st != durable.StatusCompleted {
+		if st := mustGet(t, env.E, "kid").Status; st != durable.StatusCompleted {
 			t.Fatalf("child: %v, want completed", st)
 		}
-		rnSleepUntil(t0.Add(rnKeep + rnInterval + time.Second))
-		if !rnGone(t, env.E, "kid") {
+		sleepUntil(t0.Add(keep + interval + time.Second))
+		if !gone(t, env.E, "kid") {
 			t.Fatal("the finished child was not deleted while its parent runs")
 		}
-		if st := rnGet(t, env.E, "parent").Status; st != durable.StatusRunning {
+		if st := mustGet(t, env.E, "parent").Status; st != durable.StatusRunning {
 			t.Fatalf("parent: %v, want running", st)
 		}
 		evs, err := durable.History(ctx, env.store(), "parent")
@@ -459,7 +445,7 @@ func TestRetentionChildDeletedBeforeParent(t *testing.T) {
 			t.Fatalf("parent's history %v; want the child's result 42 at 0.1", evs)
 		}
 
-		env.restart(&durable.Config{Workflows: []durable.Definition{kid, parent}, Retention: rnKeep})
+		env.restart(&durable.Config{Workflows: []durable.Definition{kid, parent}, Retention: keep})
 		h, err := durable.Start(ctx, env.E, parent, "parent", 21)
 		if err != nil {
 			t.Fatal(err)
@@ -474,7 +460,7 @@ func TestRetentionChildDeletedBeforeParent(t *testing.T) {
 		if n := runs.get("plus-one"); n != 1 {
 			t.Errorf("the parent's step ran %d times, want 1", n)
 		}
-		if !rnGone(t, env.E, "kid") {
+		if !gone(t, env.E, "kid") {
 			t.Error("the deleted child came back")
 		}
 	})
@@ -485,33 +471,33 @@ func TestRetentionChildDeletedBeforeParent(t *testing.T) {
 func TestRetentionParentDeletedBeforeChild(t *testing.T) {
 	t.Parallel()
 	parent := durable.Define("rn-leaver", func(ctx durable.Context, _ struct{}) (int, error) {
-		durable.StartChild(ctx, rnWaiter, "kid", struct{}{}, durable.Detached())
+		durable.StartChild(ctx, waiter, "kid", struct{}{}, durable.Detached())
 		return 1, nil
 	})
-	cfg := &durable.Config{Workflows: []durable.Definition{parent, rnWaiter}, Retention: rnKeep}
-	rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+	cfg := &durable.Config{Workflows: []durable.Definition{parent, waiter}, Retention: keep}
+	both(t, cfg, func(t *testing.T, env *rnEnv) {
 		ctx := t.Context()
 		if _, err := durable.Run(ctx, env.E, parent, "parent", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
-		finished := rnGet(t, env.E, "parent").UpdatedAt
-		rnSleepUntil(finished.Add(rnKeep + rnInterval + time.Second))
-		if !rnGone(t, env.E, "parent") {
+		finished := mustGet(t, env.E, "parent").UpdatedAt
+		sleepUntil(finished.Add(keep + interval + time.Second))
+		if !gone(t, env.E, "parent") {
 			t.Fatal("the parent was not deleted")
 		}
-		if info := rnGet(t, env.E, "kid"); info.Status != durable.StatusRunning || info.Parent != "parent" {
+		if info := mustGet(t, env.E, "kid"); info.Status != durable.StatusRunning || info.Parent != "parent" {
 			t.Fatalf("child: %v of parent %q; want running, of parent", info.Status, info.Parent)
 		}
 		if err := durable.Send(ctx, env.E, "kid", "go", "now"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		info := rnGet(t, env.E, "kid")
+		info := mustGet(t, env.E, "kid")
 		if info.Status != durable.StatusCompleted {
 			t.Fatalf("child after its message: %v (%v), want completed", info.Status, info.Err)
 		}
-		rnSleepUntil(info.UpdatedAt.Add(rnKeep + rnInterval + time.Second))
-		if !rnGone(t, env.E, "kid") {
+		sleepUntil(info.UpdatedAt.Add(keep + interval + time.Second))
+		if !gone(t, env.E, "kid") {
 			t.Error("the child was not deleted")
 		}
 	})
@@ -521,7 +507,7 @@ func TestRetentionParentDeletedBeforeChild(t *testing.T) {
 // executes, with the new input.
 func TestRetentionRunIDReusable(t *testing.T) {
 	t.Parallel()
-	rnBoth(t, &durable.Config{Retention: rnKeep}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{Retention: keep}, func(t *testing.T, env *rnEnv) {
 		var runs rnCounter
 		wf := durable.Define("rn-tenfold", func(ctx durable.Context, in int) (int, error) {
 			return durable.Step(ctx, "tenfold", func(context.Context) (int, error) {
@@ -537,10 +523,10 @@ func TestRetentionRunIDReusable(t *testing.T) {
 		if got, err := durable.Run(ctx, env.E, wf, "r", 2); err != nil || got != 10 {
 			t.Fatalf("second Start before the deletion = %d, %v; want the first run's 10", got, err)
 		}
-		first := rnGet(t, env.E, "r").CreatedAt
-		time.Sleep(rnKeep + rnInterval + time.Second)
+		first := mustGet(t, env.E, "r").CreatedAt
+		time.Sleep(keep + interval + time.Second)
 		synctest.Wait()
-		if !rnGone(t, env.E, "r") {
+		if !gone(t, env.E, "r") {
 			t.Fatal("run not deleted")
 		}
 		if got, err := durable.Run(ctx, env.E, wf, "r", 2); err != nil || got != 20 {
@@ -549,21 +535,21 @@ func TestRetentionRunIDReusable(t *testing.T) {
 		if n := runs.get("tenfold"); n != 2 {
 			t.Errorf("the step ran %d times, want 2 (once per run)", n)
 		}
-		if c := rnGet(t, env.E, "r").CreatedAt; !c.After(first) {
+		if c := mustGet(t, env.E, "r").CreatedAt; !c.After(first) {
 			t.Errorf("the new run was created at %v, not after the first (%v)", c, first)
 		}
 	})
 }
 
-// rnCountingClock is the bubble's clock, counting the engine's calls.
-type rnCountingClock struct{ calls atomic.Int64 }
+// countingClock is the bubble's clock, counting the engine's calls.
+type countingClock struct{ calls atomic.Int64 }
 
-func (c *rnCountingClock) Now() time.Time {
+func (c *countingClock) Now() time.Time {
 	c.calls.Add(1)
 	return time.Now()
 }
 
-func (c *rnCountingClock) TimerAt(at time.Time) (<-chan time.Time, func() bool) {
+func (c *countingClock) TimerAt(at time.Time) (<-chan time.Time, func() bool) {
 	c.calls.Add(1)
 	tm := time.NewTimer(time.Until(at))
 	return tm.C, tm.Stop
@@ -578,18 +564,18 @@ func TestRetentionLetsTheBubbleIdle(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
-		clock := &rnCountingClock{}
-		env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{done, rnWaiter}, Retention: rnKeep, Clock: clock, Logger: rnQuiet})
+		clock := &countingClock{}
+		env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{done, waiter}, Retention: keep, Clock: clock, Logger: discardLogger})
 		ctx := t.Context()
-		if _, err := durable.Start(ctx, env.Engine, rnWaiter, "waiting", struct{}{}); err != nil {
+		if _, err := durable.Start(ctx, env.Engine, waiter, "waiting", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := durable.Run(ctx, env.Engine, done, "done", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(rnKeep + rnInterval + time.Minute)
+		time.Sleep(keep + interval + time.Minute)
 		synctest.Wait()
-		if !rnGone(t, env.Engine, "done") {
+		if !gone(t, env.Engine, "done") {
 			t.Fatal("the finished run was not deleted")
 		}
 
@@ -603,14 +589,14 @@ func TestRetentionLetsTheBubbleIdle(t *testing.T) {
 		if n := clock.calls.Load() - calls; n != 0 {
 			t.Errorf("the engine used its clock %d times in 30 idle virtual days: a timer keeps the bubble busy", n)
 		}
-		if st := rnGet(t, env.Engine, "waiting").Status; st != durable.StatusRunning {
+		if st := mustGet(t, env.Engine, "waiting").Status; st != durable.StatusRunning {
 			t.Errorf("waiting run: %v", st)
 		}
 	})
 }
 
-// rnFive is five steps; the results depend on the input.
-var rnFive = durable.Define("rn-five", func(ctx durable.Context, in int) (int, error) {
+// five is five steps; the results depend on the input.
+var five = durable.Define("rn-five", func(ctx durable.Context, in int) (int, error) {
 	sum := 0
 	for i := range 5 {
 		v, err := durable.Step(ctx, "part", func(context.Context) (int, error) { return in*10 + i, nil })
@@ -629,15 +615,15 @@ var rnFive = durable.Define("rn-five", func(ctx durable.Context, in int) (int, e
 func TestRetentionAfterRestart(t *testing.T) {
 	t.Parallel()
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
-	cfg := &durable.Config{Workflows: []durable.Definition{done}, Retention: rnKeep}
+	cfg := &durable.Config{Workflows: []durable.Definition{done}, Retention: keep}
 	for _, down := range []time.Duration{0, 30 * time.Minute, 3 * time.Hour} {
 		t.Run(fmt.Sprintf("restart after %v", down), func(t *testing.T) {
 			t.Parallel()
-			rnBoth(t, cfg, func(t *testing.T, env *rnEnv) {
+			both(t, cfg, func(t *testing.T, env *rnEnv) {
 				if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
 					t.Fatal(err)
 				}
-				finished := rnGet(t, env.E, "r").UpdatedAt
+				finished := mustGet(t, env.E, "r").UpdatedAt
 				if err := env.E.Close(); err != nil {
 					t.Fatal(err)
 				}
@@ -645,18 +631,18 @@ func TestRetentionAfterRestart(t *testing.T) {
 				env.restart(nil)
 				restarted := time.Now()
 				synctest.Wait()
-				if down > rnKeep {
-					if !rnGone(t, env.E, "r") {
+				if down > keep {
+					if !gone(t, env.E, "r") {
 						t.Fatal("a run past its retention period was not deleted at Open")
 					}
 					return
 				}
-				rnSleepUntil(finished.Add(rnKeep - time.Second))
-				if rnGone(t, env.E, "r") {
+				sleepUntil(finished.Add(keep - time.Second))
+				if gone(t, env.E, "r") {
 					t.Fatal("run deleted before its retention period")
 				}
-				rnSleepUntil(restarted.Add(rnKeep + rnInterval + time.Second))
-				if !rnGone(t, env.E, "r") {
+				sleepUntil(restarted.Add(keep + interval + time.Second))
+				if !gone(t, env.E, "r") {
 					t.Fatalf("run still there %v after it finished, %v after the restart", time.Since(finished), time.Since(restarted))
 				}
 			})
@@ -670,18 +656,18 @@ func TestRetentionDefaultIsSevenDays(t *testing.T) {
 	t.Parallel()
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
 	synctest.Test(t, func(t *testing.T) {
-		env := rnMemory(t, &durable.Config{Workflows: []durable.Definition{done}})
+		env := memory(t, &durable.Config{Workflows: []durable.Definition{done}})
 		if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
-		finished := rnGet(t, env.E, "r").UpdatedAt
+		finished := mustGet(t, env.E, "r").UpdatedAt
 		const week = 7 * 24 * time.Hour
-		rnSleepUntil(finished.Add(week - time.Second))
-		if rnGone(t, env.E, "r") {
+		sleepUntil(finished.Add(week - time.Second))
+		if gone(t, env.E, "r") {
 			t.Fatal("run deleted before 7 days")
 		}
-		rnSleepUntil(finished.Add(week + time.Hour + time.Second))
-		if !rnGone(t, env.E, "r") {
+		sleepUntil(finished.Add(week + time.Hour + time.Second))
+		if !gone(t, env.E, "r") {
 			t.Fatal("run still there 7 days and an hour after it finished")
 		}
 	})

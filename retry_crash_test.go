@@ -97,7 +97,7 @@ func TestRetryCrashChild(t *testing.T) {
 		t.Fatalf("unknown role %q", crashtest.Role())
 	}
 
-	e, err = durable.Open(crashtest.Env("JOURNAL"), rtConfig(wf))
+	e, err = durable.Open(crashtest.Env("JOURNAL"), quietConfig(wf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,20 +122,20 @@ func TestRetryCrashChild(t *testing.T) {
 	fmt.Printf("run finished: out=%q err=%v\n", out, err)
 }
 
-// rtLogLine is one parsed line of a crash test's side-effect log.
-type rtLogLine map[string]string
+// logLine is one parsed line of a crash test's side-effect log.
+type logLine map[string]string
 
-// rtReadLog parses the log at path: lines of space-separated key=value
+// readLog parses the log at path: lines of space-separated key=value
 // fields (the first field may be a bare word).
-func rtReadLog(t *testing.T, path string) []rtLogLine {
+func readLog(t *testing.T, path string) []logLine {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []rtLogLine
+	var lines []logLine
 	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		l := rtLogLine{}
+		l := logLine{}
 		for i, f := range strings.Fields(s) {
 			k, v, ok := strings.Cut(f, "=")
 			if !ok {
@@ -151,7 +151,7 @@ func rtReadLog(t *testing.T, path string) []rtLogLine {
 	return lines
 }
 
-func (l rtLogLine) int(t *testing.T, key string) int64 {
+func (l logLine) int(t *testing.T, key string) int64 {
 	t.Helper()
 	n, err := strconv.ParseInt(l[key], 10, 64)
 	if err != nil {
@@ -200,8 +200,8 @@ func TestRetryCrashDuringBackoff(t *testing.T) {
 	}
 	restart := restarted.Sub(killed)
 
-	var failed, journaled, started []rtLogLine
-	for _, l := range rtReadLog(t, env["LOG"]) {
+	var failed, journaled, started []logLine
+	for _, l := range readLog(t, env["LOG"]) {
 		switch {
 		case l["attempt"] == "1" && l["event"] == "failed":
 			failed = append(failed, l)
@@ -268,7 +268,7 @@ func TestRetryAtMostOnceCrash(t *testing.T) {
 	if err := p2.Wait(t, 15*time.Second); err != nil {
 		t.Errorf("child 2 exited with %v", err)
 	}
-	log := rtReadLog(t, env["LOG"])
+	log := readLog(t, env["LOG"])
 	if len(log) != 1 || log[0]["word"] != "inside" {
 		t.Fatalf("log %v, want the step to have run once", log)
 	}
@@ -281,7 +281,7 @@ func TestRetryAtMostOnceCrash(t *testing.T) {
 	}
 
 	// The outcome is journaled: the run completed with the fallback.
-	e, err := durable.Open(path, rtConfig())
+	e, err := durable.Open(path, quietConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestRetryAtMostOnceRestart(t *testing.T) {
 	t.Run("interrupted", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
-			a := rtNewAttempts()
+			a := newAttempts()
 			wf := durable.Define("rt-amo", func(ctx durable.Context, in string) (string, error) {
 				out, err := durable.Step(ctx, "charge", func(ctx context.Context) (string, error) {
 					if a.record(ctx) > 1 {
@@ -318,7 +318,7 @@ func TestRetryAtMostOnceRestart(t *testing.T) {
 				}
 				return out, err
 			})
-			env := durabletest.New(t, rtConfig(wf))
+			env := durabletest.New(t, quietConfig(wf))
 			h, err := durable.Start(t.Context(), env.Engine, wf, "amo-1", "")
 			if err != nil {
 				t.Fatal(err)
@@ -341,7 +341,7 @@ func TestRetryAtMostOnceRestart(t *testing.T) {
 	t.Run("failed attempt is retried", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
-			a := rtNewAttempts()
+			a := newAttempts()
 			wf := durable.Define("rt-amo-retry", func(ctx durable.Context, in string) (string, error) {
 				return durable.Step(ctx, "charge", func(ctx context.Context) (string, error) {
 					if a.record(ctx) == 1 {
@@ -350,7 +350,7 @@ func TestRetryAtMostOnceRestart(t *testing.T) {
 					return "charged", nil
 				}, durable.AtMostOnce(), durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(2 * time.Second)}))
 			})
-			env := durabletest.New(t, rtConfig(wf))
+			env := durabletest.New(t, quietConfig(wf))
 			if _, err := durable.Start(t.Context(), env.Engine, wf, "amo-2", ""); err != nil {
 				t.Fatal(err)
 			}
@@ -361,7 +361,7 @@ func TestRetryAtMostOnceRestart(t *testing.T) {
 			if out != "charged" || err != nil {
 				t.Errorf("Run = %q, %v; want charged", out, err)
 			}
-			rtWantTimes(t, a, 0, 2*time.Second)
+			wantTimes(t, a, 0, 2*time.Second)
 		})
 	})
 }

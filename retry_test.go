@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,25 +25,20 @@ import (
 
 var errRtFlaky = errors.New("flaky")
 
-// rtConfig returns a quiet config running wfs.
-func rtConfig(wfs ...durable.Definition) *durable.Config {
-	return &durable.Config{Workflows: wfs, Logger: slog.New(slog.DiscardHandler)}
-}
-
-// rtAttempts records the step attempts of one test: when each started
+// attempts records the step attempts of one test: when each started
 // (time since the test began: virtual inside a bubble) and its StepInfo.
-type rtAttempts struct {
+type attempts struct {
 	mu    sync.Mutex
 	start time.Time
 	at    []time.Duration
 	infos []durable.StepInfo
 }
 
-func rtNewAttempts() *rtAttempts { return &rtAttempts{start: time.Now()} }
+func newAttempts() *attempts { return &attempts{start: time.Now()} }
 
 // record notes an attempt and returns how many there were, this one
 // included.
-func (a *rtAttempts) record(ctx context.Context) int {
+func (a *attempts) record(ctx context.Context) int {
 	info, _ := durable.StepInfoFrom(ctx)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -53,29 +47,29 @@ func (a *rtAttempts) record(ctx context.Context) int {
 	return len(a.at)
 }
 
-func (a *rtAttempts) times() []time.Duration {
+func (a *attempts) times() []time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return slices.Clone(a.at)
 }
 
-func (a *rtAttempts) steps() []durable.StepInfo {
+func (a *attempts) steps() []durable.StepInfo {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return slices.Clone(a.infos)
 }
 
-// rtWantTimes checks the attempt times, exactly (virtual time).
-func rtWantTimes(t *testing.T, a *rtAttempts, want ...time.Duration) {
+// wantTimes checks the attempt times, exactly (virtual time).
+func wantTimes(t *testing.T, a *attempts, want ...time.Duration) {
 	t.Helper()
 	if got := a.times(); !slices.Equal(got, want) {
 		t.Errorf("attempts started at %v, want %v", got, want)
 	}
 }
 
-// rtStepError returns the *durable.StepError in err's chain, failing the
+// stepError returns the *durable.StepError in err's chain, failing the
 // test if there is none.
-func rtStepError(t *testing.T, err error) *durable.StepError {
+func stepError(t *testing.T, err error) *durable.StepError {
 	t.Helper()
 	se, ok := errors.AsType[*durable.StepError](err)
 	if !ok {
@@ -96,7 +90,7 @@ func TestRetryRestartDuringBackoff(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				a := rtNewAttempts()
+				a := newAttempts()
 				fn := func(ctx context.Context) (string, error) {
 					if a.record(ctx) == 1 {
 						return "", errRtFlaky
@@ -110,7 +104,7 @@ func TestRetryRestartDuringBackoff(t *testing.T) {
 					}
 					return durable.Step(ctx, "call", fn, opt)
 				})
-				env := durabletest.New(t, rtConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				h, err := durable.Start(t.Context(), env.Engine, wf, "rb-1", "x")
 				if err != nil {
 					t.Fatal(err)
@@ -130,7 +124,7 @@ func TestRetryRestartDuringBackoff(t *testing.T) {
 				if out != "ok" || err != nil {
 					t.Fatalf("Run = %q, %v; want ok", out, err)
 				}
-				rtWantTimes(t, a, 0, 2*time.Second)
+				wantTimes(t, a, 0, 2*time.Second)
 				if got := time.Since(a.start); got != 2*time.Second {
 					t.Errorf("run finished at %v, want 2s", got)
 				}
@@ -139,8 +133,8 @@ func TestRetryRestartDuringBackoff(t *testing.T) {
 	}
 }
 
-// rtPanickyStep is a step function that panics.
-func rtPanickyStep(context.Context) (string, error) {
+// panickyStep is a step function that panics.
+func panickyStep(context.Context) (string, error) {
 	panic("kaboom")
 }
 
@@ -150,21 +144,21 @@ func rtPanickyStep(context.Context) (string, error) {
 func TestRetryPanicIsFailedAttempt(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		a := rtNewAttempts()
+		a := newAttempts()
 		wf := durable.Define("rt-panic", func(ctx durable.Context, in string) (string, error) {
 			return durable.Step(ctx, "explode", func(ctx context.Context) (string, error) {
 				a.record(ctx)
-				return rtPanickyStep(ctx)
+				return panickyStep(ctx)
 			}, durable.WithRetry(retry.Policy{MaxAttempts: 2, Backoff: backoff.Constant(time.Second)}))
 		})
-		env := durabletest.New(t, rtConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		check := func(err error) {
 			t.Helper()
 			const want = `durable: rt-panic(p-1) → step "explode" failed after 2 attempts: durable: panic: kaboom`
 			if err == nil || err.Error() != want {
 				t.Fatalf("error %v, want %q", err, want)
 			}
-			if se := rtStepError(t, err); se.Attempts != 2 || se.Step != "explode" {
+			if se := stepError(t, err); se.Attempts != 2 || se.Step != "explode" {
 				t.Errorf("StepError %+v, want 2 attempts of step explode", se)
 			}
 			pe, ok := errors.AsType[*durable.PanicError](err)
@@ -174,13 +168,13 @@ func TestRetryPanicIsFailedAttempt(t *testing.T) {
 			if pe.Value != "kaboom" {
 				t.Errorf("PanicError.Value = %q, want kaboom", pe.Value)
 			}
-			if pe.Stack == "" || !strings.Contains(pe.Stack, "rtPanickyStep") {
+			if pe.Stack == "" || !strings.Contains(pe.Stack, "panickyStep") {
 				t.Errorf("PanicError.Stack does not name the panicking function:\n%s", pe.Stack)
 			}
 		}
 		_, err := durable.Run(t.Context(), env.Engine, wf, "p-1", "x")
 		check(err)
-		rtWantTimes(t, a, 0, time.Second)
+		wantTimes(t, a, 0, time.Second)
 		if info, _ := env.Engine.Get(t.Context(), "p-1"); info.Status != durable.StatusFailed {
 			t.Errorf("status %v, want failed", info.Status)
 		}
@@ -209,26 +203,26 @@ func TestRetryPermanentStopsAtOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				a := rtNewAttempts()
+				a := newAttempts()
 				wf := durable.Define("rt-permanent", func(ctx durable.Context, in string) (string, error) {
 					return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 						a.record(ctx)
 						return "", tt.err
 					}, durable.WithRetry(retry.Policy{MaxAttempts: 5, Backoff: backoff.Constant(time.Second)}))
 				})
-				env := durabletest.New(t, rtConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				_, err := durable.Run(t.Context(), env.Engine, wf, "perm-1", "x")
 				want := `durable: rt-permanent(perm-1) → step "call" failed after 1 attempt: ` + tt.want
 				if err == nil || err.Error() != want {
 					t.Fatalf("Run error %v, want %q", err, want)
 				}
-				if se := rtStepError(t, err); se.Attempts != 1 {
+				if se := stepError(t, err); se.Attempts != 1 {
 					t.Errorf("StepError.Attempts = %d, want 1", se.Attempts)
 				}
 				if re, ok := errors.AsType[*durable.RecordedError](err); !ok || !re.Permanent {
 					t.Errorf("recorded cause %#v, want a RecordedError marked Permanent", re)
 				}
-				rtWantTimes(t, a, 0)
+				wantTimes(t, a, 0)
 				if got := time.Since(a.start); got != 0 {
 					t.Errorf("run finished after %v, want at once", got)
 				}
@@ -254,7 +248,7 @@ func TestRetryAfterHint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				a := rtNewAttempts()
+				a := newAttempts()
 				wf := durable.Define("rt-after", func(ctx durable.Context, in string) (string, error) {
 					return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 						n := a.record(ctx)
@@ -268,12 +262,12 @@ func TestRetryAfterHint(t *testing.T) {
 						return "", err
 					}, durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(time.Second)}))
 				})
-				env := durabletest.New(t, rtConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				out, err := durable.Run(t.Context(), env.Engine, wf, "after-1", "x")
 				if out != "ok" || err != nil {
 					t.Fatalf("Run = %q, %v; want ok", out, err)
 				}
-				rtWantTimes(t, a, tt.want...)
+				wantTimes(t, a, tt.want...)
 			})
 		})
 	}
@@ -320,7 +314,7 @@ func TestRetryTimeoutBoundsEachAttempt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				a := rtNewAttempts()
+				a := newAttempts()
 				var mu sync.Mutex
 				var deadlines []time.Duration
 				wf := durable.Define("rt-timeout", func(ctx durable.Context, in string) (string, error) {
@@ -340,7 +334,7 @@ func TestRetryTimeoutBoundsEachAttempt(t *testing.T) {
 						return "", ctx.Err()
 					}, tt.opts...)
 				})
-				env := durabletest.New(t, rtConfig(wf))
+				env := durabletest.New(t, quietConfig(wf))
 				out, err := durable.Run(t.Context(), env.Engine, wf, "to-1", "x")
 				mu.Lock()
 				if !slices.Equal(deadlines, tt.deadlines) {
@@ -359,7 +353,7 @@ func TestRetryTimeoutBoundsEachAttempt(t *testing.T) {
 				if errors.Is(err, durable.ErrCanceled) || errors.Is(err, durable.ErrDeadlineExceeded) {
 					t.Errorf("Run error %v matches a run cancellation; an attempt timeout must not", err)
 				}
-				if se := rtStepError(t, err); se.Attempts != 2 {
+				if se := stepError(t, err); se.Attempts != 2 {
 					t.Errorf("StepError.Attempts = %d, want 2", se.Attempts)
 				}
 				if got, want := time.Since(a.start), tt.deadlines[len(tt.deadlines)-1]; got != want {
@@ -375,16 +369,16 @@ func TestRetryTimeoutBoundsEachAttempt(t *testing.T) {
 func TestRetryDefaultPolicy(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		a := rtNewAttempts()
+		a := newAttempts()
 		wf := durable.Define("rt-default", func(ctx durable.Context, in string) (string, error) {
 			return durable.Step(ctx, "call", func(ctx context.Context) (string, error) {
 				a.record(ctx)
 				return "", errRtFlaky
 			})
 		})
-		env := durabletest.New(t, rtConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		_, err := durable.Run(t.Context(), env.Engine, wf, "def-1", "x")
-		if se := rtStepError(t, err); se.Attempts != 3 {
+		if se := stepError(t, err); se.Attempts != 3 {
 			t.Errorf("StepError.Attempts = %d, want 3", se.Attempts)
 		}
 		at := a.times()
@@ -406,7 +400,7 @@ func TestRetryDefaultPolicy(t *testing.T) {
 func TestRetryConfigDefaultRetry(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		dflt, own := rtNewAttempts(), rtNewAttempts()
+		dflt, own := newAttempts(), newAttempts()
 		wf := durable.Define("rt-config-default", func(ctx durable.Context, in string) (string, error) {
 			_, err1 := durable.Step(ctx, "default", func(ctx context.Context) (string, error) {
 				dflt.record(ctx)
@@ -418,7 +412,7 @@ func TestRetryConfigDefaultRetry(t *testing.T) {
 			}, durable.WithRetry(retry.Policy{MaxAttempts: 2, Backoff: backoff.Constant(time.Second)}))
 			return "", errors.Join(err1, err2)
 		})
-		cfg := rtConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.DefaultRetry = &retry.Policy{MaxAttempts: 4, Backoff: backoff.Constant(3 * time.Second)}
 		env := durabletest.New(t, cfg)
 		_, err := durable.Run(t.Context(), env.Engine, wf, "cd-1", "x")
@@ -427,8 +421,8 @@ func TestRetryConfigDefaultRetry(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("Run error %v, want %q", err, want)
 		}
-		rtWantTimes(t, dflt, 0, 3*time.Second, 6*time.Second, 9*time.Second)
-		rtWantTimes(t, own, 9*time.Second, 10*time.Second)
+		wantTimes(t, dflt, 0, 3*time.Second, 6*time.Second, 9*time.Second)
+		wantTimes(t, own, 9*time.Second, 10*time.Second)
 	})
 }
 
@@ -461,13 +455,13 @@ func TestRetryStepErrorPath(t *testing.T) {
 			durable.ChildError{Parent: "grandparent", ParentID: "g1", Workflow: "parent", RunID: "g1/0"}},
 	}
 	path := filepath.Join(t.TempDir(), "journal.db")
-	cfg := rtConfig(grandparent, parent, child)
+	cfg := quietConfig(grandparent, parent, child)
 	check := func(t *testing.T, err error, want, childID string, outer durable.ChildError) {
 		t.Helper()
 		if err == nil || err.Error() != want {
 			t.Fatalf("error %v, want %q", err, want)
 		}
-		se := rtStepError(t, err)
+		se := stepError(t, err)
 		if se.Workflow != "child" || se.RunID != childID || se.Step != "x" || se.Position != 0 || se.Attempts != 2 || se.Err == nil || se.Err.Error() != "boom" {
 			t.Errorf("StepError %+v, want child(%s) step x at 0 after 2 attempts: boom", se, childID)
 		}
@@ -525,7 +519,7 @@ func TestRetryStepErrorPath(t *testing.T) {
 func TestRetryStepInfo(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		a, b := rtNewAttempts(), rtNewAttempts()
+		a, b := newAttempts(), newAttempts()
 		wf := durable.Define("rt-info", func(ctx durable.Context, in string) (string, error) {
 			if _, err := durable.Step(ctx, "a", func(ctx context.Context) (string, error) {
 				if a.record(ctx) < 3 {
@@ -540,7 +534,7 @@ func TestRetryStepInfo(t *testing.T) {
 				return "b", nil
 			})
 		})
-		env := durabletest.New(t, rtConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "info-1", "x"); err != nil {
 			t.Fatal(err)
 		}
@@ -550,7 +544,7 @@ func TestRetryStepInfo(t *testing.T) {
 		if out, err := durable.Run(t.Context(), env.Engine, wf, "info-1", "x"); out != "b" || err != nil {
 			t.Fatalf("Run = %q, %v", out, err)
 		}
-		rtWantTimes(t, a, 0, time.Second, 2*time.Second)
+		wantTimes(t, a, 0, time.Second, 2*time.Second)
 		infos := append(a.steps(), b.steps()...)
 		want := []durable.StepInfo{
 			{RunID: "info-1", Workflow: "rt-info", Step: "a", Position: 0, Attempt: 1, IdempotencyKey: "info-1/0"},

@@ -25,11 +25,11 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-// ccSagaMatrix: a workflow of four steps, each followed by saga.Add(undo)
+// sagaMatrix: a workflow of four steps, each followed by saga.Add(undo)
 // and a one-second sleep, fails for good at step k. Exactly the undos of
 // the steps before k run, once each, last first. The five cases (k = 4:
 // no failure) run at once in one engine.
-func ccSagaMatrix(t *testing.T, cache int) {
+func sagaMatrix(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		logs := map[string]*ccLog{}
 		for k := range 5 {
@@ -100,12 +100,12 @@ func ccSagaMatrix(t *testing.T, cache int) {
 
 func TestSagaCompensatesInReverseAtEachFailurePoint(t *testing.T) {
 	t.Parallel()
-	ccSagaMatrix(t, 0)
+	sagaMatrix(t, 0)
 }
 
-// ccSagaWorkflow fails at its fourth step; its second compensation
+// sagaWorkflow fails at its fourth step; its second compensation
 // (undo-1) blocks while blockUndo reports true, until the engine stops.
-func ccSagaWorkflow(effect func(format string, args ...any), blockUndo func() bool, compensating chan<- struct{}) *durable.Workflow[string, string] {
+func sagaWorkflow(effect func(format string, args ...any), blockUndo func() bool, compensating chan<- struct{}) *durable.Workflow[string, string] {
 	return durable.Define("cc-saga-restart", func(ctx durable.Context, _ string) (string, error) {
 		saga := durable.NewSaga(ctx)
 		for i := range 4 {
@@ -134,9 +134,9 @@ func ccSagaWorkflow(effect func(format string, args ...any), blockUndo func() bo
 	})
 }
 
-// ccSagaEffectsOK checks the effects of ccSagaWorkflow after a restart in
+// sagaEffectsOK checks the effects of sagaWorkflow after a restart in
 // the middle of its compensation: lines in order.
-func ccSagaEffectsOK(t *testing.T, lines []string) {
+func sagaEffectsOK(t *testing.T, lines []string) {
 	t.Helper()
 	counts := map[string]int{}
 	var done []string
@@ -160,13 +160,13 @@ func ccSagaEffectsOK(t *testing.T, lines []string) {
 	}
 }
 
-func ccSagaRestart(t *testing.T, cache int) {
+func sagaRestart(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		var lg ccLog
 		var block atomic.Bool
 		block.Store(true)
 		compensating := make(chan struct{}, 1)
-		wf := ccSagaWorkflow(lg.add, block.Load, compensating)
+		wf := sagaWorkflow(lg.add, block.Load, compensating)
 		env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{wf}, MaxCachedRuns: cache})
 		ctx := t.Context()
 		if _, err := durable.Start(ctx, env.Engine, wf, "saga-r", ""); err != nil {
@@ -179,13 +179,13 @@ func ccSagaRestart(t *testing.T, cache int) {
 		if want := `durable: cc-saga-restart(saga-r) → step "step-3" failed after 1 attempt: step 3 failed`; err == nil || err.Error() != want {
 			t.Errorf("error %v, want %q", err, want)
 		}
-		ccSagaEffectsOK(t, lg.get())
+		sagaEffectsOK(t, lg.get())
 	})
 }
 
 func TestSagaRestartInTheMiddleOfCompensation(t *testing.T) {
 	t.Parallel()
-	ccSagaRestart(t, 0)
+	sagaRestart(t, 0)
 }
 
 // TestSagaCrashInTheMiddleOfCompensation is the same with a real SIGKILL.
@@ -208,7 +208,7 @@ func TestSagaCrashInTheMiddleOfCompensation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccSagaEffectsOK(t, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"))
+	sagaEffectsOK(t, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"))
 }
 
 func TestSagaCrashChild(t *testing.T) {
@@ -227,7 +227,7 @@ func TestSagaCrashChild(t *testing.T) {
 		}
 	}
 	compensating := make(chan struct{}, 1)
-	wf := ccSagaWorkflow(effect, func() bool { return role == "first" }, compensating)
+	wf := sagaWorkflow(effect, func() bool { return role == "first" }, compensating)
 	e, err := durable.Open(crashtest.Env("JOURNAL"), &durable.Config{Workflows: []durable.Definition{wf}})
 	if err != nil {
 		t.Fatal(err)

@@ -24,12 +24,12 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-// ccSelectWorkflow races a receive case, future B, future A and a timer.
+// selectWorkflow races a receive case, future B, future A and a timer.
 // The first time, A finishes and B blocks until the engine stops. After a
 // restart B finishes at once and a message waits on "sel", so a select
 // evaluated again would pick the receive case (index 0); the journaled
 // select must still say A (index 2). The step "report" records the winner.
-func ccSelectWorkflow(aRan, bRan func(), bBlocks func() bool, report func(won int), reported chan<- int) *durable.Workflow[string, string] {
+func selectWorkflow(aRan, bRan func(), bBlocks func() bool, report func(won int), reported chan<- int) *durable.Workflow[string, string] {
 	return durable.Define("cc-select", func(ctx durable.Context, _ string) (string, error) {
 		fa := durable.Go(ctx, "a", func(context.Context) (string, error) {
 			aRan()
@@ -73,14 +73,14 @@ func ccSelectWorkflow(aRan, bRan func(), bBlocks func() bool, report func(won in
 	})
 }
 
-func ccSelectRestart(t *testing.T, cache int) {
+func selectRestart(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		var aRuns, bRuns atomic.Int32
 		var phase atomic.Int32
 		var reports ccCounts
 		reported := make(chan int, 2)
 		bStarted := make(chan struct{}, 2)
-		wf := ccSelectWorkflow(
+		wf := selectWorkflow(
 			func() { aRuns.Add(1) },
 			func() { bRuns.Add(1); bStarted <- struct{}{} },
 			func() bool { return phase.Load() == 1 },
@@ -122,7 +122,7 @@ func ccSelectRestart(t *testing.T, cache int) {
 
 func TestSelectWinnerIsJournaledAcrossRestart(t *testing.T) {
 	t.Parallel()
-	ccSelectRestart(t, 0)
+	selectRestart(t, 0)
 }
 
 // TestSelectCrashWinnerIsJournaled is the same with a real SIGKILL: the
@@ -170,7 +170,7 @@ func TestSelectCrashChild(t *testing.T) {
 	}
 	reported := make(chan int, 1)
 	bStarted := make(chan struct{}, 1)
-	wf := ccSelectWorkflow(
+	wf := selectWorkflow(
 		func() { effect("a ran") },
 		func() { effect("b ran"); bStarted <- struct{}{} },
 		func() bool { return role == "first" },
@@ -246,10 +246,10 @@ func TestSelectAwaitAllFirstErrorInArgumentOrder(t *testing.T) {
 	})
 }
 
-// ccSelectReceiveOnce: a winning receive case takes its message exactly
+// selectReceiveOnce: a winning receive case takes its message exactly
 // once; the next select gets the next message, across a restart too, and a
 // select with an empty inbox is won by its timer.
-func ccSelectReceiveOnce(t *testing.T, cache int) {
+func selectReceiveOnce(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		wf := durable.Define("cc-select-receive", func(ctx durable.Context, _ string) (string, error) {
 			inbox := durable.OnReceive[string]("inbox")
@@ -307,7 +307,7 @@ func ccSelectReceiveOnce(t *testing.T, cache int) {
 
 func TestSelectReceiveCaseTakesMessageOnce(t *testing.T) {
 	t.Parallel()
-	ccSelectReceiveOnce(t, 0)
+	selectReceiveOnce(t, 0)
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,51 +58,33 @@ func (l *tmLog[T]) all() []T {
 	return append([]T(nil), l.v...)
 }
 
-// tmSpan is what the timing workflows return: the real (or bubble) time
+// span is what the timing workflows return: the real (or bubble) time
 // read in a step before and after the wait.
-type tmSpan struct {
+type span struct {
 	Before, After time.Time
 }
 
-// tmNowStep is a step that returns time.Now(), counted in c.
-func tmNowStep(ctx durable.Context, c *tmCounts, name string) (time.Time, error) {
+// nowStep is a step that returns time.Now(), counted in c.
+func nowStep(ctx durable.Context, c *tmCounts, name string) (time.Time, error) {
 	return durable.Step(ctx, name, func(context.Context) (time.Time, error) {
 		c.add(name)
 		return time.Now(), nil
 	})
 }
 
-// tmQuiet is a logger that drops the engine's warnings (parked runs) in
-// tests that park runs on purpose.
-var tmQuiet = slog.New(slog.DiscardHandler)
-
-func tmConfig(defs ...durable.Definition) *durable.Config {
-	return &durable.Config{Workflows: defs, Logger: tmQuiet}
-}
-
-// tmGet returns run id's info, failing the test on error.
-func tmGet(t *testing.T, e *durable.Engine, id string) durable.RunInfo {
+// wantStatus fails the test unless run id has status want.
+func wantStatus(t *testing.T, e *durable.Engine, id string, want durable.Status) durable.RunInfo {
 	t.Helper()
-	info, err := e.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
-	}
-	return info
-}
-
-// tmWantStatus fails the test unless run id has status want.
-func tmWantStatus(t *testing.T, e *durable.Engine, id string, want durable.Status) durable.RunInfo {
-	t.Helper()
-	info := tmGet(t, e, id)
+	info := mustGet(t, e, id)
 	if info.Status != want {
 		t.Fatalf("run %q: status %v (err %v), want %v", id, info.Status, info.Err, want)
 	}
 	return info
 }
 
-// tmPoll polls (real time) until cond holds; timeout only guards against a
+// poll polls (real time) until cond holds; timeout only guards against a
 // hang, it is not a measurement.
-func tmPoll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+func poll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -114,9 +95,9 @@ func tmPoll(t testing.TB, timeout time.Duration, what string, cond func() bool) 
 	}
 }
 
-// tmResult attaches to run id (Start of an existing id executes nothing)
+// result attaches to run id (Start of an existing id executes nothing)
 // and returns its result.
-func tmResult[I, O any](t *testing.T, e *durable.Engine, w *durable.Workflow[I, O], id string, in I) (O, error) {
+func result[I, O any](t *testing.T, e *durable.Engine, w *durable.Workflow[I, O], id string, in I) (O, error) {
 	t.Helper()
 	h, err := durable.Start(t.Context(), e, w, id, in)
 	if err != nil {
@@ -125,19 +106,19 @@ func tmResult[I, O any](t *testing.T, e *durable.Engine, w *durable.Workflow[I, 
 	return h.Result(t.Context())
 }
 
-// tmSleepWorkflow returns a workflow that reads the time in a step, sleeps
+// sleepWorkflow returns a workflow that reads the time in a step, sleeps
 // d and reads the time again.
-func tmSleepWorkflow(name string, c *tmCounts, d time.Duration) *durable.Workflow[struct{}, tmSpan] {
-	return durable.Define(name, func(ctx durable.Context, _ struct{}) (tmSpan, error) {
-		before, err := tmNowStep(ctx, c, "before")
+func sleepWorkflow(name string, c *tmCounts, d time.Duration) *durable.Workflow[struct{}, span] {
+	return durable.Define(name, func(ctx durable.Context, _ struct{}) (span, error) {
+		before, err := nowStep(ctx, c, "before")
 		if err != nil {
-			return tmSpan{}, err
+			return span{}, err
 		}
 		if err := durable.Sleep(ctx, d); err != nil {
-			return tmSpan{}, err
+			return span{}, err
 		}
-		after, err := tmNowStep(ctx, c, "after")
-		return tmSpan{before, after}, err
+		after, err := nowStep(ctx, c, "after")
+		return span{before, after}, err
 	})
 }
 
@@ -150,8 +131,8 @@ func TestTimeRestartDuringSleepBolt(t *testing.T) {
 	const sleep = 1500 * time.Millisecond
 	const downtime = 500 * time.Millisecond
 	var counts tmCounts
-	wf := tmSleepWorkflow("tm-sleep-bolt", &counts, sleep)
-	cfg := tmConfig(wf)
+	wf := sleepWorkflow("tm-sleep-bolt", &counts, sleep)
+	cfg := quietConfig(wf)
 	path := filepath.Join(t.TempDir(), "journal.db")
 
 	e, err := durable.Open(path, cfg)
@@ -161,8 +142,8 @@ func TestTimeRestartDuringSleepBolt(t *testing.T) {
 	if _, err := durable.Start(t.Context(), e, wf, "r", struct{}{}); err != nil {
 		t.Fatal(err)
 	}
-	tmPoll(t, 10*time.Second, "the sleep to be journaled", func() bool {
-		return !tmGet(t, e, "r").WakeAt.IsZero()
+	poll(t, 10*time.Second, "the sleep to be journaled", func() bool {
+		return !mustGet(t, e, "r").WakeAt.IsZero()
 	})
 	time.Sleep(300 * time.Millisecond)
 	if err := e.Close(); err != nil {
@@ -204,14 +185,14 @@ func TestTimeRestartDuringSleepBolt(t *testing.T) {
 // sleep; 3s later (the timer fell due while no process ran) a new child
 // only opens the journal. The overdue timer fires at Open, without a
 // Start, and the run completes.
-const tmCrashSleep = 2 * time.Second
+const crashSleep = 2 * time.Second
 
 var (
-	tmCrashLog     *crashtest.Log // set in the child
-	tmCrashSleeper = durable.Define("tm-crash-sleeper", func(ctx durable.Context, _ struct{}) (tmSpan, error) {
+	crashLog     *crashtest.Log // set in the child
+	crashSleeper = durable.Define("tm-crash-sleeper", func(ctx durable.Context, _ struct{}) (span, error) {
 		now := func(name string) (time.Time, error) {
 			return durable.Step(ctx, name, func(context.Context) (time.Time, error) {
-				if err := tmCrashLog.Append("%s", name); err != nil {
+				if err := crashLog.Append("%s", name); err != nil {
 					return time.Time{}, err
 				}
 				return time.Now(), nil
@@ -219,13 +200,13 @@ var (
 		}
 		before, err := now("before")
 		if err != nil {
-			return tmSpan{}, err
+			return span{}, err
 		}
-		if err := durable.Sleep(ctx, tmCrashSleep); err != nil {
-			return tmSpan{}, err
+		if err := durable.Sleep(ctx, crashSleep); err != nil {
+			return span{}, err
 		}
 		after, err := now("after")
-		return tmSpan{before, after}, err
+		return span{before, after}, err
 	})
 )
 
@@ -236,31 +217,31 @@ func TestTimeCrashChild(t *testing.T) {
 	}
 	opened := time.Now()
 	var err error
-	if tmCrashLog, err = crashtest.OpenLog(crashtest.Env("LOG")); err != nil {
+	if crashLog, err = crashtest.OpenLog(crashtest.Env("LOG")); err != nil {
 		t.Fatal(err)
 	}
-	e, err := durable.Open(crashtest.Env("JOURNAL"), tmConfig(tmCrashSleeper))
+	e, err := durable.Open(crashtest.Env("JOURNAL"), quietConfig(crashSleeper))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
 	switch role {
 	case "tm-sleeper":
-		if _, err := durable.Start(t.Context(), e, tmCrashSleeper, "r", struct{}{}); err != nil {
+		if _, err := durable.Start(t.Context(), e, crashSleeper, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
-		tmPoll(t, 20*time.Second, "the sleep to be journaled", func() bool {
-			return !tmGet(t, e, "r").WakeAt.IsZero()
+		poll(t, 20*time.Second, "the sleep to be journaled", func() bool {
+			return !mustGet(t, e, "r").WakeAt.IsZero()
 		})
 		fmt.Println("tm: sleeping")
 		time.Sleep(time.Minute) // the parent kills us
 		t.Fatal("not killed")
 	case "tm-opener":
 		// No Start: the run must complete by itself.
-		tmPoll(t, 20*time.Second, "the run to complete", func() bool {
-			return tmGet(t, e, "r").Status == durable.StatusCompleted
+		poll(t, 20*time.Second, "the run to complete", func() bool {
+			return mustGet(t, e, "r").Status == durable.StatusCompleted
 		})
-		span, err := tmResult(t, e, tmCrashSleeper, "r", struct{}{}) // finished: reads the result
+		span, err := result(t, e, crashSleeper, "r", struct{}{}) // finished: reads the result
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,15 +271,15 @@ func TestTimeCrashOverdueTimerFiresAtOpen(t *testing.T) {
 		t.Fatalf("parse %q: %v", line, err)
 	}
 	elapsed := time.Duration(after - before)
-	if elapsed < tmCrashSleep {
-		t.Errorf("the sleep ended %v after it began, before its %v", elapsed, tmCrashSleep)
+	if elapsed < crashSleep {
+		t.Errorf("the sleep ended %v after it began, before its %v", elapsed, crashSleep)
 	}
 	if opened < killed.UnixNano() {
 		t.Fatalf("the opener started before the kill")
 	}
-	// A timer started again at Open would fire tmCrashSleep after it; the
+	// A timer started again at Open would fire crashSleep after it; the
 	// overdue one fires as soon as the run is replayed.
-	if d := time.Duration(after - opened); d >= tmCrashSleep {
+	if d := time.Duration(after - opened); d >= crashSleep {
 		t.Errorf("the overdue timer fired %v after Open: it was started again", d)
 	}
 	counts, err := crashtest.Count(env["LOG"])
@@ -317,8 +298,8 @@ func TestTimeRestartDuringSleepExact(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
-		wf := tmSleepWorkflow("tm-sleep-exact", &counts, time.Hour)
-		env := durabletest.New(t, tmConfig(wf))
+		wf := sleepWorkflow("tm-sleep-exact", &counts, time.Hour)
+		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
 		h, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{})
 		if err != nil {
@@ -334,7 +315,7 @@ func TestTimeRestartDuringSleepExact(t *testing.T) {
 		time.Sleep(20 * time.Minute) // downtime
 		env.Restart()
 
-		span, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		span, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,15 +337,15 @@ func TestTimeOverdueTimerFiresAtOpen(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
-		wf := tmSleepWorkflow("tm-overdue", &counts, time.Hour)
-		env := durabletest.New(t, tmConfig(wf))
+		wf := sleepWorkflow("tm-overdue", &counts, time.Hour)
+		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
-		if info := tmWantStatus(t, env.Engine, "r", durable.StatusRunning); !info.WakeAt.Equal(start.Add(time.Hour)) {
+		if info := wantStatus(t, env.Engine, "r", durable.StatusRunning); !info.WakeAt.Equal(start.Add(time.Hour)) {
 			t.Errorf("WakeAt = start+%v, want start+1h", info.WakeAt.Sub(start))
 		}
 		if err := env.Engine.Close(); err != nil {
@@ -374,9 +355,9 @@ func TestTimeOverdueTimerFiresAtOpen(t *testing.T) {
 		reopened := time.Now()
 		env.Restart()
 		synctest.Wait() // no Start: recovery alone must finish the run
-		tmWantStatus(t, env.Engine, "r", durable.StatusCompleted)
+		wantStatus(t, env.Engine, "r", durable.StatusCompleted)
 
-		span, err := tmResult(t, env.Engine, wf, "r", struct{}{})
+		span, err := result(t, env.Engine, wf, "r", struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,14 +370,14 @@ func TestTimeOverdueTimerFiresAtOpen(t *testing.T) {
 	})
 }
 
-// tmClockStart is where the injected clocks start: far from the synctest
+// clockStart is where the injected clocks start: far from the synctest
 // bubble's clock, so a timer on the wrong clock would show.
-var tmClockStart = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+var clockStart = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// tmClockWorkflow reads durable.Now (reporting it on every execution to
+// clockWorkflow reads durable.Now (reporting it on every execution to
 // nows), sleeps 1h, runs step "after" (counted), and then waits for a
 // message on "go" so that the run stays alive; it returns the Now it read.
-func tmClockWorkflow(name string, c *tmCounts, nows *tmLog[time.Time]) *durable.Workflow[struct{}, time.Time] {
+func clockWorkflow(name string, c *tmCounts, nows *tmLog[time.Time]) *durable.Workflow[struct{}, time.Time] {
 	return durable.Define(name, func(ctx durable.Context, _ struct{}) (time.Time, error) {
 		now := durable.Now(ctx)
 		nows.add(now)
@@ -433,9 +414,9 @@ func TestTimeSleepPastReturnsAtOnce(t *testing.T) {
 					return time.Time{}, err
 				}
 			}
-			return tmNowStep(ctx, &counts, "after")
+			return nowStep(ctx, &counts, "after")
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
 		after, err := durable.Run(t.Context(), env.Engine, wf, "r", struct{}{})
 		if err != nil {
@@ -444,7 +425,7 @@ func TestTimeSleepPastReturnsAtOnce(t *testing.T) {
 		if !after.Equal(start) {
 			t.Errorf("the sleeps took %v of virtual time, want none", after.Sub(start))
 		}
-		if info := tmGet(t, env.Engine, "r"); !info.WakeAt.IsZero() {
+		if info := mustGet(t, env.Engine, "r"); !info.WakeAt.IsZero() {
 			t.Errorf("WakeAt = %v, want none", info.WakeAt)
 		}
 	})
@@ -460,15 +441,15 @@ func TestTimeSleepUntilAcrossRestart(t *testing.T) {
 			if err := durable.SleepUntil(ctx, at); err != nil {
 				return time.Time{}, err
 			}
-			return tmNowStep(ctx, &counts, "after")
+			return nowStep(ctx, &counts, "after")
 		})
-		env := durabletest.New(t, tmConfig(wf))
+		env := durabletest.New(t, quietConfig(wf))
 		if _, err := durable.Start(t.Context(), env.Engine, wf, "r", wake); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(12 * time.Hour)
 		env.Restart()
-		got, err := tmResult(t, env.Engine, wf, "r", wake)
+		got, err := result(t, env.Engine, wf, "r", wake)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,18 +462,18 @@ func TestTimeSleepUntilAcrossRestart(t *testing.T) {
 	})
 }
 
-// tmJumpyClock is a durabletest.Clock that, once armed, moves forwards by
+// jumpyClock is a durabletest.Clock that, once armed, moves forwards by
 // jump right after a Now call has read it: as if another goroutine moved
 // the clock between the engine's reading of the time and what it does
 // with it.
-type tmJumpyClock struct {
+type jumpyClock struct {
 	*durabletest.Clock
 	mu    sync.Mutex
 	jump  time.Duration
 	armed bool
 }
 
-func (c *tmJumpyClock) Now() time.Time {
+func (c *jumpyClock) Now() time.Time {
 	t := c.Clock.Now()
 	c.mu.Lock()
 	armed := c.armed
@@ -504,7 +485,7 @@ func (c *tmJumpyClock) Now() time.Time {
 	return t
 }
 
-func (c *tmJumpyClock) arm(d time.Duration) {
+func (c *jumpyClock) arm(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.jump, c.armed = d, true
@@ -518,15 +499,15 @@ func TestTimeSleepEvicted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var counts tmCounts
 		wf := durable.Define("tm-sleep-evicted", func(ctx durable.Context, d time.Duration) (time.Time, error) {
-			if _, err := tmNowStep(ctx, &counts, "before-"+ctx.RunID()); err != nil {
+			if _, err := nowStep(ctx, &counts, "before-"+ctx.RunID()); err != nil {
 				return time.Time{}, err
 			}
 			if err := durable.Sleep(ctx, d); err != nil {
 				return time.Time{}, err
 			}
-			return tmNowStep(ctx, &counts, "after-"+ctx.RunID())
+			return nowStep(ctx, &counts, "after-"+ctx.RunID())
 		})
-		cfg := tmConfig(wf)
+		cfg := quietConfig(wf)
 		cfg.MaxCachedRuns = 1
 		env := durabletest.New(t, cfg)
 		start := time.Now()
@@ -541,7 +522,7 @@ func TestTimeSleepEvicted(t *testing.T) {
 		env.Restart()
 		for i := range runs {
 			id := fmt.Sprint("r", i)
-			at, err := tmResult(t, env.Engine, wf, id, time.Duration(runs-i)*time.Hour)
+			at, err := result(t, env.Engine, wf, id, time.Duration(runs-i)*time.Hour)
 			if err != nil {
 				t.Fatalf("run %s: %v", id, err)
 			}

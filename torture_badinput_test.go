@@ -43,9 +43,9 @@ import (
 // encoded (step and workflow results, child input, ContinueAsNew input),
 // an input whose type changed, and a full disk (torture_diskfull_test.go).
 
-// ttFlipAll flips a byte in every copy of s in data (bbolt's copy on write
+// flipAll flips a byte in every copy of s in data (bbolt's copy on write
 // can leave stale copies in free pages) and returns how many it found.
-func ttFlipAll(data []byte, s string) int {
+func flipAll(data []byte, s string) int {
 	n := 0
 	for i := 0; ; {
 		j := bytes.Index(data[i:], []byte(s))
@@ -109,7 +109,7 @@ func TestTortureDamagedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := ttFlipAll(data, strings.ToUpper(input(victim))); n == 0 {
+	if n := flipAll(data, strings.ToUpper(input(victim))); n == 0 {
 		t.Fatal("the record's payload is not in the file")
 	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -176,8 +176,8 @@ func TestTortureMetaPagesDamaged(t *testing.T) {
 	openFails(t, path, journal.ErrCorrupt)
 }
 
-type ttCycle struct {
-	Next *ttCycle
+type cycle struct {
+	Next *cycle
 }
 
 // Payloads that cannot be encoded, where no other test puts them: a step's
@@ -186,7 +186,7 @@ type ttCycle struct {
 // input is refused is not created.
 func TestTortureUnencodablePayloads(t *testing.T) {
 	t.Parallel()
-	cyc := &ttCycle{}
+	cyc := &cycle{}
 	cyc.Next = cyc
 	child := durable.Define("tt-enc-child", func(ctx durable.Context, in any) (int, error) { return 1, nil })
 	cases := []struct {
@@ -199,10 +199,10 @@ func TestTortureUnencodablePayloads(t *testing.T) {
 			return durable.Step(ctx, "s", func(context.Context) (chan int, error) { return make(chan int), nil })
 		}, durable.StatusFailed},
 		{"step result cycle", func(ctx durable.Context) (any, error) {
-			return durable.Step(ctx, "s", func(context.Context) (*ttCycle, error) { return cyc, nil })
+			return durable.Step(ctx, "s", func(context.Context) (*cycle, error) { return cyc, nil })
 		}, durable.StatusFailed},
 		{"future result cycle", func(ctx durable.Context) (any, error) {
-			return durable.Go(ctx, "s", func(context.Context) (*ttCycle, error) { return cyc, nil }).Get(ctx)
+			return durable.Go(ctx, "s", func(context.Context) (*cycle, error) { return cyc, nil }).Get(ctx)
 		}, durable.StatusFailed},
 		{"workflow result", func(ctx durable.Context) (any, error) {
 			return func() {}, nil

@@ -26,15 +26,15 @@ import (
 // engine loads a suspended run again every second), or after a restart.
 
 const (
-	ttDFSteps   = 60
-	ttDFPayload = 2000
-	ttDFRun     = "df"
+	dFSteps   = 60
+	dFPayload = 2000
+	dFRun     = "df"
 )
 
-// ttDFWorkflow writes ttDFSteps steps of ttDFPayload bytes each (so the
+// dFWorkflow writes dFSteps steps of dFPayload bytes each (so the
 // journal must grow) and returns the bytes it got back. Each execution
 // of step i appends "df/sNNN" to log.
-func ttDFWorkflow(log *crashtest.Log) *durable.Workflow[int, int] {
+func dFWorkflow(log *crashtest.Log) *durable.Workflow[int, int] {
 	return durable.Define("tt-diskfull", func(ctx durable.Context, n int) (int, error) {
 		total := 0
 		for i := range n {
@@ -42,7 +42,7 @@ func ttDFWorkflow(log *crashtest.Log) *durable.Workflow[int, int] {
 				if err := log.Append("%s/s%03d", ctx.RunID(), i); err != nil {
 					return "", err
 				}
-				return strings.Repeat(string(rune('a'+i%26)), ttDFPayload), nil
+				return strings.Repeat(string(rune('a'+i%26)), dFPayload), nil
 			})
 			if err != nil {
 				return 0, err
@@ -53,14 +53,14 @@ func ttDFWorkflow(log *crashtest.Log) *durable.Workflow[int, int] {
 	})
 }
 
-// ttSuspendWatch is a slog handler that counts the engine's "run
+// suspendWatch is a slog handler that counts the engine's "run
 // suspended" errors and passes every record on to stderr.
-type ttSuspendWatch struct {
+type suspendWatch struct {
 	slog.Handler
 	n chan struct{}
 }
 
-func (h ttSuspendWatch) Handle(ctx context.Context, r slog.Record) error {
+func (h suspendWatch) Handle(ctx context.Context, r slog.Record) error {
 	if strings.Contains(r.Message, "suspended") {
 		select {
 		case h.n <- struct{}{}:
@@ -86,8 +86,8 @@ func TestTortureDiskFullChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	watch := ttSuspendWatch{Handler: slog.NewTextHandler(os.Stderr, nil), n: make(chan struct{}, 16)}
-	wf := ttDFWorkflow(log)
+	watch := suspendWatch{Handler: slog.NewTextHandler(os.Stderr, nil), n: make(chan struct{}, 16)}
+	wf := dFWorkflow(log)
 	path := crashtest.Env("JOURNAL")
 	e, err := durable.Open(path, &durable.Config{Workflows: []durable.Definition{wf}, Logger: slog.New(watch)})
 	if err != nil {
@@ -111,7 +111,7 @@ func TestTortureDiskFullChild(t *testing.T) {
 	fmt.Printf("LIMIT %d\n", full.Cur)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	h, err := durable.Start(ctx, e, wf, ttDFRun, ttDFSteps)
+	h, err := durable.Start(ctx, e, wf, dFRun, dFSteps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestTortureDiskFullChild(t *testing.T) {
 			t.Fatal("the run was not suspended: the disk never filled")
 		}
 	}
-	if info, err := e.Get(ctx, ttDFRun); err != nil || info.Status != durable.StatusRunning {
+	if info, err := e.Get(ctx, dFRun); err != nil || info.Status != durable.StatusRunning {
 		t.Fatalf("while the disk is full: %v, %v; want the run running (suspended, not failed)", info.Status, err)
 	}
 	fmt.Println("FULL")
@@ -153,37 +153,37 @@ func TestTortureDiskFull(t *testing.T) {
 			p.WaitFor(t, "FULL", time.Minute)
 			if mode == "kill" {
 				p.Kill(t)
-				ttDFCheckJournal(t, env["JOURNAL"], false)
+				dFCheckJournal(t, env["JOURNAL"], false)
 				// Restarted with space: the run resumes where it was.
 				log, err := crashtest.OpenLog(env["LOG"])
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer log.Close()
-				wf := ttDFWorkflow(log)
+				wf := dFWorkflow(log)
 				e, err := durable.Open(env["JOURNAL"], quiet(config(wf)))
 				if err != nil {
 					t.Fatalf("Open after the disk was full: %v", err)
 				}
-				got, err := durable.Run(testCtx(t), e, wf, ttDFRun, ttDFSteps)
+				got, err := durable.Run(testCtx(t), e, wf, dFRun, dFSteps)
 				mustClose(t, e)
-				if err != nil || got != ttDFSteps*ttDFPayload {
-					t.Fatalf("run after a restart: %d, %v; want %d", got, err, ttDFSteps*ttDFPayload)
+				if err != nil || got != dFSteps*dFPayload {
+					t.Fatalf("run after a restart: %d, %v; want %d", got, err, dFSteps*dFPayload)
 				}
 			} else {
 				if err := p.Wait(t, time.Minute); err != nil {
 					t.Fatalf("child: %v; output:\n%s", err, strings.Join(p.Lines(), "\n"))
 				}
-				p.WaitFor(t, fmt.Sprintf("RESULT %d", ttDFSteps*ttDFPayload), time.Second)
+				p.WaitFor(t, fmt.Sprintf("RESULT %d", dFSteps*dFPayload), time.Second)
 			}
-			ttDFCheckJournal(t, env["JOURNAL"], true)
+			dFCheckJournal(t, env["JOURNAL"], true)
 			counts, err := crashtest.Count(env["LOG"])
 			if err != nil {
 				t.Fatal(err)
 			}
 			again := 0
-			for i := range ttDFSteps {
-				n := counts[fmt.Sprintf("%s/s%03d", ttDFRun, i)]
+			for i := range dFSteps {
+				n := counts[fmt.Sprintf("%s/s%03d", dFRun, i)]
 				if n < 1 {
 					t.Errorf("step %d never executed", i)
 				}
@@ -194,10 +194,10 @@ func TestTortureDiskFull(t *testing.T) {
 	}
 }
 
-// ttDFCheckJournal checks that the journal holds only complete records:
+// dFCheckJournal checks that the journal holds only complete records:
 // Verify finds nothing, and each position has exactly one record, the
 // step's result. If complete, the run must have finished.
-func ttDFCheckJournal(t *testing.T, path string, complete bool) {
+func dFCheckJournal(t *testing.T, path string, complete bool) {
 	t.Helper()
 	s, err := journal.OpenBolt(path, &journal.BoltOptions{ReadOnly: true})
 	if err != nil {
@@ -209,24 +209,24 @@ func ttDFCheckJournal(t *testing.T, path string, complete bool) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("Verify: %v, %v", rep.Problems, err)
 	}
-	recs, err := s.Records(ctx, ttDFRun)
+	recs, err := s.Records(ctx, dFRun)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range recs {
-		if r.Pos != uint32(i) || r.Seq != 0 || len(r.Data) < ttDFPayload || r.Name != fmt.Sprintf("s%03d", i) {
+		if r.Pos != uint32(i) || r.Seq != 0 || len(r.Data) < dFPayload || r.Name != fmt.Sprintf("s%03d", i) {
 			t.Fatalf("record %d: %d.%d %q with %d bytes; want %d.0 \"s%03d\" with the step's result", i, r.Pos, r.Seq, r.Name, len(r.Data), i, i)
 		}
 	}
-	run, err := s.GetRun(ctx, ttDFRun)
+	run, err := s.GetRun(ctx, dFRun)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if complete && (run.Status != journal.StatusCompleted || len(recs) != ttDFSteps) {
-		t.Fatalf("run %v with %d records; want completed with %d", run.Status, len(recs), ttDFSteps)
+	if complete && (run.Status != journal.StatusCompleted || len(recs) != dFSteps) {
+		t.Fatalf("run %v with %d records; want completed with %d", run.Status, len(recs), dFSteps)
 	}
-	if !complete && (run.Status != journal.StatusRunning || len(recs) >= ttDFSteps) {
-		t.Fatalf("run %v with %d records while the disk was full; want running with fewer than %d", run.Status, len(recs), ttDFSteps)
+	if !complete && (run.Status != journal.StatusRunning || len(recs) >= dFSteps) {
+		t.Fatalf("run %v with %d records while the disk was full; want running with fewer than %d", run.Status, len(recs), dFSteps)
 	}
 	t.Logf("journal: %d records, run %v", len(recs), run.Status)
 }

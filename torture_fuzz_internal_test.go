@@ -31,7 +31,7 @@ import (
 //	flags        1 byte: 1 cancel requested, 2 deadline, 4 parked, 8 small MaxHistory
 //	param        1 byte: the deadline in minutes, or MaxHistory-8
 //	messages     1 byte: messages sent on "in" (3 + mod 4)
-//	records, until the input ends (at most ttFuzzMaxRecords):
+//	records, until the input ends (at most fuzzMaxRecords):
 //	  pos, seq, kind, flags  1 byte each
 //	  name                   1 byte length, then the bytes
 //	  time                   1 byte mode (0: zero), then 8 bytes (ns offset from the run's creation, mod ±48h)
@@ -45,21 +45,21 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte{1, 0, 3})
 	f.Add([]byte{2, 3, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		synctest.Test(t, func(t *testing.T) { ttFuzzReplay(t, data) })
+		synctest.Test(t, func(t *testing.T) { fuzzReplay(t, data) })
 	})
 }
 
 const (
-	ttFuzzRun        = "fz-1"
-	ttFuzzMaxRecords = 64
-	ttFuzzTimeRange  = int64(48 * time.Hour)
-	ttFuzzBound      = 500 * time.Hour // virtual: far beyond every wait the journal or the workflow can ask for
+	fuzzRun        = "fz-1"
+	fuzzMaxRecords = 64
+	fuzzTimeRange  = int64(48 * time.Hour)
+	fuzzBound      = 500 * time.Hour // virtual: far beyond every wait the journal or the workflow can ask for
 )
 
-// ttFuzzWorkflows returns the fuzzed workflow and its child. The workflow
+// fuzzWorkflows returns the fuzzed workflow and its child. The workflow
 // uses every durable operation once, in a fixed order, and continues as
 // new once.
-func ttFuzzWorkflows() (*Workflow[int, string], *Workflow[int, int]) {
+func fuzzWorkflows() (*Workflow[int, string], *Workflow[int, int]) {
 	child := Define("fz-child", func(ctx Context, in int) (int, error) {
 		return Step(ctx, "c", func(context.Context) (int, error) { return in * 3, nil })
 	})
@@ -130,10 +130,10 @@ func ttFuzzWorkflows() (*Workflow[int, string], *Workflow[int, int]) {
 	return wf, child
 }
 
-// ttFuzzInput reads the fuzzer's bytes.
-type ttFuzzInput struct{ b []byte }
+// fuzzInput reads the fuzzer's bytes.
+type fuzzInput struct{ b []byte }
 
-func (r *ttFuzzInput) byte() byte {
+func (r *fuzzInput) byte() byte {
 	if len(r.b) == 0 {
 		return 0
 	}
@@ -142,7 +142,7 @@ func (r *ttFuzzInput) byte() byte {
 	return c
 }
 
-func (r *ttFuzzInput) bytes(n int) []byte {
+func (r *fuzzInput) bytes(n int) []byte {
 	n = min(n, len(r.b))
 	out := r.b[:n:n]
 	r.b = r.b[n:]
@@ -150,11 +150,11 @@ func (r *ttFuzzInput) bytes(n int) []byte {
 }
 
 // ttFuzzRecord reads one record, with times relative to base.
-func (r *ttFuzzInput) record(base time.Time) journal.Record {
+func (r *fuzzInput) record(base time.Time) journal.Record {
 	rec := journal.Record{Pos: uint32(r.byte()), Seq: uint32(r.byte()), Kind: r.byte(), Flags: r.byte()}
 	rec.Name = string(r.bytes(int(r.byte())))
 	if r.byte() != 0 {
-		off := int64(binary.BigEndian.Uint64(append(r.bytes(8), make([]byte, 8)...)[:8])) % ttFuzzTimeRange
+		off := int64(binary.BigEndian.Uint64(append(r.bytes(8), make([]byte, 8)...)[:8])) % fuzzTimeRange
 		rec.Time = base.Add(time.Duration(off))
 	}
 	hi, lo := r.byte(), r.byte()
@@ -164,8 +164,8 @@ func (r *ttFuzzInput) record(base time.Time) journal.Record {
 	return rec
 }
 
-// ttFuzzEncode is the inverse of the record reader, for seeds.
-func ttFuzzEncode(head [3]byte, recs []journal.Record, base time.Time) []byte {
+// fuzzEncode is the inverse of the record reader, for seeds.
+func fuzzEncode(head [3]byte, recs []journal.Record, base time.Time) []byte {
 	out := head[:]
 	for _, r := range recs {
 		out = append(out, byte(r.Pos), byte(r.Seq), r.Kind, r.Flags, byte(len(r.Name)))
@@ -182,9 +182,9 @@ func ttFuzzEncode(head [3]byte, recs []journal.Record, base time.Time) []byte {
 	return out
 }
 
-func ttFuzzReplay(t *testing.T, data []byte) {
+func fuzzReplay(t *testing.T, data []byte) {
 	ctx := context.Background()
-	in := &ttFuzzInput{b: data}
+	in := &fuzzInput{b: data}
 	// At least three messages: the first epoch's Receive and AwaitAny
 	// take one each, the second epoch's Receive the third; it must not
 	// wait forever.
@@ -192,21 +192,21 @@ func ttFuzzReplay(t *testing.T, data []byte) {
 	base := time.Now()
 	mem := journal.NewMemory()
 	input, _ := encodePayload(0, 0)
-	row := journal.Run{ID: ttFuzzRun, Workflow: "fz", Status: journal.StatusRunning, Input: input, CreatedAt: base}
+	row := journal.Run{ID: fuzzRun, Workflow: "fz", Status: journal.StatusRunning, Input: input, CreatedAt: base}
 	if flags&2 != 0 {
 		row.Deadline = base.Add(time.Duration(param) * time.Minute)
 	}
 	if _, _, err := mem.CreateRun(ctx, row); err != nil {
 		t.Fatal(err)
 	}
-	for range ttFuzzMaxRecords {
+	for range fuzzMaxRecords {
 		if len(in.b) == 0 {
 			break
 		}
 		r := in.record(base)
 		// A record the store refuses (a taken position, an overlong
 		// name) is left out, as it would be in a real journal.
-		_ = mem.Commit(ctx, &journal.Batch{Append: []journal.Append{{RunID: ttFuzzRun, Record: r}}})
+		_ = mem.Commit(ctx, &journal.Batch{Append: []journal.Append{{RunID: fuzzRun, Record: r}}})
 	}
 	var u journal.Update
 	if flags&1 != 0 {
@@ -216,7 +216,7 @@ func ttFuzzReplay(t *testing.T, data []byte) {
 		u.Status, u.Err = journal.StatusParked, encodeError(errors.New("parked by the fuzzer"))
 	}
 	if flags&5 != 0 {
-		u.RunID = ttFuzzRun
+		u.RunID = fuzzRun
 		if err := mem.Commit(ctx, &journal.Batch{Update: []journal.Update{u}}); err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +225,7 @@ func ttFuzzReplay(t *testing.T, data []byte) {
 	if flags&8 != 0 {
 		cfg.MaxHistory = 8 + int(param%32)
 	}
-	wf, child := ttFuzzWorkflows()
+	wf, child := fuzzWorkflows()
 	cfg.Workflows = []Definition{wf, child}
 
 	e, err := New(mem, cfg)
@@ -233,23 +233,23 @@ func ttFuzzReplay(t *testing.T, data []byte) {
 		t.Fatalf("New: %v", err)
 	}
 	for k := range msgs {
-		if err := Send(ctx, e, ttFuzzRun, "in", fmt.Sprint("m", k)); err != nil && !errors.Is(err, ErrFinished) {
+		if err := Send(ctx, e, fuzzRun, "in", fmt.Sprint("m", k)); err != nil && !errors.Is(err, ErrFinished) {
 			t.Fatalf("Send: %v", err)
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, ttFuzzBound)
+	rctx, cancel := context.WithTimeout(ctx, fuzzBound)
 	defer cancel()
-	h, err := Start(rctx, e, wf, ttFuzzRun, 0) // the run exists: attaches
+	h, err := Start(rctx, e, wf, fuzzRun, 0) // the run exists: attaches
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	_, err = h.Result(rctx)
-	info, gerr := e.Get(ctx, ttFuzzRun)
+	info, gerr := e.Get(ctx, fuzzRun)
 	if gerr != nil {
 		t.Fatalf("Get: %v", gerr)
 	}
 	if rctx.Err() != nil || info.Status == StatusRunning {
-		t.Errorf("the run did not end within %v of virtual time: %v (Result: %v)", ttFuzzBound, info.Status, err)
+		t.Errorf("the run did not end within %v of virtual time: %v (Result: %v)", fuzzBound, info.Status, err)
 	}
 	if err := e.Close(); err != nil {
 		t.Errorf("Close: %v", err)
@@ -274,7 +274,7 @@ func TestTortureFuzzSeeds(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ctx := context.Background()
 			mem := journal.NewMemory()
-			wf, child := ttFuzzWorkflows()
+			wf, child := fuzzWorkflows()
 			e, err := New(mem, &Config{Workflows: []Definition{wf, child}, Logger: slog.New(slog.DiscardHandler), Retention: -1})
 			if err != nil {
 				t.Fatal(err)
@@ -283,23 +283,23 @@ func TestTortureFuzzSeeds(t *testing.T) {
 			base = time.Now()
 			// The seeds run the first epoch (input 0) only: cut the
 			// journal before ContinueAsNew ends it.
-			h, err := Start(ctx, e, wf, ttFuzzRun, 1)
+			h, err := Start(ctx, e, wf, fuzzRun, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for k := range 3 {
-				if err := Send(ctx, e, ttFuzzRun, "in", fmt.Sprint("m", k)); err != nil {
+				if err := Send(ctx, e, fuzzRun, "in", fmt.Sprint("m", k)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if cancelAt > 0 {
 				time.Sleep(cancelAt)
-				if err := e.Cancel(ctx, ttFuzzRun); err != nil {
+				if err := e.Cancel(ctx, fuzzRun); err != nil {
 					t.Fatal(err)
 				}
 			}
 			h.Result(ctx)
-			if recs, err = mem.Records(ctx, ttFuzzRun); err != nil {
+			if recs, err = mem.Records(ctx, fuzzRun); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -308,7 +308,7 @@ func TestTortureFuzzSeeds(t *testing.T) {
 			if cancelAt > 0 {
 				head[0] = 1
 			}
-			b := ttFuzzEncode(head, recs[:n], base)
+			b := fuzzEncode(head, recs[:n], base)
 			name := filepath.Join(dir, fmt.Sprintf("seed-cancel%v-%02d", cancelAt > 0, n))
 			if err := os.WriteFile(name, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b), 0o644); err != nil {
 				t.Fatal(err)

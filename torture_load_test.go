@@ -20,11 +20,11 @@ import (
 	"github.com/durable-go/durable/journal"
 )
 
-var ttLoadFlag = flag.Bool("durable.load", false, "run TestTortureLoad at full size, 10,000 runs × 10 steps (or env DURABLE_LOAD=1)")
+var loadFlag = flag.Bool("durable.load", false, "run TestTortureLoad at full size, 10,000 runs × 10 steps (or env DURABLE_LOAD=1)")
 
-const ttLoadSteps = 10
+const loadSteps = 10
 
-// TestTortureLoad runs many runs of ttLoadSteps steps on a bbolt file,
+// TestTortureLoad runs many runs of loadSteps steps on a bbolt file,
 // closes the engine when half the steps ran and opens it again: every run
 // must complete with its result, no step may be recorded twice, a step may
 // run again only if the Close interrupted it, and Close must leave no
@@ -41,21 +41,21 @@ func TestTortureLoad(t *testing.T) {
 		t.Skip("load test")
 	}
 	runs := 1000
-	if *ttLoadFlag || os.Getenv("DURABLE_LOAD") != "" {
+	if *loadFlag || os.Getenv("DURABLE_LOAD") != "" {
 		runs = 10000
 	}
-	baseline := ttGoroutines()
-	stepNames := make([]string, ttLoadSteps)
+	baseline := goroutines()
+	stepNames := make([]string, loadSteps)
 	for i := range stepNames {
 		stepNames[i] = fmt.Sprintf("s%d", i)
 	}
-	execs := make([]atomic.Int32, runs*ttLoadSteps)
+	execs := make([]atomic.Int32, runs*loadSteps)
 	var executed atomic.Int64
 	wf := durable.Define("tt-load", func(ctx durable.Context, in int) (int, error) {
 		sum := 0
 		for i, name := range stepNames {
 			v, err := durable.Step(ctx, name, func(context.Context) (int, error) {
-				execs[in*ttLoadSteps+i].Add(1)
+				execs[in*loadSteps+i].Add(1)
 				executed.Add(1)
 				return in + i, nil
 			})
@@ -82,7 +82,7 @@ func TestTortureLoad(t *testing.T) {
 	var atClose int64
 	closed := make(chan error, 1)
 	go func() {
-		half := int64(runs * ttLoadSteps / 2)
+		half := int64(runs * loadSteps / 2)
 		for deadline := time.Now().Add(5 * time.Minute); executed.Load() < half && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
@@ -90,7 +90,7 @@ func TestTortureLoad(t *testing.T) {
 		closed <- e.Close()
 	}()
 	var started atomic.Int32
-	ttParallel(runs, 64, func(i int) {
+	parallel(runs, 64, func(i int) {
 		if _, err := durable.Start(ctx, e, wf, id(i), i); err == nil {
 			started.Add(1)
 		} else if !errors.Is(err, durable.ErrClosed) {
@@ -101,17 +101,17 @@ func TestTortureLoad(t *testing.T) {
 		t.Fatalf("Close in the middle: %v", err)
 	}
 	firstHalf := time.Since(start)
-	ttLeaked(t, baseline)
-	t.Logf("Close in the middle after %v: %d runs started, %d of %d steps executed; no goroutine left", firstHalf.Round(time.Millisecond), started.Load(), atClose, runs*ttLoadSteps)
+	leaked(t, baseline)
+	t.Logf("Close in the middle after %v: %d runs started, %d of %d steps executed; no goroutine left", firstHalf.Round(time.Millisecond), started.Load(), atClose, runs*loadSteps)
 
 	e, err = durable.Open(path, quiet(config(wf)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wrong atomic.Int32
-	ttParallel(runs, 64, func(i int) {
+	parallel(runs, 64, func(i int) {
 		got, err := durable.Run(ctx, e, wf, id(i), i)
-		if want := ttLoadSteps*i + ttLoadSteps*(ttLoadSteps-1)/2; err != nil || got != want {
+		if want := loadSteps*i + loadSteps*(loadSteps-1)/2; err != nil || got != want {
 			if wrong.Add(1) <= 10 {
 				t.Errorf("run %d: %d, %v; want %d", i, got, err, want)
 			}
@@ -122,7 +122,7 @@ func TestTortureLoad(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	stopSampling()
-	after := ttLeaked(t, baseline)
+	after := leaked(t, baseline)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 
@@ -130,7 +130,7 @@ func TestTortureLoad(t *testing.T) {
 	for k := range execs {
 		n := int(execs[k].Load())
 		if n < 1 || n > 2 {
-			t.Errorf("run %d step %d executed %d times; want once, or twice if the Close interrupted it", k/ttLoadSteps, k%ttLoadSteps, n)
+			t.Errorf("run %d step %d executed %d times; want once, or twice if the Close interrupted it", k/loadSteps, k%loadSteps, n)
 		}
 		again += n - 1
 	}
@@ -143,15 +143,15 @@ func TestTortureLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if rep, err := s.Verify(ctx); err != nil || !rep.OK() || rep.Runs != runs || rep.Records != runs*ttLoadSteps {
-		t.Errorf("Verify: %d runs, %d records, problems %v, %v; want %d runs, %d records, none", rep.Runs, rep.Records, rep.Problems, err, runs, runs*ttLoadSteps)
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() || rep.Runs != runs || rep.Records != runs*loadSteps {
+		t.Errorf("Verify: %d runs, %d records, problems %v, %v; want %d runs, %d records, none", rep.Runs, rep.Records, rep.Problems, err, runs, runs*loadSteps)
 	}
 	for i := range runs {
 		recs, err := s.Records(ctx, id(i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ok := len(recs) == ttLoadSteps
+		ok := len(recs) == loadSteps
 		for j, r := range recs {
 			ok = ok && r.Pos == uint32(j) && r.Seq == 0
 		}
@@ -161,13 +161,13 @@ func TestTortureLoad(t *testing.T) {
 		}
 	}
 	fi, _ := os.Stat(path)
-	t.Logf("%d runs × %d steps in %v (%d steps executed again after the Close); journal %d MiB", runs, ttLoadSteps, total.Round(time.Millisecond), again, fi.Size()>>20)
+	t.Logf("%d runs × %d steps in %v (%d steps executed again after the Close); journal %d MiB", runs, loadSteps, total.Round(time.Millisecond), again, fi.Size()>>20)
 	t.Logf("peak: RSS %d MiB, %d goroutines; after Close: RSS %d MiB, %d goroutines (as before the test), Go heap in use %d MiB",
-		peak.rss.Load()>>20, peak.goroutines.Load(), ttRSS()>>20, after, ms.HeapInuse>>20)
+		peak.rss.Load()>>20, peak.goroutines.Load(), rSS()>>20, after, ms.HeapInuse>>20)
 }
 
-// ttParallel calls fn(i) for i in [0, n) on workers goroutines.
-func ttParallel(n, workers int, fn func(i int)) {
+// parallel calls fn(i) for i in [0, n) on workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -197,7 +197,7 @@ func (p *ttPeak) sample(d time.Duration) (stop func()) {
 		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
-			if r := ttRSS(); r > p.rss.Load() {
+			if r := rSS(); r > p.rss.Load() {
 				p.rss.Store(r)
 			}
 			if g := int64(runtime.NumGoroutine()); g > p.goroutines.Load() {
@@ -213,9 +213,9 @@ func (p *ttPeak) sample(d time.Duration) (stop func()) {
 	return func() { close(quit); <-done }
 }
 
-// ttRSS returns the process's resident set size (VmRSS), 0 where
+// rSS returns the process's resident set size (VmRSS), 0 where
 // /proc/self/status does not exist.
-func ttRSS() int64 {
+func rSS() int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
@@ -229,8 +229,8 @@ func ttRSS() int64 {
 	return 0
 }
 
-// ttGoroutines returns the ids of the live goroutines, with their stacks.
-func ttGoroutines() map[string]string {
+// goroutines returns the ids of the live goroutines, with their stacks.
+func goroutines() map[string]string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -250,18 +250,18 @@ func ttGoroutines() map[string]string {
 	return out
 }
 
-// ttLeaked waits (up to 10 s) until every goroutine of this module or of
+// leaked waits (up to 10 s) until every goroutine of this module or of
 // bbolt started since baseline has exited, fails the test if some are
 // left, and returns the number of goroutines.
-func ttLeaked(t *testing.T, baseline map[string]string) int {
+func leaked(t *testing.T, baseline map[string]string) int {
 	t.Helper()
 	var left []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		left = left[:0]
-		now := ttGoroutines()
+		now := goroutines()
 		for id, stack := range now {
 			ours := strings.Contains(stack, "github.com/durable-go/durable") || strings.Contains(stack, "go.etcd.io/bbolt")
-			if _, ok := baseline[id]; !ok && ours && !strings.Contains(stack, "ttGoroutines") && !strings.Contains(stack, "(*ttPeak).sample") {
+			if _, ok := baseline[id]; !ok && ours && !strings.Contains(stack, "goroutines") && !strings.Contains(stack, "(*ttPeak).sample") {
 				left = append(left, stack)
 			}
 		}

@@ -26,12 +26,12 @@ import (
 var (
 	ttSeed  = flag.Uint64("durable.torture.seed", 0, "seed of TestTortureKills (default: the clock; or env DURABLE_TORTURE_SEED)")
 	ttKills = flag.Int("durable.torture.kills", 0, "kills in TestTortureKills (default 30; or env DURABLE_TORTURE_KILLS)")
-	ttRuns  = flag.Int("durable.torture.runs", 0, "top-level runs per round in TestTortureKills (default 16)")
+	runs    = flag.Int("durable.torture.runs", 0, "top-level runs per round in TestTortureKills (default 16)")
 )
 
-// ttEnvInt returns the flag's value if set, else the environment
+// envInt returns the flag's value if set, else the environment
 // variable's, else def.
-func ttEnvInt(flagVal int, env string, def int) int {
+func envInt(flagVal int, env string, def int) int {
 	if flagVal > 0 {
 		return flagVal
 	}
@@ -58,15 +58,15 @@ func TestTortureChild(t *testing.T) {
 	}
 }
 
-// ttLaunch starts this test binary in a torture role.
-func ttLaunch(role string, env map[string]string) *exec.Cmd {
+// launch starts this test binary in a torture role.
+func launch(role string, env map[string]string) *exec.Cmd {
 	return crashtest.Command("TestTortureChild", role, env)
 }
 
-// ttLogWriter writes lines to the test log.
-type ttLogWriter struct{ t *testing.T }
+// logWriter writes lines to the test log.
+type logWriter struct{ t *testing.T }
 
-func (w ttLogWriter) Write(p []byte) (int, error) {
+func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
@@ -85,16 +85,16 @@ func TestTortureKills(t *testing.T) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	kills := ttEnvInt(*ttKills, "DURABLE_TORTURE_KILLS", 30)
+	kills := envInt(*ttKills, "DURABLE_TORTURE_KILLS", 30)
 	opts := torture.Options{
 		Dir:    t.TempDir(),
 		Seed:   seed,
 		Kills:  kills,
-		Runs:   ttEnvInt(*ttRuns, "DURABLE_TORTURE_RUNS", 16),
-		Launch: ttLaunch,
+		Runs:   envInt(*runs, "DURABLE_TORTURE_RUNS", 16),
+		Launch: launch,
 	}
 	if testing.Verbose() {
-		opts.Progress = ttLogWriter{t}
+		opts.Progress = logWriter{t}
 	}
 	ctx := context.Background()
 	if d, ok := t.Deadline(); ok {
