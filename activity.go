@@ -13,7 +13,8 @@ import (
 type Operation struct {
 	// Position is the operation's place in the run's journal.
 	Position int
-	// Kind is "step", "sleep", "receive", "child", "select" or "await all".
+	// Kind is "step", "sleep", "receive", "child", "select", "await all",
+	// or "start" for a run waiting for its [StartAt] time (Due).
 	Kind string
 	// Name is the step's name, the channel received on, or the child's
 	// workflow.
@@ -94,6 +95,7 @@ func (e *Engine) pending(ctx context.Context, info *RunInfo) {
 		return
 	}
 	ops := pendingOps(recs)
+	ops = append(ops, delayedStart(recs, info)...)
 	if c := e.current(info.ID); c.set && c.kind != kindNow && c.kind != kindTimer {
 		found := false
 		for _, r := range recs {

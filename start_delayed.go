@@ -1,6 +1,10 @@
 package durable
 
-import "time"
+import (
+	"time"
+
+	"github.com/durable-go/durable/journal"
+)
 
 // StartAt makes a run begin at t: the run is created at once (its id is
 // taken, messages sent to it wait in its inbox, [Engine.Get] shows it
@@ -63,4 +67,13 @@ func (x *executor) awaitStart() error {
 	// finds the time passed and clears it then.
 	x.write(&time.Time{})
 	return nil
+}
+
+// delayedStart is what RunInfo.Pending shows of a run waiting for its
+// start time: one "start" operation, due then.
+func delayedStart(recs []journal.Record, info *RunInfo) []Operation {
+	if len(recs) != 0 || info.WakeAt.IsZero() {
+		return nil
+	}
+	return []Operation{{Kind: WaitStart, Due: info.WakeAt}}
 }

@@ -39,6 +39,9 @@ func TestStartAfterSurvivesRestarts(t *testing.T) {
 		if info.Status != durable.StatusRunning || !info.WakeAt.Equal(t0.Add(3*time.Hour).UTC()) {
 			t.Fatalf("before the start: status %v, WakeAt %v; want running, %v", info.Status, info.WakeAt, t0.Add(3*time.Hour).UTC())
 		}
+		if len(info.Pending) != 1 || info.Pending[0].Kind != "start" || !info.Pending[0].Due.Equal(info.WakeAt) {
+			t.Fatalf("before the start: Pending = %+v, want one start due at WakeAt", info.Pending)
+		}
 		time.Sleep(time.Hour)
 		env.Restart()
 		synctest.Wait()

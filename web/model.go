@@ -167,6 +167,8 @@ func waitingFor(info durable.RunInfo, now time.Time) string {
 		return fmt.Sprintf("executing step %q (attempt %d)", op.Name, op.Attempt)
 	case "sleep":
 		return "sleeping until " + human(op.Due)
+	case "start":
+		return "starts at " + human(op.Due)
 	case "receive":
 		s := fmt.Sprintf("waiting for a message on %q", op.Name)
 		if !op.Due.IsZero() {
