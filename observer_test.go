@@ -196,8 +196,10 @@ func TestObserverEvents(t *testing.T) {
 		}
 		synctest.Wait()
 		after := rec.take()
-		// Concurrent steps of the fan-out report in any order: sort within it.
-		wantAfter := []string{
+		// The parent's and the child's events come from their own
+		// goroutines and interleave in any order: check each run's in order.
+		// Concurrent steps of the fan-out report in any order too.
+		wantParent := []string{
 			`waited r sleep "" interrupted=true`,
 			`stopped r close`,
 			`resumed r (recovery) at 3 with 4 records, meta map[id:r origin:the caller]`,
@@ -208,18 +210,24 @@ func TestObserverEvents(t *testing.T) {
 			// loaded when its timer falls due.
 			`wait r receive "go"`,
 			`waited r receive "go" interrupted=false`,
-			`inject r/4 from "r"`,
 			`wait r child "obs-child"`,
+			`waited r child "obs-child" interrupted=false`,
+		}
+		wantChild := []string{
+			`inject r/4 from "r"`,
 			`started r/4 meta map[id:r/4 origin:r]`,
 			`step r/4 double#1`,
 			`step done r/4 double#1 err=false ctx double#1`,
 			`finished r/4 completed err=false run ctx r/4`,
-			`waited r child "obs-child" interrupted=false`,
 		}
-		if len(after) < len(wantAfter) || !slices.Equal(after[:len(wantAfter)], wantAfter) {
-			t.Fatalf("events after the restart:\n%s\nwant first:\n%s", strings.Join(after, "\n"), strings.Join(wantAfter, "\n"))
+		parent, child := eventsOf(after, "r"), eventsOf(after, "r/4")
+		if len(parent) < len(wantParent) || !slices.Equal(parent[:len(wantParent)], wantParent) {
+			t.Fatalf("run r's events after the restart:\n%s\nwant first:\n%s", strings.Join(parent, "\n"), strings.Join(wantParent, "\n"))
 		}
-		rest := after[len(wantAfter):]
+		if !slices.Equal(child, wantChild) {
+			t.Fatalf("run r/4's events:\n%s\nwant:\n%s", strings.Join(child, "\n"), strings.Join(wantChild, "\n"))
+		}
+		rest := parent[len(wantParent):]
 		if n := len(rest); n == 0 || rest[n-1] != `finished r completed err=false run ctx r` {
 			t.Fatalf("last event %q, want the run's end", rest)
 		}
@@ -248,6 +256,23 @@ func TestObserverEvents(t *testing.T) {
 			t.Errorf("Committed reported %d commits, %d operations; want some, and at least one operation each", rec.commits, rec.ops)
 		}
 	})
+}
+
+// eventsOf returns the events of run id, in order: those whose first
+// field naming a run ("r", "r/4") names id.
+func eventsOf(events []string, id string) []string {
+	var out []string
+	for _, l := range events {
+		for _, f := range strings.Fields(l) {
+			if f == "r" || strings.HasPrefix(f, "r/") {
+				if f == id {
+					out = append(out, l)
+				}
+				break
+			}
+		}
+	}
+	return out
 }
 
 // panicky panics in every callback.
