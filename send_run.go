@@ -82,7 +82,7 @@ func SendTo(ctx Context, id, channel string, msg any) error {
 		x.stop(x.commitFailure(err))
 		x.exit()
 	}
-	x.e.wake(id)
+	x.e.wakeOrLoad(id)
 	return nil
 }
 

@@ -74,15 +74,25 @@ func SendWithStart[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], 
 	if e.obs != nil {
 		row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
 	}
+	row.Owner = e.engineID // with a coordinator: owned by this engine if created
 	b := &journal.Batch{Now: now, Create: []journal.Run{row}, Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}
 	if err := e.commit(ctx, b); err != nil {
 		return nil, e.sendStartErr(id, channel, err)
 	}
 	crashPoint("start", id, -1)
-	if _, err := e.attach(id, w); err != nil {
-		return nil, err
+	if e.coord == nil {
+		if _, err := e.attach(id, w); err != nil {
+			return nil, err
+		}
+	} else if got, err := e.store.GetRun(ctx, id); err == nil && got.Owner == e.engineID && !got.Status.Terminal() {
+		// Created by this call (or owned here already): this engine runs it.
+		if err := e.attachOwned(id, w, got.Token); err != nil {
+			return nil, err
+		}
+	} else {
+		e.kickClaims() // whichever engine owns or claims it runs it
 	}
-	e.wake(id)
+	e.wakeOrLoad(id)
 	return &Handle[O]{e: e, id: id}, nil
 }
 
