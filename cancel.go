@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
@@ -44,7 +43,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("durable: cancel run %s: %w", clip.Q(id), err)
+		return errorf("durable: cancel run %s: %w", clip.Q(id), err)
 	}
 	if lr := e.liveRunOf(id); lr != nil {
 		lr.requestCancel(ErrCanceled)
@@ -67,11 +66,11 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	if err != nil || r.Status != journal.StatusParked || e.liveRunOf(id) != nil {
 		return nil // not parked (or resumed meanwhile): the request stands
 	}
-	cause := fmt.Errorf("durable: run %s was canceled while parked: %w", clip.Q(id), ErrCanceled)
+	cause := errorf("durable: run %s was canceled while parked: %w", clip.Q(id), ErrCanceled)
 	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
 	now, toParent, err := e.commitEnd(ctx, &r, u, journal.Record{Flags: flagDone | flagError, Data: u.Err}, journal.Fence{})
 	if err != nil {
-		return fmt.Errorf("durable: cancel parked run %s: %w", clip.Q(id), err)
+		return errorf("durable: cancel parked run %s: %w", clip.Q(id), err)
 	}
 	e.noteFinish(now)
 	if toParent != nil {

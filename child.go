@@ -2,7 +2,6 @@ package durable
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/durable-go/durable/internal/clip"
@@ -148,11 +147,11 @@ func (x *executor) createChild(o *op, name, childID string, in any, sc *startCon
 	old, err := x.e.store.GetRun(context.Background(), childID)
 	switch {
 	case err == nil && (old.Parent != x.id || old.ParentPos != o.pos || old.Workflow != name):
-		return fail(fmt.Errorf("durable: child run %s: the id belongs to another run (workflow %s, parent %s): %w", clip.Q(childID), clip.Q(old.Workflow), clip.Q(old.Parent), ErrWorkflowMismatch))
+		return fail(errorf("durable: child run %s: the id belongs to another run (workflow %s, parent %s): %w", clip.Q(childID), clip.Q(old.Workflow), clip.Q(old.Parent), ErrWorkflowMismatch))
 	case err == nil && old.ParentEpoch != x.row.Epoch && !old.Status.Terminal():
 		// Started at this position in an earlier epoch and still running:
 		// its result goes to that epoch, never to this one.
-		return fail(fmt.Errorf("durable: child run %s: the id belongs to a child the run started before it continued as new, which is still running: %w", clip.Q(childID), ErrWorkflowMismatch))
+		return fail(errorf("durable: child run %s: the id belongs to a child the run started before it continued as new, which is still running: %w", clip.Q(childID), ErrWorkflowMismatch))
 	case err != nil && !isNotFound(err):
 		x.stop(x.commitFailure(err))
 		x.exit()
@@ -200,11 +199,11 @@ func (x *executor) checkChild(o *op, name, childID string) {
 	row, err := x.e.store.GetRun(context.Background(), childID)
 	switch {
 	case isNotFound(err):
-		x.park(fmt.Errorf("durable: run %s: position %d records the start of child run %s, which does not exist: %w", clip.Q(x.id), o.pos, clip.Q(childID), journal.ErrCorrupt))
+		x.park(errorf("durable: run %s: position %d records the start of child run %s, which does not exist: %w", clip.Q(x.id), o.pos, clip.Q(childID), journal.ErrCorrupt))
 	case err != nil:
 		x.stop(x.commitFailure(err))
 		x.exit()
 	case row.Parent != x.id || row.ParentPos != o.pos || row.Workflow != name:
-		x.park(fmt.Errorf("durable: run %s: position %d records the start of child run %s, which is a %s run of parent %s at %d: %w", clip.Q(x.id), o.pos, clip.Q(childID), clip.Q(row.Workflow), clip.Q(row.Parent), row.ParentPos, journal.ErrCorrupt))
+		x.park(errorf("durable: run %s: position %d records the start of child run %s, which is a %s run of parent %s at %d: %w", clip.Q(x.id), o.pos, clip.Q(childID), clip.Q(row.Workflow), clip.Q(row.Parent), row.ParentPos, journal.ErrCorrupt))
 	}
 }

@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/durable-go/durable/internal/clip"
@@ -95,7 +94,7 @@ func (x *executor) commitFailure(err error) (abortReason, error) {
 	case errors.Is(err, journal.ErrFinished), errors.Is(err, journal.ErrNotFound):
 		return abortGone, err
 	case errors.Is(err, journal.ErrConflict), errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrInvalid):
-		return abortPark, fmt.Errorf("durable: run %s: %w", clip.Q(x.id), err)
+		return abortPark, errorf("durable: run %s: %w", clip.Q(x.id), err)
 	}
 	return abortSuspend, err
 }

@@ -58,7 +58,7 @@ func (e *Engine) startCoordination() error {
 	e.co.noteKick = make(chan struct{}, 1)
 	lease, err := e.coord.Register(e.ctx, e.engineID, e.onNote)
 	if err != nil {
-		return fmt.Errorf("durable: register engine with the store: %w", err)
+		return errorf("durable: register engine with the store: %w", err)
 	}
 	e.co.lease = lease
 	e.co.adopted = make(chan struct{})

@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"runtime"
@@ -147,7 +146,7 @@ func (c *Config) resolve() (Config, error) {
 		return r, errors.New("durable: Config: MaxPayloadBytes, MaxSteps, MaxStepsPerRun, ShutdownTimeout, LockTimeout and RecoveryWorkers must not be negative")
 	}
 	if len(r.BuildID) > journal.MaxBuildLen {
-		return r, fmt.Errorf("durable: Config.BuildID is %d bytes, more than %d", len(r.BuildID), journal.MaxBuildLen)
+		return r, errorf("durable: Config.BuildID is %d bytes, more than %d", len(r.BuildID), journal.MaxBuildLen)
 	}
 	if r.MaxPayloadBytes == 0 {
 		r.MaxPayloadBytes = defaultMaxPayload
@@ -239,7 +238,7 @@ func Open(path string, cfg *Config) (*Engine, error) {
 	}
 	s, err := journal.OpenBolt(path, &journal.BoltOptions{LockTimeout: c.LockTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("durable: open %s: %w", path, err)
+		return nil, errorf("durable: open %s: %w", path, err)
 	}
 	e, err := newEngine(s, c)
 	if err != nil {
@@ -282,10 +281,10 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	}
 	for i, d := range c.Workflows {
 		if d == nil {
-			return nil, fmt.Errorf("durable: Config.Workflows[%d] is nil", i)
+			return nil, errorf("durable: Config.Workflows[%d] is nil", i)
 		}
 		if _, dup := e.defs[d.Name()]; dup {
-			return nil, fmt.Errorf("durable: Config.Workflows: two workflows named %s", clip.Q(d.Name()))
+			return nil, errorf("durable: Config.Workflows: two workflows named %s", clip.Q(d.Name()))
 		}
 		e.defs[d.Name()] = d
 	}
@@ -341,7 +340,7 @@ func (e *Engine) recover(name string) error {
 				// `durable check` names them.
 				e.log.Error("durable: runs with damaged stored state cannot be resumed", "err", err)
 			} else if err != nil {
-				return fmt.Errorf("durable: list unfinished runs: %w", err)
+				return errorf("durable: list unfinished runs: %w", err)
 			}
 			if len(page) == 0 {
 				break
@@ -397,7 +396,7 @@ func (e *Engine) recoverShared(name string) error {
 		for {
 			page, err := e.store.ListRuns(e.ctx, f)
 			if err != nil && !errors.Is(err, journal.ErrCorrupt) {
-				return fmt.Errorf("durable: list parked runs: %w", err)
+				return errorf("durable: list parked runs: %w", err)
 			}
 			if len(page) == 0 {
 				break
@@ -459,7 +458,7 @@ func (e *Engine) register(def Definition) error {
 	e.mu.Unlock()
 	if ok {
 		if old != def {
-			return fmt.Errorf("durable: workflow %s: another definition with that name is registered", clip.Q(def.Name()))
+			return errorf("durable: workflow %s: another definition with that name is registered", clip.Q(def.Name()))
 		}
 		return nil
 	}
@@ -509,7 +508,7 @@ func (e *Engine) Close() error {
 	select {
 	case <-done:
 	case <-time.After(e.cfg.ShutdownTimeout): // real (or synctest) time: a fake Config.Clock nobody moves must not hang Close
-		err = fmt.Errorf("durable: Close: steps still running after %v were abandoned", e.cfg.ShutdownTimeout)
+		err = errorf("durable: Close: steps still running after %v were abandoned", e.cfg.ShutdownTimeout)
 		e.log.Warn(err.Error())
 	}
 	if e.obsStop != nil {
@@ -523,7 +522,7 @@ func (e *Engine) Close() error {
 	}
 	if e.ownsStore {
 		if cerr := e.store.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("durable: Close: %w", cerr)
+			err = errorf("durable: Close: %w", cerr)
 		}
 	}
 	return err
@@ -566,7 +565,7 @@ func (e *Engine) park(lr *liveRun, reason error) {
 		e.log.Warn("durable: run parked", "run_id", lr.id, "workflow", lr.def.Name(), "reason", reason)
 	}
 	crashPoint("parked", lr.id, -1)
-	lr.done()
+	lr.finish(&journal.Run{ID: lr.id, Workflow: lr.def.Name(), Status: journal.StatusParked, Err: encodeError(reason)})
 }
 
 // retryLoad loads lr again after a pause, for a run whose journal could not
@@ -655,7 +654,7 @@ func (e *Engine) attach(id string, def Definition) (*liveRun, error) {
 	}
 	e.mu.Unlock()
 	if lr.def.Name() != def.Name() {
-		return nil, fmt.Errorf("durable: run %s is a %s run: %w", clip.Q(id), clip.Q(lr.def.Name()), ErrWorkflowMismatch)
+		return nil, errorf("durable: run %s is a %s run: %w", clip.Q(id), clip.Q(lr.def.Name()), ErrWorkflowMismatch)
 	}
 	lr.load()
 	return lr, nil

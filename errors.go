@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/durable-go/durable/internal/clip"
+	"github.com/durable-go/durable/internal/errtext"
 	kin "github.com/durable-go/durable/internal/sentinel"
 	"github.com/durable-go/durable/journal"
 )
@@ -137,7 +139,7 @@ func (e *StepError) Error() string {
 	if e.Attempts == 1 {
 		n = "attempt"
 	}
-	return fmt.Sprintf("durable: %s(%s) → step %q failed after %d %s: %v", e.Workflow, e.RunID, e.Step, e.Attempts, n, e.Err)
+	return errtext.OnePrefix(fmt.Sprintf("durable: %s(%s) → step %s failed after %d %s: %v", e.Workflow, e.RunID, clip.Q(e.Step), e.Attempts, n, e.Err))
 }
 
 // Unwrap returns the last attempt's error.
@@ -212,7 +214,7 @@ func (e *PayloadError) Error() string {
 	if e.Limit > 0 && e.Size > e.Limit {
 		return fmt.Sprintf("durable: %s is %d bytes, over the limit of %d", e.What, e.Size, e.Limit)
 	}
-	return fmt.Sprintf("durable: cannot %s %s: %v", e.Op, e.What, e.Err)
+	return errtext.OnePrefix(fmt.Sprintf("durable: cannot %s %s: %v", e.Op, e.What, e.Err))
 }
 
 // Unwrap returns the codec's error.
@@ -232,7 +234,7 @@ type ParkedError struct {
 }
 
 func (e *ParkedError) Error() string {
-	return fmt.Sprintf("durable: run %q is parked: %v", e.RunID, e.Reason)
+	return errtext.OnePrefix(fmt.Sprintf("durable: run %s is parked: %v", clip.Q(e.RunID), e.Reason))
 }
 
 // Unwrap returns the reason.
@@ -262,3 +264,8 @@ func invalidf(format string, args ...any) error {
 
 // errNilEngine is the error of an operation on a nil *Engine.
 var errNilEngine = &ArgError{Msg: "durable: nil *Engine"}
+
+// errorf is fmt.Errorf for this package's messages: the "durable: "
+// prefix once, however many errors of this package or the journal's it
+// wraps (see internal/errtext).
+func errorf(format string, args ...any) error { return errtext.Errorf(format, args...) }

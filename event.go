@@ -101,7 +101,7 @@ func GetEvent[T any](ctx context.Context, e *Engine, id, key string, timeout tim
 		if err != nil || timeout <= 0 {
 			e.events.unwatch(id, w)
 			if err == nil {
-				err = fmt.Errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), ErrTimeout)
+				err = errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), ErrTimeout)
 			}
 			return zero, err
 		}
@@ -116,7 +116,7 @@ func GetEvent[T any](ctx context.Context, e *Engine, id, key string, timeout tim
 		case <-tick:
 			err = nil
 		case <-timer:
-			err = fmt.Errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), ErrTimeout)
+			err = errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), ErrTimeout)
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-e.ctx.Done():
@@ -148,7 +148,7 @@ func (e *Engine) findEvent(ctx context.Context, id, key string) ([]byte, bool, e
 		if e.isClosed() {
 			return nil, false, ErrClosed
 		}
-		return nil, false, fmt.Errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), err)
+		return nil, false, errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), err)
 	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		if r := recs[i]; r.Kind == kindEvent && r.Name == key && r.Flags&flagDone != 0 && r.Flags&flagError == 0 {
@@ -157,10 +157,10 @@ func (e *Engine) findEvent(ctx context.Context, id, key string) ([]byte, bool, e
 	}
 	row, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return nil, false, fmt.Errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), err)
+		return nil, false, errorf("durable: event %s of run %s: %w", clip.Q(key), clip.Q(id), err)
 	}
 	if row.Status.Terminal() {
-		return nil, false, fmt.Errorf("durable: event %s of run %s: the run is %s and never set it: %w", clip.Q(key), clip.Q(id), Status(row.Status), ErrFinished)
+		return nil, false, errorf("durable: event %s of run %s: the run is %s and never set it: %w", clip.Q(key), clip.Q(id), Status(row.Status), ErrFinished)
 	}
 	return nil, false, nil
 }

@@ -3,7 +3,6 @@ package durable
 import (
 	"container/list"
 	"context"
-	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -190,7 +189,7 @@ func (x *executor) leave() { x.use.CompareAndSwap(useBusy, useFree) }
 // can no longer be trusted to replay; a stale Context changes nothing.
 func (x *executor) misused(err error) {
 	if err == ErrConcurrentContext {
-		x.stop(abortPark, fmt.Errorf("durable: run %s: %w", clip.Q(x.id), err))
+		x.stop(abortPark, errorf("durable: run %s: %w", clip.Q(x.id), err))
 	}
 }
 
@@ -338,7 +337,7 @@ func (x *executor) finish(out []byte, werr error) {
 	if x.e.obs != nil {
 		x.obsFinished(status, werr)
 	}
-	x.run.done()
+	x.run.finish(&journal.Run{ID: x.id, Workflow: x.run.def.Name(), Status: status, Output: u.Output, Err: u.Err})
 	x.e.noteFinish(now)
 	if toParent != nil {
 		x.e.deliverToParent(x.row.Parent, *toParent)

@@ -2,7 +2,6 @@ package durable
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/durable-go/durable/journal"
 )
@@ -15,11 +14,11 @@ import (
 func (e *Engine) RunJournal(ctx context.Context, id string) (journal.Run, []journal.Record, error) {
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return journal.Run{}, nil, fmt.Errorf("durable: journal of run %q: %w", id, err)
+		return journal.Run{}, nil, errorf("durable: journal of run %q: %w", id, err)
 	}
 	recs, err := e.store.Records(ctx, id)
 	if err != nil {
-		return journal.Run{}, nil, fmt.Errorf("durable: journal of run %q: %w", id, err)
+		return journal.Run{}, nil, errorf("durable: journal of run %q: %w", id, err)
 	}
 	return r, recs, nil
 }

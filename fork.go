@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -32,13 +31,13 @@ func (e *Engine) Fork(ctx context.Context, id string, pos int, newID string) (st
 	}
 	src, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("durable: fork run %q: %w", id, err)
+		return "", errorf("durable: fork run %q: %w", id, err)
 	}
 	e.mu.Lock()
 	def := e.defs[src.Workflow]
 	e.mu.Unlock()
 	if def == nil {
-		return "", fmt.Errorf("durable: fork run %q: workflow %q: %w", id, src.Workflow, ErrNotRegistered)
+		return "", errorf("durable: fork run %q: workflow %q: %w", id, src.Workflow, ErrNotRegistered)
 	}
 	var meta func(string) []byte
 	if e.obs != nil {
@@ -49,7 +48,7 @@ func (e *Engine) Fork(ctx context.Context, id string, pos int, newID string) (st
 		return "", err
 	}
 	if _, err := e.attach(newID, def); err != nil {
-		return newID, fmt.Errorf("durable: fork run %q: start %q: %w", id, newID, err)
+		return newID, errorf("durable: fork run %q: start %q: %w", id, newID, err)
 	}
 	return newID, nil
 }
@@ -65,24 +64,24 @@ func ForkRun(ctx context.Context, store journal.Store, id string, pos int, newID
 func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID string, now time.Time, builds []string, meta func(newID string) []byte) (string, error) {
 	src, err := store.GetRun(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("durable: fork run %q: %w", id, err)
+		return "", errorf("durable: fork run %q: %w", id, err)
 	}
 	recs, err := store.Records(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("durable: fork run %q: %w", id, err)
+		return "", errorf("durable: fork run %q: %w", id, err)
 	}
 	positions := 0
 	if len(recs) > 0 {
 		positions = int(recs[len(recs)-1].Pos) + 1
 	}
 	if pos < 0 || pos > positions {
-		return "", fmt.Errorf("durable: fork run %q at position %d: the run has positions 0 to %d: %w", id, pos, positions, journal.ErrInvalid)
+		return "", errorf("durable: fork run %q at position %d: the run has positions 0 to %d: %w", id, pos, positions, journal.ErrInvalid)
 	}
 	if newID == "" {
 		newID = newRunID()
 	}
 	if newID == id {
-		return "", fmt.Errorf("durable: fork run %q: the fork needs another id: %w", id, ErrWorkflowMismatch)
+		return "", errorf("durable: fork run %q: the fork needs another id: %w", id, ErrWorkflowMismatch)
 	}
 	var copied []journal.Append
 	for i, r := range recs {
@@ -90,7 +89,7 @@ func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID
 			break
 		}
 		if r.Kind == kindChild && r.Seq == 0 && r.Flags&flagDone == 0 && !childDone(recs[i:], r.Pos) {
-			return "", fmt.Errorf("durable: fork run %q at position %d: position %d started child run %q, which has not finished and reports to %q; fork at position %d or before: %w",
+			return "", errorf("durable: fork run %q at position %d: position %d started child run %q, which has not finished and reports to %q; fork at position %d or before: %w",
 				id, pos, r.Pos, r.Data, id, r.Pos, journal.ErrInvalid)
 		}
 		r.Data = append([]byte(nil), r.Data...)
@@ -102,15 +101,15 @@ func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID
 		Append: copied,
 	}
 	if _, err := store.GetRun(ctx, newID); err == nil {
-		return "", fmt.Errorf("durable: fork run %q: run %q exists: %w", id, newID, ErrWorkflowMismatch)
+		return "", errorf("durable: fork run %q: run %q exists: %w", id, newID, ErrWorkflowMismatch)
 	} else if !errors.Is(err, journal.ErrNotFound) {
-		return "", fmt.Errorf("durable: fork run %q: %w", id, err)
+		return "", errorf("durable: fork run %q: %w", id, err)
 	}
 	if meta != nil {
 		b.Create[0].Meta = meta(newID)
 	}
 	if err := store.Commit(ctx, b); err != nil {
-		return "", fmt.Errorf("durable: fork run %q as %q: %w", id, newID, err)
+		return "", errorf("durable: fork run %q as %q: %w", id, newID, err)
 	}
 	return newID, nil
 }

@@ -61,7 +61,7 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 	}
 	recs, err := store.Records(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("durable: history of run %s: %w", clip.Q(id), err)
+		return nil, errorf("durable: history of run %s: %w", clip.Q(id), err)
 	}
 	out := make([]Event, 0, len(recs))
 	attempts := map[uint32]int{}

@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/durable-go/durable/internal/clip"
@@ -49,7 +48,7 @@ func Send(ctx context.Context, e *Engine, id, channel string, msg any) error {
 		return payloadErr(err, "message on channel %q for run %q", channel, id)
 	}
 	if err := e.commit(ctx, &journal.Batch{Send: []journal.Message{{RunID: id, Channel: channel, Data: data}}}); err != nil {
-		return fmt.Errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
+		return errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
 	}
 	e.wakeOrLoad(id)
 	return nil
@@ -118,7 +117,7 @@ func receive[T any](ctx Context, channel string, timeout time.Duration) (T, erro
 		return zero, x.cancelErr
 	}
 	r := o.record(kindReceive, channel, flagDone|flagError)
-	r.Data = encodeError(fmt.Errorf("durable: receive on %s timed out after %v: %w", clip.Q(channel), timeout, ErrTimeout))
+	r.Data = encodeError(errorf("durable: receive on %s timed out after %v: %w", clip.Q(channel), timeout, ErrTimeout))
 	x.write(wake, r)
 	return zero, decodeError(r.Data)
 }
@@ -135,7 +134,7 @@ func (x *executor) receiveDeadline(ctx Context, o *op, channel string, timeout t
 			// Only a receive with a timeout records something before it
 			// is done, and that is its deadline. Without one the run
 			// would wait for ever: the journal is damaged.
-			x.park(fmt.Errorf("durable: run %s: position %d holds a receive record without a deadline: %w", clip.Q(x.id), o.pos, journal.ErrCorrupt))
+			x.park(errorf("durable: run %s: position %d holds a receive record without a deadline: %w", clip.Q(x.id), o.pos, journal.ErrCorrupt))
 		}
 	} else if timeout > 0 {
 		if cause := x.pendingCancel(ctx); cause != nil {

@@ -143,7 +143,7 @@ func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 	}
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return RunInfo{}, fmt.Errorf("durable: %w", err)
+		return RunInfo{}, errorf("durable: %w", err)
 	}
 	info := e.info(&r)
 	info.Input, info.Output = describeValue(r.Input), describeValue(r.Output)
@@ -166,30 +166,30 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 	}
 	r, err := e.store.GetRun(ctx, id)
 	if err != nil {
-		return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
+		return errorf("durable: resume run %s: %w", clip.Q(id), err)
 	}
 	if r.Status.Terminal() {
-		return fmt.Errorf("durable: resume run %s: it is %s: %w", clip.Q(id), Status(r.Status), ErrFinished)
+		return errorf("durable: resume run %s: it is %s: %w", clip.Q(id), Status(r.Status), ErrFinished)
 	}
 	e.mu.Lock()
 	def := e.defs[r.Workflow]
 	e.mu.Unlock()
 	if def == nil {
-		return fmt.Errorf("durable: resume run %s: workflow %s: %w", clip.Q(id), clip.Q(r.Workflow), ErrNotRegistered)
+		return errorf("durable: resume run %s: workflow %s: %w", clip.Q(id), clip.Q(r.Workflow), ErrNotRegistered)
 	}
 	if e.coord != nil {
 		// Running again, unowned: an engine with the workflow claims it.
 		if r.Status == journal.StatusParked {
 			b := &journal.Batch{Now: e.clock.Now(), Update: []journal.Update{{RunID: id, Status: journal.StatusRunning}}}
 			if err := e.store.Commit(ctx, b); err != nil {
-				return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
+				return errorf("durable: resume run %s: %w", clip.Q(id), err)
 			}
 		}
 		e.kickClaims()
 		return nil
 	}
 	if _, err := e.attach(id, def); err != nil {
-		return fmt.Errorf("durable: resume run %s: %w", clip.Q(id), err)
+		return errorf("durable: resume run %s: %w", clip.Q(id), err)
 	}
 	return nil
 }
@@ -231,7 +231,7 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 		Limit:    limit + 1,
 	})
 	if err != nil {
-		return RunPage{}, fmt.Errorf("durable: list runs: %w", err)
+		return RunPage{}, errorf("durable: list runs: %w", err)
 	}
 	var p RunPage
 	if len(runs) > limit {

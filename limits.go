@@ -2,7 +2,6 @@ package durable
 
 import (
 	"context"
-	"fmt"
 
 	"golang.org/x/time/rate"
 
@@ -57,10 +56,10 @@ func newLimiters(limits map[string]Limit) (map[string]*limiter, error) {
 	out := make(map[string]*limiter, len(limits))
 	for key, l := range limits {
 		if l.Rate < 0 || l.Burst < 0 || l.MaxConcurrent < 0 || l.IncreaseEvery < 0 {
-			return nil, fmt.Errorf("durable: Config.Limits[%s]: negative Rate, Burst, MaxConcurrent or IncreaseEvery", clip.Q(key))
+			return nil, errorf("durable: Config.Limits[%s]: negative Rate, Burst, MaxConcurrent or IncreaseEvery", clip.Q(key))
 		}
 		if l.Adaptive && l.MaxConcurrent == 0 {
-			return nil, fmt.Errorf("durable: Config.Limits[%s]: Adaptive needs MaxConcurrent > 0", clip.Q(key))
+			return nil, errorf("durable: Config.Limits[%s]: Adaptive needs MaxConcurrent > 0", clip.Q(key))
 		}
 		lim := &limiter{}
 		if l.Rate > 0 {

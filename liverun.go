@@ -22,6 +22,11 @@ type liveRun struct {
 
 	finished chan struct{} // closed when the run finished or parked
 	parking  atomic.Bool   // park is recording the parked status; done follows
+	// outcome is the run's final state as this engine saw it (status,
+	// output, error), set before finished closes; nil if the run was not
+	// finished here. Handles read it, so a result does not depend on the
+	// run still being in the journal (Config.Retention may delete it).
+	outcome *journal.Run
 
 	mu           sync.Mutex
 	state        runState
@@ -148,7 +153,7 @@ func (lr *liveRun) load() {
 	l, err := e.store.Load(context.Background(), lr.id)
 	row, recs := l.Run, l.Records
 	if err == nil && row.Status.Terminal() {
-		lr.done() // finished elsewhere (or before a restart): nothing to run
+		lr.finish(&row) // finished elsewhere (or before a restart): nothing to run
 		return
 	}
 	if err == nil && e.coord != nil && (row.Owner != e.engineID || row.Token != lr.token.Load()) {
@@ -235,6 +240,27 @@ func (lr *liveRun) evicted(gen uint64, idle bool) {
 		// timer falls due or a message comes runs it.
 		lr.e.releaseRun(lr)
 	}
+}
+
+// finalOutcome returns the outcome the run finished with here, if it is
+// terminal (a parked run may be resumed); nil if none.
+func (lr *liveRun) finalOutcome() *journal.Run {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if o := lr.outcome; o != nil && o.Status.Terminal() {
+		return o
+	}
+	return nil
+}
+
+// finish is done for a run whose final state is out (nil: unknown).
+func (lr *liveRun) finish(out *journal.Run) {
+	lr.mu.Lock()
+	if lr.state != stateDone {
+		lr.outcome = out
+	}
+	lr.mu.Unlock()
+	lr.done()
 }
 
 // done removes the live run from the engine: the run finished or parked.

@@ -20,7 +20,7 @@ type op struct {
 
 // tooLong is the error of an operation past Config.MaxHistory.
 func (x *executor) tooLong() error {
-	return fmt.Errorf("durable: run %s made %d durable operations, the limit (Config.MaxHistory); continue as new (see ContinueAsNew): %w", clip.Q(x.id), x.e.cfg.MaxHistory, ErrTooManyRecords)
+	return errorf("durable: run %s made %d durable operations, the limit (Config.MaxHistory); continue as new (see ContinueAsNew): %w", clip.Q(x.id), x.e.cfg.MaxHistory, ErrTooManyRecords)
 }
 
 // done returns the outcome record, if the operation completed.

@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -51,7 +50,7 @@ type replayCheck struct {
 func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...Definition) (ReplayResult, error) {
 	row, err := store.GetRun(ctx, id)
 	if err != nil {
-		return ReplayResult{}, fmt.Errorf("durable: check replay of run %s: %w", clip.Q(id), err)
+		return ReplayResult{}, errorf("durable: check replay of run %s: %w", clip.Q(id), err)
 	}
 	res := ReplayResult{RunID: id, Workflow: row.Workflow, Status: Status(row.Status)}
 	recs, err := store.Records(ctx, id)
@@ -60,7 +59,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 			res.Err = err // an engine parks such a run
 			return res, nil
 		}
-		return res, fmt.Errorf("durable: check replay of run %s: %w", clip.Q(id), err)
+		return res, errorf("durable: check replay of run %s: %w", clip.Q(id), err)
 	}
 	if len(recs) > 0 {
 		res.Positions = int(recs[len(recs)-1].Pos) + 1
@@ -72,7 +71,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 		}
 	}
 	if def == nil {
-		res.Err = fmt.Errorf("durable: run %s: workflow %s: %w", clip.Q(id), clip.Q(row.Workflow), ErrNotRegistered)
+		res.Err = errorf("durable: run %s: workflow %s: %w", clip.Q(id), clip.Q(row.Workflow), ErrNotRegistered)
 		return res, nil
 	}
 	c, err := (&Config{Logger: slog.New(slog.DiscardHandler)}).resolve()
@@ -104,7 +103,7 @@ func CheckReplay(ctx context.Context, store journal.Store, id string, defs ...De
 	res.Checked = min(int(x.next), res.Positions)
 	res.Err = x.replay.err
 	if x.replay.failed != nil {
-		return res, fmt.Errorf("durable: check replay of run %s: %w", clip.Q(id), x.replay.failed)
+		return res, errorf("durable: check replay of run %s: %w", clip.Q(id), x.replay.failed)
 	}
 	return res, nil
 }
@@ -142,7 +141,7 @@ func (x *executor) pastEnd() bool {
 // even through a path its hooks missed.
 type readOnlyStore struct{ journal.Store }
 
-var errReadOnly = fmt.Errorf("durable: replay check writes nothing: %w", journal.ErrInvalid)
+var errReadOnly = errorf("durable: replay check writes nothing: %w", journal.ErrInvalid)
 
 func (readOnlyStore) CreateRun(context.Context, journal.Run) (journal.Run, bool, error) {
 	return journal.Run{}, false, errReadOnly

@@ -2,7 +2,6 @@ package durable
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -113,7 +112,7 @@ func (e *Engine) Purge(ctx context.Context, before time.Time) (int, error) {
 		n, err := e.store.Purge(ctx, before, purgeBatch)
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("durable: purge: %w", err)
+			return total, errorf("durable: purge: %w", err)
 		}
 		if n < purgeBatch {
 			return total, nil

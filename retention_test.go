@@ -672,3 +672,36 @@ func TestRetentionDefaultIsSevenDays(t *testing.T) {
 		}
 	})
 }
+
+// TestResultAfterTheRunWasDeleted: a handle returns the outcome of a run
+// that finished, even when retention (or Purge) deleted the run before
+// Result read it. With a tiny Config.Retention that happened to about one
+// Run in 300.
+func TestResultAfterTheRunWasDeleted(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		ctx := testCtx(t)
+		ok := durable.Define("deleted-ok", func(ctx durable.Context, n int) (int, error) { return 2 * n, nil })
+		fails := durable.Define("deleted-fails", func(ctx durable.Context, n int) (int, error) { return 0, errors.New("nope") })
+		e := open(t, &durable.Config{Workflows: []durable.Definition{ok, fails}, Retention: -1})
+		h1, err := durable.Start(ctx, e, ok, "d-1", 21)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2, err := durable.Start(ctx, e, fails, "d-2", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, e, "d-1", durable.StatusCompleted)
+		waitStatus(t, e, "d-2", durable.StatusFailed)
+		if n, err := e.Purge(ctx, time.Now().Add(time.Hour)); err != nil || n != 2 {
+			t.Fatalf("Purge = %d, %v; want 2 runs deleted", n, err)
+		}
+		if got, err := h1.Result(ctx); err != nil || got != 42 {
+			t.Errorf("Result of a deleted completed run = %v, %v; want 42, nil", got, err)
+		}
+		if _, err := h2.Result(ctx); err == nil || err.Error() != "nope" {
+			t.Errorf("Result of a deleted failed run = %v; want nope", err)
+		}
+	})
+}

@@ -154,7 +154,7 @@ func TestRetryPanicIsFailedAttempt(t *testing.T) {
 		env := durabletest.New(t, quietConfig(wf))
 		check := func(err error) {
 			t.Helper()
-			const want = `durable: rt-panic(p-1) → step "explode" failed after 2 attempts: durable: panic: kaboom`
+			const want = `durable: rt-panic(p-1) → step "explode" failed after 2 attempts: panic: kaboom`
 			if err == nil || err.Error() != want {
 				t.Fatalf("error %v, want %q", err, want)
 			}

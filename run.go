@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"github.com/durable-go/durable/internal/clip"
@@ -59,6 +58,9 @@ func (c *startConfig) deadlineFrom(now time.Time) time.Time {
 type Handle[O any] struct {
 	e  *Engine
 	id string
+	lr *liveRun // the run as Start found or made it, if it attached here
+	// final is the run's final state if Start or Attach found it finished.
+	final *journal.Run
 }
 
 // ID returns the run's id.
@@ -68,21 +70,31 @@ func (h *Handle[O]) ID() string { return h.id }
 // workflow returned, or its error (as recorded; see [RecordedError]). ctx
 // bounds only the wait. A parked run returns a [*ParkedError] at once (it
 // cannot finish with this engine's code); an engine closed meanwhile
-// returns [ErrClosed].
+// returns [ErrClosed]. The handle keeps the outcome of a run that finished
+// in this engine (or was found finished by Start or Attach), so Result
+// returns it even after Config.Retention or [Engine.Purge] deleted the run.
 func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	var zero O
 	e := h.e
 	pause := 5 * time.Millisecond
 	var row journal.Run
 	var err error
-	for {
-		if lr := e.liveRunOf(h.id); lr != nil {
+	final := h.final // once a run finished, retention may delete it
+	for final == nil {
+		lr := e.liveRunOf(h.id) // a parked run resumed since Start has a new one
+		if lr == nil {
+			lr = h.lr
+		}
+		if lr != nil {
 			select {
 			case <-lr.finished:
 			case <-ctx.Done():
 				return zero, ctx.Err()
 			case <-e.ctx.Done():
 				return zero, ErrClosed
+			}
+			if final = lr.finalOutcome(); final != nil {
+				break
 			}
 		}
 		var adopted <-chan struct{}
@@ -109,11 +121,14 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 		}
 		pause = min(2*pause, time.Second)
 	}
+	if final != nil {
+		row, err = *final, nil
+	}
 	if err != nil {
 		if e.isClosed() {
 			return zero, ErrClosed
 		}
-		return zero, fmt.Errorf("durable: result of run %s: %w", clip.Q(h.id), err)
+		return zero, errorf("durable: result of run %s: %w", clip.Q(h.id), err)
 	}
 	switch row.Status {
 	case journal.StatusCompleted:
@@ -130,7 +145,7 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	if e.isClosed() {
 		return zero, ErrClosed
 	}
-	return zero, fmt.Errorf("durable: run %s (workflow %s) is not running in this engine: %w", clip.Q(h.id), clip.Q(row.Workflow), ErrNotRegistered)
+	return zero, errorf("durable: run %s (workflow %s) is not running in this engine: %w", clip.Q(h.id), clip.Q(row.Workflow), ErrNotRegistered)
 }
 
 // Start creates run id of workflow w with input in, and starts it in the
@@ -184,27 +199,30 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 		if e.isClosed() {
 			return nil, ErrClosed
 		}
-		return nil, fmt.Errorf("durable: start run %s: %w", clip.Q(id), err)
+		return nil, errorf("durable: start run %s: %w", clip.Q(id), err)
 	}
 	crashPoint("start", id, -1)
 	if got.Workflow != w.Name() {
-		return nil, fmt.Errorf("durable: start run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(got.Workflow), ErrWorkflowMismatch)
+		return nil, errorf("durable: start run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(got.Workflow), ErrWorkflowMismatch)
 	}
+	h := &Handle[O]{e: e, id: id}
 	switch {
 	case got.Status.Terminal():
+		h.final = &got
 	case e.coord == nil:
-		if _, err := e.attach(id, w); err != nil {
+		if h.lr, err = e.attach(id, w); err != nil {
 			return nil, err
 		}
 	case created:
 		if err := e.attachOwned(id, w, got.Token); err != nil {
 			return nil, err
 		}
+		h.lr = e.liveRunOf(id)
 	default:
 		// It exists: whichever engine owns or claims it runs it.
 		e.kickClaims()
 	}
-	return &Handle[O]{e: e, id: id}, nil
+	return h, nil
 }
 
 // Run starts run id of workflow w (see [Start]) and waits for its result
@@ -246,15 +264,19 @@ func Attach[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id stri
 		if e.isClosed() {
 			return nil, ErrClosed
 		}
-		return nil, fmt.Errorf("durable: attach to run %s: %w", clip.Q(id), err)
+		return nil, errorf("durable: attach to run %s: %w", clip.Q(id), err)
 	}
 	if row.Workflow != w.Name() {
-		return nil, fmt.Errorf("durable: attach to run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(row.Workflow), ErrWorkflowMismatch)
+		return nil, errorf("durable: attach to run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(row.Workflow), ErrWorkflowMismatch)
+	}
+	h := &Handle[O]{e: e, id: id}
+	if row.Status.Terminal() {
+		h.final = &row
 	}
 	if row.Status == journal.StatusRunning {
 		if _, err := e.attach(id, w); err != nil {
 			return nil, err
 		}
 	}
-	return &Handle[O]{e: e, id: id}, nil
+	return h, nil
 }

@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/durable-go/durable/internal/clip"
 )
@@ -63,7 +62,7 @@ func (s *Saga) Compensate(cause error) error {
 			return struct{}{}, c.fn(ctx)
 		}, c.opts...)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("durable: compensation %s: %w", clip.Q(c.name), err))
+			errs = append(errs, errorf("durable: compensation %s: %w", clip.Q(c.name), err))
 		}
 	}
 	s.undo = nil

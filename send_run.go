@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
@@ -91,9 +90,9 @@ func (x *executor) sendTarget(id, channel string) error {
 	row, err := x.e.store.GetRun(context.Background(), id)
 	switch {
 	case err == nil && row.Status.Terminal():
-		return fmt.Errorf("durable: send to run %s on %s: the run is %s: %w", clip.Q(id), clip.Q(channel), Status(row.Status), ErrFinished)
+		return errorf("durable: send to run %s on %s: the run is %s: %w", clip.Q(id), clip.Q(channel), Status(row.Status), ErrFinished)
 	case isNotFound(err):
-		return fmt.Errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), ErrNotFound)
+		return errorf("durable: send to run %s on %s: %w", clip.Q(id), clip.Q(channel), ErrNotFound)
 	case err != nil:
 		x.stop(x.commitFailure(err))
 		x.exit()

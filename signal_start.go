@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/durable-go/durable/internal/clip"
 	"github.com/durable-go/durable/journal"
@@ -55,7 +54,7 @@ func SendWithStart[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], 
 	// below would create nothing and deliver to it.)
 	switch old, err := e.store.GetRun(ctx, id); {
 	case err == nil && old.Workflow != w.Name():
-		return nil, fmt.Errorf("durable: send with start to run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(old.Workflow), ErrWorkflowMismatch)
+		return nil, errorf("durable: send with start to run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(w.Name()), clip.Q(old.Workflow), ErrWorkflowMismatch)
 	case err != nil && !isNotFound(err):
 		return nil, e.sendStartErr(id, channel, err)
 	}
@@ -100,5 +99,5 @@ func (e *Engine) sendStartErr(id, channel string, err error) error {
 	if e.isClosed() {
 		return ErrClosed
 	}
-	return fmt.Errorf("durable: send with start to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
+	return errorf("durable: send with start to run %s on %s: %w", clip.Q(id), clip.Q(channel), err)
 }

@@ -57,7 +57,7 @@ func Version(ctx Context, change string, min, max int) int {
 	}
 	if min > max || change == "" {
 		// A programming error: park, so that fixed code can resume the run.
-		x.park(fmt.Errorf("durable: run %s: Version(%s, %d, %d) at %s: the change is empty or min is greater than max", clip.Q(x.id), clip.Q(change), min, max, callerOutside()))
+		x.park(errorf("durable: run %s: Version(%s, %d, %d) at %s: the change is empty or min is greater than max", clip.Q(x.id), clip.Q(change), min, max, callerOutside()))
 	}
 	if v, ok := x.versions[change]; ok {
 		x.checkVersion(change, v, min, max, int(x.next))

@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -76,7 +75,7 @@ func (s *Bolt) submit(ctx context.Context, req *commitReq) error {
 	}
 	if s.opts.ReadOnly {
 		s.mu.RUnlock()
-		return fmt.Errorf("journal: %s is open read-only: %w", s.path, ErrInvalid)
+		return errorf("journal: %s is open read-only: %w", s.path, ErrInvalid)
 	}
 	s.inflight.Add(1)
 	s.mu.RUnlock()
@@ -230,7 +229,7 @@ func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) (written int, txErr 
 		return written, txErr
 	}
 	for _, r := range reqs {
-		r.err = fmt.Errorf("journal: commit: %w", err)
+		r.err = errorf("journal: commit: %w", err)
 		r.existing, r.created = nil, nil
 	}
 	return 0, err

@@ -2,7 +2,6 @@ package journal
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,7 +40,7 @@ func Compact(src, dst string) error {
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return errorf("journal: compact: %w", err)
 	}
 	srcDB, err := openDB(src, &bolt.Options{ReadOnly: true, Timeout: defaultLockTimeout})
 	if err != nil {
@@ -52,15 +51,15 @@ func Compact(src, dst string) error {
 	// In place: replace the file itself, not a symbolic link to it.
 	if dfi, err := os.Stat(dst); err == nil && os.SameFile(fi, dfi) {
 		if dst, err = filepath.EvalSymlinks(dst); err != nil {
-			return fmt.Errorf("journal: compact: %w", err)
+			return errorf("journal: compact: %w", err)
 		}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("journal: compact: %w", err)
+		return errorf("journal: compact: %w", err)
 	}
 	dir := filepath.Dir(dst)
 	tmp, err := os.CreateTemp(dir, filepath.Base(dst)+".compact-*")
 	if err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return errorf("journal: compact: %w", err)
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // nothing left to remove once renamed
@@ -69,19 +68,19 @@ func Compact(src, dst string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return errorf("journal: compact: %w", err)
 	}
 	if err := copyCompact(src, srcDB, name); err != nil {
 		return err
 	}
 	if err := check(name, defaultLockTimeout); err != nil {
-		return fmt.Errorf("journal: compact %s: the copy fails its checks: %w", src, err)
+		return errorf("journal: compact %s: the copy fails its checks: %w", src, err)
 	}
 	if err := os.Rename(name, dst); err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return errorf("journal: compact: %w", err)
 	}
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return errorf("journal: compact: %w", err)
 	}
 	return nil
 }
@@ -95,7 +94,7 @@ func copyCompact(src string, srcDB *bolt.DB, name string) error {
 	o.NoSync = true
 	dstDB, err := bolt.Open(name, fileMode, o)
 	if err != nil {
-		return fmt.Errorf("journal: compact: create the copy: %w", err)
+		return errorf("journal: compact: create the copy: %w", err)
 	}
 	// A damaged page of src can make bbolt panic or fault while it walks
 	// src: guard turns that into ErrCorrupt.
@@ -115,7 +114,7 @@ func copyCompact(src string, srcDB *bolt.DB, name string) error {
 		if errors.As(err, &ce) {
 			return err
 		}
-		return fmt.Errorf("journal: compact %s: %w", src, err)
+		return errorf("journal: compact %s: %w", src, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,7 +64,7 @@ func OpenBolt(path string, opts ...*BoltOptions) (*Bolt, error) {
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !o.ReadOnly {
 		if err := create(path); err != nil {
-			return nil, fmt.Errorf("journal: create %s: %w", path, err)
+			return nil, errorf("journal: create %s: %w", path, err)
 		}
 	}
 	if err := check(path, o.LockTimeout); err != nil {
@@ -148,20 +149,20 @@ func syncDir(dir string) error {
 func check(path string, timeout time.Duration) error {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("journal: open: %w", err)
+		return errorf("journal: open: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("journal: %s is not a regular file: %w", path, ErrNotJournal)
+		return errorf("journal: %s is not a regular file: %w", path, ErrNotJournal)
 	}
 	if fi.Size() == 0 {
-		return fmt.Errorf("journal: %s is empty (0 bytes): %w", path, ErrNotJournal)
+		return errorf("journal: %s is empty (0 bytes): %w", path, ErrNotJournal)
 	}
 	looksBolt, err := sniff(path, fi.Size())
 	if err != nil {
-		return fmt.Errorf("journal: open: %w", err)
+		return errorf("journal: open: %w", err)
 	}
 	if !looksBolt {
-		return fmt.Errorf("journal: %s is not a bbolt file: %w", path, ErrNotJournal)
+		return errorf("journal: %s is not a bbolt file: %w", path, ErrNotJournal)
 	}
 	db, err := openDB(path, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	if err != nil {
@@ -179,10 +180,10 @@ func check(path string, timeout time.Duration) error {
 				if k, _ := tx.Cursor().First(); k != nil {
 					kind = "a bbolt file of another program"
 				}
-				return fmt.Errorf("journal: %s is %s: %w", path, kind, ErrNotJournal)
+				return errorf("journal: %s is %s: %w", path, kind, ErrNotJournal)
 			}
 			if v := meta.Get(keyVersion); len(v) != 1 || v[0] != fileFormatVer {
-				return fmt.Errorf("journal: %s has format version %v, this code reads %d: %w", path, v, fileFormatVer, ErrVersion)
+				return errorf("journal: %s has format version %v, this code reads %d: %w", path, v, fileFormatVer, ErrVersion)
 			}
 			for _, b := range allBuckets {
 				if tx.Bucket(b) == nil {
@@ -249,24 +250,37 @@ func openDB(path string, o *bolt.Options) (db *bolt.DB, err error) {
 		unlockFile(file)
 		file.Close() // a second Close of an *os.File is harmless
 	}
+	if err != nil {
+		return nil, openError(path, err, o.Timeout)
+	}
+	return db, nil
+}
+
+// openError classifies what bolt.Open returned for path. Only damage is
+// ErrCorrupt: an error of the operating system (a read-only file system,
+// a permission, a busy file, no space, too many open files) says that
+// the file could not be opened, not that it is bad, and an operator must
+// not quarantine a healthy journal for it. Such an error is wrapped, so
+// errors.Is(err, syscall.EROFS) and fs.ErrPermission work.
+func openError(path string, err error, timeout time.Duration) error {
 	switch {
-	case err == nil:
-		return db, nil
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("journal: %s: no lock within %v: %w", path, o.Timeout, ErrLocked)
+		return errorf("journal: %s: no lock within %v: %w", path, timeout, ErrLocked)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum):
-		return nil, &CorruptError{Path: path, What: "file", Reason: "both meta pages are damaged: " + err.Error()}
+		return &CorruptError{Path: path, What: "file", Reason: "both meta pages are damaged: " + err.Error()}
 	case errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, fmt.Errorf("journal: %s: bbolt %v: %w", path, err, ErrVersion)
+		return errorf("journal: %s: bbolt %v: %w", path, err, ErrVersion)
 	}
 	var ce *CorruptError
 	if errors.As(err, &ce) || errors.Is(err, ErrNotJournal) {
-		return nil, err
+		return err
 	}
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("journal: open: %w", err)
+	var pe *fs.PathError
+	var errno syscall.Errno
+	if errors.As(err, &pe) || errors.As(err, &errno) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
+		return errorf("journal: open %s: %w", path, err)
 	}
-	return nil, &CorruptError{Path: path, What: "file", Reason: err.Error()}
+	return &CorruptError{Path: path, What: "file", Reason: err.Error()}
 }
 
 // guard runs fn with bbolt panics and memory faults (a damaged file can

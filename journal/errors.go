@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/durable-go/durable/internal/errtext"
 	"github.com/durable-go/durable/internal/sentinel"
 )
 
@@ -66,7 +67,7 @@ func (e *CorruptError) Error() string {
 	if e.Path != "" {
 		msg += " in " + e.Path
 	}
-	return msg + ": " + e.Reason
+	return errtext.OnePrefix(msg + ": " + e.Reason)
 }
 
 // Is reports whether target is [ErrCorrupt].
@@ -75,3 +76,8 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 func corruptf(runID, what, format string, args ...any) error {
 	return &CorruptError{RunID: runID, What: what, Reason: fmt.Sprintf(format, args...)}
 }
+
+// errorf is fmt.Errorf for this package's messages: the "journal: "
+// prefix once, however many of this package's errors it wraps (see
+// internal/errtext).
+func errorf(format string, args ...any) error { return errtext.Errorf(format, args...) }
