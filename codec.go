@@ -68,6 +68,11 @@ func unmarshal(b []byte, v any) (err error) {
 	if err := mpCheck(b); err != nil {
 		return err
 	}
+	return unmarshalChecked(b, v)
+}
+
+// unmarshalChecked is unmarshal of b that mpCheck accepted.
+func unmarshalChecked(b []byte, v any) (err error) {
 	s := codecPool.Get().(*codecState)
 	s.rd.Reset(b)
 	s.dec.Reset(&s.rd)
@@ -117,7 +122,8 @@ func encodeChecked(v any, limit int, ti *typeInfo) ([]byte, error) {
 }
 
 // decodeTyped decodes b into *v, with the plain codec when T is plain.
-func decodeTyped[T any](b []byte, v *T) error {
+// limit is Config.MaxPayloadBytes (see decodePayload).
+func decodeTyped[T any](b []byte, v *T, limit int) error {
 	if ti := infoOfType(reflect.TypeFor[T]()); ti.plan != nil {
 		r := msgp.NewReader(b)
 		if ti.plan.decodePlain(&r, reflect.ValueOf(v).Elem()) && r.Len() == 0 {
@@ -126,19 +132,29 @@ func decodeTyped[T any](b []byte, v *T) error {
 		var zero T
 		*v = zero // the library decodes into a clean value, as it would have
 	}
-	return decodePayload(b, v)
+	return decodePayload(b, v, limit)
 }
 
 // decodePayload decodes b into *v; its error is a *PayloadError like
-// encodePayload's.
-func decodePayload(b []byte, v any) error {
+// encodePayload's. limit is Config.MaxPayloadBytes: a msgpack payload that
+// would decode into more than decodeFactor times it is refused unread
+// (see checkDecodeBudget).
+func decodePayload(b []byte, v any, limit int) error {
 	if j, ok := jsonMessage(b); ok {
 		if err := json.Unmarshal(j, v); err != nil {
 			return &PayloadError{Op: "decode", Size: len(b), Err: err}
 		}
 		return nil
 	}
-	if err := unmarshal(b, v); err != nil {
+	if err := mpCheck(b); err != nil {
+		return &PayloadError{Op: "decode", Size: len(b), Err: err}
+	}
+	if t := reflect.TypeOf(v); limit > 0 && t != nil && t.Kind() == reflect.Pointer {
+		if err := checkDecodeBudget(b, t.Elem(), decodeFactor*limit); err != nil {
+			return &PayloadError{Op: "decode", Size: len(b), Err: err}
+		}
+	}
+	if err := unmarshalChecked(b, v); err != nil {
 		return &PayloadError{Op: "decode", Size: len(b), Err: err}
 	}
 	return nil

@@ -93,7 +93,7 @@ func GetEvent[T any](ctx context.Context, e *Engine, id, key string, timeout tim
 		if err == nil && found {
 			e.events.unwatch(id, w)
 			var v T
-			if err := decodePayload(data, &v); err != nil {
+			if err := decodePayload(data, &v, e.cfg.MaxPayloadBytes); err != nil {
 				return zero, payloadErr(err, "event %q of run %q", key, id)
 			}
 			return v, nil
@@ -130,7 +130,7 @@ func GetEvent[T any](ctx context.Context, e *Engine, id, key string, timeout tim
 			// A last look: the value may have come with the timeout.
 			if data, found, ferr := e.findEvent(ctx, id, key); ferr == nil && found && ctx.Err() == nil {
 				var v T
-				if err := decodePayload(data, &v); err != nil {
+				if err := decodePayload(data, &v, e.cfg.MaxPayloadBytes); err != nil {
 					return zero, payloadErr(err, "event %q of run %q", key, id)
 				}
 				return v, nil

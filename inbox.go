@@ -185,7 +185,7 @@ func (x *executor) waitMessage(ctx Context, channel string, pos uint32, deadline
 // wake is not nil. A message that does not decode into T parks the run.
 func consume[T any](x *executor, o *op, channel string, msg *journal.Message, wake *time.Time) (T, error) {
 	var v T
-	if err := decodePayload(msg.Data, &v); err != nil {
+	if err := decodePayload(msg.Data, &v, x.e.cfg.MaxPayloadBytes); err != nil {
 		x.park(payloadErr(err, "message %d on channel %q of run %q", msg.Seq, channel, x.id))
 	}
 	r := o.record(kindReceive, channel, flagDone)

@@ -54,7 +54,7 @@ func TestPlainCodecMatchesLibrary(t *testing.T) {
 		}
 		for _, b := range [][]byte{ours, theirs} {
 			var got value
-			if err := decodeTyped(b, &got); err != nil || got != v {
+			if err := decodeTyped(b, &got, 0); err != nil || got != v {
 				t.Errorf("value %d: decodeTyped = %+v, %v; want %+v", i, got, err, v)
 			}
 		}
@@ -73,21 +73,21 @@ func TestPlainCodecFallsBack(t *testing.T) {
 	type small struct{ ID int8 }
 	b, _ := encode(wider{ID: 5, Extra: "x"})
 	var v small
-	if err := decodeTyped(b, &v); err != nil || v.ID != 5 {
+	if err := decodeTyped(b, &v, 0); err != nil || v.ID != 5 {
 		t.Errorf("unknown field: %+v, %v; want ID 5 (the library skips the field)", v, err)
 	}
 	b, _ = encode(wider{ID: 300})
 	var want, got small
 	wantErr := unmarshal(b, &want)
-	gotErr := decodeTyped(b, &got)
+	gotErr := decodeTyped(b, &got, 0)
 	if got != want || (wantErr == nil) != (gotErr == nil) {
 		t.Errorf("overflow: got %+v, %v; the library gives %+v, %v", got, gotErr, want, wantErr)
 	}
 	var n int
-	if err := decodeTyped([]byte{0xc0}, &n); err != nil || n != 0 {
+	if err := decodeTyped([]byte{0xc0}, &n, 0); err != nil || n != 0 {
 		t.Errorf("nil into int: %v, %v; want 0, nil as the library does", n, err)
 	}
-	if err := decodeTyped([]byte{0xcd, 0x01}, &n); err == nil {
+	if err := decodeTyped([]byte{0xcd, 0x01}, &n, 0); err == nil {
 		t.Errorf("truncated input decoded without error")
 	}
 }
@@ -101,7 +101,7 @@ func FuzzPlainCodec(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ours, theirs value
-		errOurs := decodeTyped(b, &ours)
+		errOurs := decodeTyped(b, &ours, 0)
 		errTheirs := unmarshal(b, &theirs)
 		if errOurs == nil && errTheirs == nil && !reflect.DeepEqual(ours, theirs) && !(math.IsNaN(ours.Ratio) || math.IsNaN(float64(ours.Inner.F))) {
 			t.Fatalf("decodeTyped = %+v; the library gives %+v", ours, theirs)

@@ -133,7 +133,7 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 	switch row.Status {
 	case journal.StatusCompleted:
 		var out O
-		if err := decodePayload(row.Output, &out); err != nil {
+		if err := decodePayload(row.Output, &out, e.cfg.MaxPayloadBytes); err != nil {
 			return zero, payloadErr(err, "result of run %q", h.id)
 		}
 		return out, nil

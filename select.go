@@ -99,7 +99,7 @@ func (c *ReceiveCase[T]) poll(x *executor) (bool, *journal.Message, error) {
 // take implements Awaitable.
 func (c *ReceiveCase[T]) take(x *executor, data []byte) error {
 	var v T
-	if err := decodePayload(data, &v); err != nil {
+	if err := decodePayload(data, &v, x.e.cfg.MaxPayloadBytes); err != nil {
 		return payloadErr(err, "message on channel %q of run %q", c.channel, x.id)
 	}
 	c.value, c.ok = v, true

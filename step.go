@@ -181,7 +181,7 @@ func decodeOutcome[T any](x *executor, r journal.Record) (T, error) {
 	if r.Flags&flagError != 0 {
 		return v, decodeError(r.Data)
 	}
-	if err := decodeTyped(r.Data, &v); err != nil {
+	if err := decodeTyped(r.Data, &v, x.e.cfg.MaxPayloadBytes); err != nil {
 		x.park(payloadErr(err, "recorded result of %s at position %d of run %q", describe(r.Kind, r.Name), r.Pos, x.id))
 	}
 	return v, nil

@@ -48,7 +48,7 @@ func (w *Workflow[I, O]) Name() string { return w.name }
 
 func (w *Workflow[I, O]) execute(c *wfContext, input []byte) ([]byte, error) {
 	var in I
-	if err := decodePayload(input, &in); err != nil {
+	if err := decodePayload(input, &in, c.x.e.cfg.MaxPayloadBytes); err != nil {
 		c.x.park(payloadErr(err, "input of run %q", c.x.id)) // no longer decodes into I: park, keep it
 	}
 	out, err := w.fn(c, in)
