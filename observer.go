@@ -143,6 +143,11 @@ const (
 	ResumeReload   = "reload"   // loaded again in this engine, after an eviction or a storage error
 )
 
+// On a store that engines share (a [journal.Coordinator], which the memory
+// store is too), an evicted run that waits for a timer or a message is
+// released for any engine to claim: its next load, here or elsewhere, is
+// a claim and reports ResumeRecovery.
+
 // RunEvent describes a run, for [Observer] run callbacks.
 type RunEvent struct {
 	RunID    string
