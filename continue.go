@@ -23,6 +23,10 @@ import (
 // cancel request carry over. If in cannot be encoded, ContinueAsNew
 // returns that error instead (and the workflow fails with it if it returns
 // it).
+//
+// Return its error as it is. The engine finds it anywhere in the
+// returned error's chain, so errors.Join(err, ContinueAsNew(ctx, in))
+// continues the run as new too, and err is dropped: it is not recorded.
 func ContinueAsNew[I any](ctx Context, in I) error {
 	x := ctx.executor()
 	b, err := encodePayload(in, x.e.cfg.MaxPayloadBytes)

@@ -77,8 +77,12 @@ type Config struct {
 	// may make in one epoch. An operation past it is not recorded and
 	// fails with an error matching [ErrTooManyRecords] (Now and NewTimer,
 	// which return no error, park the run); a warning is logged at 90%.
-	// Long-lived workflows should [ContinueAsNew] before. Defaults to
-	// 100,000.
+	// Long-lived workflows should [ContinueAsNew] before. It counts
+	// positions, not records: every failed attempt of a step adds a record
+	// at the step's one position, so a step that retries for ever
+	// (retry.Policy MaxAttempts < 0) and keeps failing grows its run's
+	// journal without bound; bound such a step with MaxAttempts or
+	// Retryable. Defaults to 100,000.
 	MaxHistory int
 
 	// Retention is how long finished runs (and the journals of epochs that
@@ -481,6 +485,11 @@ func (e *Engine) register(def Definition) error {
 // Config.ShutdownTimeout for them to return. A step that ignores its
 // context is abandoned after that: its result is never recorded. Close
 // closes the store if the engine opened it ([Open]). It is idempotent.
+//
+// A workflow stops at its next durable call: one that loops without
+// making any (a busy loop in workflow code) cannot be stopped, and its
+// goroutine lives on after Close returns (which then reports steps still
+// running after Config.ShutdownTimeout).
 func (e *Engine) Close() error {
 	if e == nil {
 		return errNilEngine
