@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type Bolt struct {
 	stats    commitStats
 	inflight sync.WaitGroup // commits under way (Close waits for them)
 	hook     commitHook
+	linkFile *os.File // the journal file, opened read-only: see checkLinked
 }
 
 var _ Store = (*Bolt)(nil)
@@ -281,6 +283,9 @@ func (s *Bolt) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
+	if s.linkFile != nil {
+		s.linkFile.Close()
+	}
 	return s.db.Close()
 }
 

@@ -133,6 +133,16 @@ func (s *Bolt) lead() {
 
 	start := time.Now()
 	written, err := s.commitGroup(group, true)
+	if err == nil && written > 0 {
+		if lerr := s.checkLinked(); lerr != nil {
+			err = lerr
+			for _, r := range group {
+				if r.err == nil {
+					r.err = lerr
+				}
+			}
+		}
+	}
 	took := time.Since(start)
 	s.stats.add(n, took)
 	if fn := s.hook.get(); fn != nil {

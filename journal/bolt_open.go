@@ -83,6 +83,11 @@ func OpenBolt(path string, opts ...*BoltOptions) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, path: path, opts: o}
 	s.cq.arrived = make(chan struct{}, 1)
+	// A descriptor of the file, for the check after each commit that it
+	// is still linked (see checkLinked); where it cannot be had, no check.
+	if f, err := os.Open(path); err == nil {
+		s.linkFile = f
+	}
 	return s, nil
 }
 

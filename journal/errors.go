@@ -32,6 +32,10 @@ var (
 	ErrNotJournal = errors.New("journal: not a durable journal")
 	// ErrVersion: the file was written in a format this code does not read.
 	ErrVersion = errors.New("journal: unsupported format version")
+	// ErrDeleted: the journal file was deleted (unlinked, with its
+	// directory, say) while the store had it open. What was committed to
+	// it since is lost when the store closes; commits fail from then on.
+	ErrDeleted = errors.New("journal: file deleted while open")
 	// ErrLocked: another process or engine has the file open.
 	ErrLocked = errors.New("journal: file is locked by another process")
 	// ErrNotOwner: a fenced commit ([Batch].Fence) found the run owned by
