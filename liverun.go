@@ -229,13 +229,22 @@ func (lr *liveRun) setIdle() {
 // again at once if a wake came after the eviction was decided.
 func (lr *liveRun) evicted(gen uint64, idle bool) {
 	lr.mu.Lock()
-	lr.state = stateIdle
 	lr.x = nil
 	woken := lr.gen != gen && !lr.stopped
+	release := !woken && idle && lr.e.coord != nil
+	if release {
+		// Not idle while it is released: a wake in between must not load
+		// it here (an executor with the old token would run steps that the
+		// engine claiming it runs too). The store's note for the released
+		// run, or the claim at its wake time, brings it back.
+		lr.state = stateLoading
+	} else {
+		lr.state = stateIdle
+	}
 	lr.mu.Unlock()
 	if woken {
 		lr.e.enqueueLoad(lr)
-	} else if idle && lr.e.coord != nil {
+	} else if release {
 		// Marked idle in the store: whichever engine claims it when its
 		// timer falls due or a message comes runs it.
 		lr.e.releaseRun(lr)
