@@ -197,6 +197,7 @@ type Engine struct {
 	store     journal.Store
 	ownsStore bool
 	loads     atomic.Int64        // journal reads to load a run (tests count them)
+	finished  outcomes            // the final states of the runs that last finished here
 	coord     journal.Coordinator // nil: this engine is the store's only one
 	engineID  string              // with coord: this engine's lease
 	co        coordination

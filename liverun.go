@@ -269,6 +269,7 @@ func (lr *liveRun) finish(out *journal.Run) {
 		lr.outcome = out
 	}
 	lr.mu.Unlock()
+	lr.e.finished.add(out)
 	lr.done()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/durable-go/durable/internal/clip"
@@ -120,6 +121,9 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 			return zero, ErrClosed
 		}
 		pause = min(2*pause, time.Second)
+	}
+	if final == nil && errors.Is(err, journal.ErrNotFound) {
+		final = e.finished.get(h.id) // finished here, then deleted by retention
 	}
 	if final != nil {
 		row, err = *final, nil
