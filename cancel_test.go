@@ -43,8 +43,8 @@ func (o *once) fire() { o.once.Do(func() { close(o.c) }) }
 func TestCancelInStep(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var stepErrs, ctxErrs tmLog[error]
+		var counts tally
+		var stepErrs, ctxErrs valueLog[error]
 		started := newOnce()
 		wf := durable.Define("tm-cancel-step", func(ctx durable.Context, _ struct{}) (int, error) {
 			_, err := durable.Step(ctx, "block", func(sctx context.Context) (int, error) {
@@ -121,8 +121,8 @@ func TestCancelInWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				var counts tmCounts
-				var ats tmLog[time.Time]
+				var counts tally
+				var ats valueLog[time.Time]
 				wf := durable.Define("tm-cancel-wait", func(ctx durable.Context, _ struct{}) (int, error) {
 					err := tc.wait(ctx)
 					at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
@@ -161,7 +161,7 @@ var retryHourly = retry.Policy{MaxAttempts: -1, Backoff: backoff.Constant(time.H
 func TestCancelInFutureGet(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var stepErrs tmLog[error]
+		var stepErrs valueLog[error]
 		started := newOnce()
 		wf := durable.Define("tm-cancel-future", func(ctx durable.Context, _ struct{}) (int, error) {
 			f := durable.Go(ctx, "slow", func(sctx context.Context) (int, error) {
@@ -245,8 +245,8 @@ func TestCancelChildren(t *testing.T) {
 func TestCancelNotLoaded(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var ats tmLog[time.Time]
+		var counts tally
+		var ats valueLog[time.Time]
 		wf := durable.Define("tm-cancel-unloaded", func(ctx durable.Context, _ struct{}) (int, error) {
 			err := durable.Sleep(ctx, time.Hour)
 			at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")
@@ -346,8 +346,8 @@ func TestCancelFinishedOrUnknown(t *testing.T) {
 func TestCancelCleanupWithoutCancel(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var seen tmLog[error] // what the first Sleep returned, per execution
+		var counts tally
+		var seen valueLog[error] // what the first Sleep returned, per execution
 		wf := durable.Define("tm-cancel-cleanup", func(ctx durable.Context, _ struct{}) (string, error) {
 			err := durable.Sleep(ctx, time.Hour)
 			seen.add(err)
@@ -431,9 +431,9 @@ func observe(ctx durable.Context) ctxState {
 func TestCancelContextDoneErr(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var states tmLog[ctxState]
-		var ats tmLog[time.Time]
+		var counts tally
+		var states valueLog[ctxState]
+		var ats valueLog[time.Time]
 		wf := durable.Define("tm-cancel-ctx", func(ctx durable.Context, _ struct{}) (int, error) {
 			states.add(observe(ctx))
 			err := durable.Sleep(ctx, time.Hour)
@@ -518,8 +518,8 @@ func records(t *testing.T, s journal.Store, id string) []recKey {
 func TestCancelReplayDeterministic(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var reached tmLog[int]
+		var counts tally
+		var reached valueLog[int]
 		wf := durable.Define("tm-cancel-replay", func(ctx durable.Context, _ struct{}) (int, error) {
 			for i := range 3 {
 				if _, err := durable.Step(ctx, fmt.Sprintf("s%d", i), func(context.Context) (int, error) {
@@ -612,9 +612,9 @@ func TestDeadlineRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				var counts tmCounts
-				var ats tmLog[time.Time]
-				var ctxErrs tmLog[error]
+				var counts tally
+				var ats valueLog[time.Time]
+				var ctxErrs valueLog[error]
 				wf := durable.Define("tm-deadline", func(ctx durable.Context, _ struct{}) (string, error) {
 					err := durable.Sleep(ctx, tc.sleep)
 					ctxErrs.add(ctx.Err())
@@ -674,8 +674,8 @@ func TestDeadlineRun(t *testing.T) {
 func TestCancelEvictedRun(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var ats tmLog[time.Time]
-		var counts tmCounts
+		var ats valueLog[time.Time]
+		var counts tally
 		wf := durable.Define("tm-cancel-evicted", func(ctx durable.Context, _ struct{}) (int, error) {
 			err := durable.Sleep(ctx, time.Hour)
 			at, serr := nowStep(durable.WithoutCancel(ctx), &counts, "at")

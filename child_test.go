@@ -100,13 +100,13 @@ func TestChildSurvivesEngineClose(t *testing.T) {
 // parent links in List and Get.
 func childLinks(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
-		var squares ccCounts
+		var squares tally
 		child := durable.Define("cc-links-child", func(ctx durable.Context, n int) (int, error) {
 			if err := durable.Sleep(ctx, time.Duration(n)*time.Second); err != nil {
 				return 0, err
 			}
 			return durable.Step(ctx, "square", func(sctx context.Context) (int, error) {
-				squares.inc(stepKey(sctx))
+				squares.add(stepKey(sctx))
 				return n * n, nil
 			})
 		})

@@ -15,8 +15,8 @@ import (
 func TestTimeClockJumpForward(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var nows tmLog[time.Time]
+		var counts tally
+		var nows valueLog[time.Time]
 		wf := clockWorkflow("tm-clock-forward", &counts, &nows)
 		clock := durabletest.NewClock(clockStart)
 		cfg := quietConfig(wf)
@@ -61,8 +61,8 @@ func TestTimeClockJumpForward(t *testing.T) {
 func TestTimeClockJumpBackward(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var nows tmLog[time.Time]
+		var counts tally
+		var nows valueLog[time.Time]
 		wf := clockWorkflow("tm-clock-backward", &counts, &nows)
 		clock := durabletest.NewClock(clockStart)
 		cfg := quietConfig(wf)
@@ -102,8 +102,8 @@ func TestTimeClockJumpBackward(t *testing.T) {
 func TestTimeClockBackwardAcrossRestart(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
-		var nows tmLog[time.Time]
+		var counts tally
+		var nows valueLog[time.Time]
 		wf := clockWorkflow("tm-clock-restart", &counts, &nows)
 		clock := durabletest.NewClock(clockStart)
 		cfg := quietConfig(wf)
@@ -157,7 +157,7 @@ func TestTimeClockBackwardAcrossRestart(t *testing.T) {
 func TestTimeNowInjectedAndReplayStable(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var runs tmLog[[2]time.Time]
+		var runs valueLog[[2]time.Time]
 		wf := durable.Define("tm-now", func(ctx durable.Context, _ struct{}) ([2]time.Time, error) {
 			a := durable.Now(ctx)
 			if _, err := durable.Receive[string](ctx, "next"); err != nil {
@@ -216,7 +216,7 @@ func TestTimeNowInjectedAndReplayStable(t *testing.T) {
 func TestTimeClockBackwardPastSleepUntil(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := durable.Define("tm-clock-past-until", func(ctx durable.Context, at time.Time) (int, error) {
 			if err := durable.SleepUntil(ctx, at); err != nil {
 				return 0, err

@@ -27,65 +27,6 @@ import (
 	"github.com/durable-go/durable/retry"
 )
 
-// ccCounts counts events by key; safe for concurrent use.
-type ccCounts struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (c *ccCounts) inc(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[key]++
-}
-
-func (c *ccCounts) get(key string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[key]
-}
-
-func (c *ccCounts) snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.m))
-	for k, v := range c.m {
-		out[k] = v
-	}
-	return out
-}
-
-// ccLog is an ordered log of events; safe for concurrent use.
-type ccLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *ccLog) add(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *ccLog) get() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.lines)
-}
-
-// ccMax raises m to v if v is larger.
-func ccMax(m *atomic.Int64, v int64) {
-	for {
-		old := m.Load()
-		if v <= old || m.CompareAndSwap(old, v) {
-			return
-		}
-	}
-}
-
 // awaitables converts futures for AwaitAll and AwaitAny.
 func awaitables[T any](fs []*durable.Future[T]) []durable.Awaitable {
 	out := make([]durable.Awaitable, len(fs))
@@ -255,7 +196,7 @@ func TestFanOutRunsConcurrentlyInVirtualTime(t *testing.T) {
 					fs := make([]*durable.Future[int], n)
 					for i := range n {
 						fs[i] = durable.Go(ctx, "nap", func(context.Context) (int, error) {
-							ccMax(&peak, cur.Add(1))
+							raiseMax(&peak, cur.Add(1))
 							defer cur.Add(-1)
 							time.Sleep(time.Second)
 							return i, nil
@@ -312,8 +253,8 @@ func TestFanOutTenThousandStaysBounded(t *testing.T) {
 		fs := make([]*durable.Future[int], n)
 		for i := range n {
 			fs[i] = durable.Go(ctx, "item", func(context.Context) (int, error) {
-				ccMax(&peak, cur.Add(1))
-				ccMax(&peakG, int64(runtime.NumGoroutine()))
+				raiseMax(&peak, cur.Add(1))
+				raiseMax(&peakG, int64(runtime.NumGoroutine()))
 				started <- struct{}{}
 				<-release
 				cur.Add(-1)
@@ -380,7 +321,7 @@ func TestFanOutMaxStepsBoundsAllRuns(t *testing.T) {
 			fs := make([]*durable.Future[int], perRun)
 			for i := range fs {
 				fs[i] = durable.Go(ctx, "nap", func(context.Context) (int, error) {
-					ccMax(&peak, cur.Add(1))
+					raiseMax(&peak, cur.Add(1))
 					defer cur.Add(-1)
 					time.Sleep(time.Second)
 					return k, nil
@@ -490,8 +431,8 @@ func mix(t *testing.T, runs, cache int) (map[string]string, int) {
 	results := map[string]string{}
 	var entries atomic.Int32
 	synctest.Test(t, func(t *testing.T) {
-		var steps, released ccCounts
-		count := func(ctx context.Context) { steps.inc(stepKey(ctx)) }
+		var steps, released tally
+		count := func(ctx context.Context) { steps.add(stepKey(ctx)) }
 		child := durable.Define("cc-mix-child", func(ctx durable.Context, n int) (int, error) {
 			entries.Add(1)
 			if err := durable.Sleep(ctx, 30*time.Second); err != nil {
@@ -560,7 +501,7 @@ func mix(t *testing.T, runs, cache int) (map[string]string, int) {
 			saga.Add("release", func(sctx context.Context) error {
 				count(sctx)
 				info, _ := durable.StepInfoFrom(sctx)
-				released.inc(info.RunID)
+				released.add(info.RunID)
 				return nil
 			})
 			if err := durable.Sleep(ctx, time.Second); err != nil {

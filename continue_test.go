@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,34 +12,15 @@ import (
 	"github.com/durable-go/durable"
 )
 
-// ContinueAsNew, Config.MaxHistory and History tests. The helpers (rnEnv,
-// both, ...) are in retention_test.go.
-
-// list collects values reported by workflow code on every execution.
-// It is safe for concurrent use.
-type list[T any] struct {
-	mu sync.Mutex
-	v  []T
-}
-
-func (l *list[T]) add(v T) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.v = append(l.v, v)
-}
-
-func (l *list[T]) all() []T {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]T(nil), l.v...)
-}
+// ContinueAsNew, Config.MaxHistory and History tests. The helpers (storeEnv,
+// both, ...) are in helpers_test.go.
 
 // counterWorkflow is a counter: five steps, then it continues as new
 // with n+1 until n is 3, and returns the sum of the last epoch's steps
 // (30+31+32+33+34 = 160). Each execution of the function reports its
 // WorkflowInfoFrom; each step execution is counted as "n/i". If pause, epoch 2 sleeps
 // an hour after its third step.
-func counterWorkflow(name string, runs *rnCounter, entries *list[durable.WorkflowInfo], pause bool) *durable.Workflow[int, int] {
+func counterWorkflow(name string, runs *tally, entries *valueLog[durable.WorkflowInfo], pause bool) *durable.Workflow[int, int] {
 	return durable.Define(name, func(ctx durable.Context, n int) (int, error) {
 		entries.add(durable.WorkflowInfoFrom(ctx))
 		sum := 0
@@ -68,7 +48,7 @@ func counterWorkflow(name string, runs *rnCounter, entries *list[durable.Workflo
 
 // checkStepsOnce fails unless every step of the counter's epochs 0..3
 // ran exactly once.
-func checkStepsOnce(t *testing.T, runs *rnCounter) {
+func checkStepsOnce(t *testing.T, runs *tally) {
 	t.Helper()
 	for n := range 4 {
 		for i := range 5 {
@@ -85,9 +65,9 @@ func checkStepsOnce(t *testing.T, runs *rnCounter) {
 // stay in the file until Purge removes them with the run.
 func TestContinueAsNewCounter(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{Retention: -1}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
-		var entries list[durable.WorkflowInfo]
+	both(t, &durable.Config{Retention: -1}, func(t *testing.T, env *storeEnv) {
+		var runs tally
+		var entries valueLog[durable.WorkflowInfo]
 		counter := counterWorkflow("rn-counter", &runs, &entries, false)
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, counter, "c", 0)
@@ -163,7 +143,7 @@ var epochsWorkflow = durable.Define("rn-epochs", func(ctx durable.Context, n int
 func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		env := rnBolt(t, &durable.Config{Workflows: []durable.Definition{epochsWorkflow}, Retention: keep})
+		env := boltEnv(t, &durable.Config{Workflows: []durable.Definition{epochsWorkflow}, Retention: keep})
 		ctx := t.Context()
 		epochs := func(when string, runs, epochs, records int) {
 			t.Helper()
@@ -213,7 +193,7 @@ func TestContinueAsNewOldEpochsKeptUntilRetention(t *testing.T) {
 func TestContinueAsNewPurgeEndedEpochs(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		env := rnBolt(t, &durable.Config{Workflows: []durable.Definition{epochsWorkflow}, Retention: -1})
+		env := boltEnv(t, &durable.Config{Workflows: []durable.Definition{epochsWorkflow}, Retention: -1})
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, epochsWorkflow, "e", 0)
 		if err != nil {
@@ -246,9 +226,9 @@ func TestContinueAsNewPurgeEndedEpochs(t *testing.T) {
 // earlier epoch, nor of epoch 2 before the restart, runs again.
 func TestContinueAsNewRestartMidEpoch(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
-		var entries list[durable.WorkflowInfo]
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
+		var runs tally
+		var entries valueLog[durable.WorkflowInfo]
 		counter := counterWorkflow("rn-counter", &runs, &entries, true)
 		ctx := t.Context()
 		h, err := durable.Start(ctx, env.E, counter, "c", 0)
@@ -286,8 +266,8 @@ func TestContinueAsNewRestartMidEpoch(t *testing.T) {
 // across a restart during one of its later epochs.
 func TestContinueAsNewChild(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
+		var runs tally
 		kid := durable.Define("rn-kid-counter", func(ctx durable.Context, n int) (int, error) {
 			if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) {
 				runs.add(fmt.Sprint(n))
@@ -340,8 +320,8 @@ func TestContinueAsNewChild(t *testing.T) {
 // goes on in its epoch.
 func TestContinueAsNewBadInput(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{MaxPayloadBytes: 64}, func(t *testing.T, env *rnEnv) {
-		var errs list[error]
+	both(t, &durable.Config{MaxPayloadBytes: 64}, func(t *testing.T, env *storeEnv) {
+		var errs valueLog[error]
 		wf := durable.Define("rn-bad-input", func(ctx durable.Context, mode string) (string, error) {
 			var err error
 			switch mode {
@@ -387,8 +367,8 @@ func TestContinueAsNewBadInput(t *testing.T) {
 // ErrCanceled (its step does not run) and the run ends canceled.
 func TestContinueAsNewCarriesCancel(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
+		var runs tally
 		wf := durable.Define("rn-cancel-carry", func(ctx durable.Context, n int) (int, error) {
 			if n == 0 {
 				// Cancellation does not reach this receive.
@@ -437,7 +417,7 @@ func TestContinueAsNewCarriesCancel(t *testing.T) {
 // The run's deadline carries over to the new epoch.
 func TestContinueAsNewCarriesDeadline(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
 		wf := durable.Define("rn-deadline-carry", func(ctx durable.Context, n int) (int, error) {
 			if n == 0 {
 				return 0, durable.ContinueAsNew(ctx, 1)
@@ -463,8 +443,8 @@ func TestContinueAsNewCarriesDeadline(t *testing.T) {
 // run for three) still give the right results and run every step once.
 func TestContinueAsNewWithEviction(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{MaxCachedRuns: 1}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
+	both(t, &durable.Config{MaxCachedRuns: 1}, func(t *testing.T, env *storeEnv) {
+		var runs tally
 		wf := durable.Define("rn-evicted", func(ctx durable.Context, n int) (int, error) {
 			for i := range 3 {
 				if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) {
@@ -525,7 +505,7 @@ const maxHistory = 10
 // result is also handed to whatever waits at position 0 of the new epoch.)
 func TestContinueAsNewChildOfEndedEpoch(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
 		kid := durable.Define("rn-orphan-kid", func(ctx durable.Context, _ int) (int, error) {
 			_, err := durable.Receive[string](ctx, "go")
 			return 99, err
@@ -580,7 +560,7 @@ func TestContinueAsNewChildOfEndedEpoch(t *testing.T) {
 // once are received one per epoch, in order, none lost at an epoch's end.
 func TestContinueAsNewKeepsInbox(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
 		wf := durable.Define("rn-inbox", func(ctx durable.Context, got []string) ([]string, error) {
 			m, err := durable.Receive[string](ctx, "m")
 			if err != nil {

@@ -66,26 +66,26 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 	kid := durable.Define("rn-cap-kid", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
 	for _, tc := range []struct {
 		name string
-		op   func(ctx durable.Context, ran *rnCounter) error
+		op   func(ctx durable.Context, ran *tally) error
 	}{
-		{"step", func(ctx durable.Context, ran *rnCounter) error {
+		{"step", func(ctx durable.Context, ran *tally) error {
 			_, err := durable.Step(ctx, "eleventh", func(context.Context) (int, error) { ran.add("op"); return 0, nil })
 			return err
 		}},
-		{"future", func(ctx durable.Context, ran *rnCounter) error {
+		{"future", func(ctx durable.Context, ran *tally) error {
 			_, err := durable.Go(ctx, "eleventh", func(context.Context) (int, error) { ran.add("op"); return 0, nil }).Get(ctx)
 			return err
 		}},
-		{"sleep", func(ctx durable.Context, ran *rnCounter) error { return durable.Sleep(ctx, time.Hour) }},
-		{"receive", func(ctx durable.Context, ran *rnCounter) error {
+		{"sleep", func(ctx durable.Context, ran *tally) error { return durable.Sleep(ctx, time.Hour) }},
+		{"receive", func(ctx durable.Context, ran *tally) error {
 			_, err := durable.ReceiveTimeout[string](ctx, "ch", time.Hour)
 			return err
 		}},
-		{"child", func(ctx durable.Context, ran *rnCounter) error {
+		{"child", func(ctx durable.Context, ran *tally) error {
 			_, err := durable.RunChild(ctx, kid, "", struct{}{})
 			return err
 		}},
-		{"await", func(ctx durable.Context, ran *rnCounter) error {
+		{"await", func(ctx durable.Context, ran *tally) error {
 			_, err := durable.AwaitAny(ctx, durable.OnReceive[string]("ch"))
 			return err
 		}},
@@ -99,9 +99,9 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 				}
 			})
 			cfg := &durable.Config{MaxHistory: maxHistory, Logger: slog.New(rec), Workflows: []durable.Definition{kid}}
-			both(t, cfg, func(t *testing.T, env *rnEnv) {
-				var ran rnCounter
-				var opErr list[error]
+			both(t, cfg, func(t *testing.T, env *storeEnv) {
+				var ran tally
+				var opErr valueLog[error]
 				wf := durable.Define("rn-cap", func(ctx durable.Context, _ struct{}) (int, error) {
 					if err := tenSteps(ctx); err != nil {
 						return 0, err
@@ -152,8 +152,8 @@ func TestMaxHistoryRefusesOperationPastTheCap(t *testing.T) {
 // epochs.
 func TestMaxHistoryContinueAsNewBeforeTheCap(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{MaxHistory: maxHistory, Retention: -1}, func(t *testing.T, env *rnEnv) {
-		var errs list[error]
+	both(t, &durable.Config{MaxHistory: maxHistory, Retention: -1}, func(t *testing.T, env *storeEnv) {
+		var errs valueLog[error]
 		wf := durable.Define("rn-forever", func(ctx durable.Context, i int) (string, error) {
 			for i < 100 {
 				if durable.WorkflowInfoFrom(ctx).Positions >= maxHistory {
@@ -197,8 +197,8 @@ func TestMaxHistoryNowParksTheRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			both(t, &durable.Config{MaxHistory: maxHistory}, func(t *testing.T, env *rnEnv) {
-				var runs rnCounter
+			both(t, &durable.Config{MaxHistory: maxHistory}, func(t *testing.T, env *storeEnv) {
+				var runs tally
 				wf := durable.Define("rn-parks", func(ctx durable.Context, _ struct{}) (int, error) {
 					for i := range maxHistory {
 						if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) {
@@ -249,7 +249,7 @@ func TestMaxHistoryNowParksTheRun(t *testing.T) {
 // delivery of a cancellation. Each event's String is one line.
 func TestHistoryDescribesEveryOperation(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{}, func(t *testing.T, env *storeEnv) {
 		kid := durable.Define("rn-hist-kid", func(ctx durable.Context, in int) (int, error) { return 2 * in, nil })
 		type order struct {
 			Item string
@@ -373,8 +373,8 @@ func TestHistoryEventString(t *testing.T) {
 // operation past the new cap fails.
 func TestMaxHistoryLoweredCapReplays(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{MaxHistory: maxHistory}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
+	both(t, &durable.Config{MaxHistory: maxHistory}, func(t *testing.T, env *storeEnv) {
+		var runs tally
 		wf := durable.Define("rn-lowered", func(ctx durable.Context, _ struct{}) (int, error) {
 			for i := range 8 {
 				if _, err := durable.Step(ctx, "s", func(context.Context) (int, error) {

@@ -38,7 +38,7 @@ type received struct {
 func TestMessageSendBeforeReceive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := durable.Define("tm-send-first", func(ctx durable.Context, _ struct{}) (received, error) {
 			if err := durable.Sleep(ctx, time.Hour); err != nil {
 				return received{}, err
@@ -81,7 +81,7 @@ func TestMessageSendBeforeReceive(t *testing.T) {
 func TestMessageSendWithoutWorkflowRegistered(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := durable.Define("tm-send-unregistered", func(ctx durable.Context, _ struct{}) (string, error) {
 			counts.add("body")
 			return durable.Receive[string](ctx, "ch")
@@ -250,7 +250,7 @@ func TestMessageReceiveTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				var counts tmCounts
+				var counts tally
 				wf := durable.Define("tm-receive-timeout", func(ctx durable.Context, _ struct{}) (timeoutOut, error) {
 					msg, err := durable.ReceiveTimeout[string](ctx, "ch", time.Hour)
 					if err != nil && !errors.Is(err, durable.ErrTimeout) {
@@ -405,7 +405,7 @@ func TestMessageUndecodableParks(t *testing.T) {
 func TestMessageReceiveTimeoutZero(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := durable.Define("tm-receive-timeout-zero", func(ctx durable.Context, _ struct{}) (timeoutOut, error) {
 			var out timeoutOut
 			if _, err := durable.Receive[string](ctx, "go"); err != nil {
@@ -471,8 +471,8 @@ func TestMessageAwaitAny(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				var counts tmCounts
-				var branches tmLog[selectOut]
+				var counts tally
+				var branches valueLog[selectOut]
 				wf := durable.Define("tm-await-any", func(ctx durable.Context, _ struct{}) (selectOut, error) {
 					timer := durable.NewTimer(ctx, time.Hour)
 					confirm := durable.OnReceive[string]("confirm")

@@ -162,7 +162,7 @@ func TestRetentionPurgeDoesNotBlockSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	e := rnNew(t, s, &durable.Config{Workflows: []durable.Definition{one, ticker}, Retention: -1, Logger: discardLogger})
+	e := newEngine(t, s, &durable.Config{Workflows: []durable.Definition{one, ticker}, Retention: -1, Logger: discardLogger})
 	runMany(t, e, one, "old", runs)
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)

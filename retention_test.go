@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/durabletest"
-	"github.com/durable-go/durable/journal"
 )
 
 // Retention tests: finished runs (and the journals of ended epochs) are
@@ -31,99 +28,6 @@ const (
 	interval = 6 * time.Minute
 )
 
-// rnEnv is an engine on a memory journal (a durabletest.Env) or on a bbolt
-// file, for one test inside a synctest bubble. E changes on restart.
-type rnEnv struct {
-	t    *testing.T
-	cfg  *durable.Config
-	dt   *durabletest.Env // the memory variant
-	bolt *journal.Bolt    // the bbolt variant
-	E    *durable.Engine
-}
-
-// rnCfg returns a copy of cfg with a quiet logger.
-func rnCfg(cfg *durable.Config) *durable.Config {
-	c := *cfg
-	if c.Logger == nil {
-		c.Logger = discardLogger
-	}
-	return &c
-}
-
-func memory(t *testing.T, cfg *durable.Config) *rnEnv {
-	t.Helper()
-	c := rnCfg(cfg)
-	dt := durabletest.New(t, c)
-	return &rnEnv{t: t, cfg: c, dt: dt, E: dt.Engine}
-}
-
-func rnBolt(t *testing.T, cfg *durable.Config) *rnEnv {
-	t.Helper()
-	s, err := journal.OpenBolt(filepath.Join(t.TempDir(), "journal.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() }) // after the engine's Close (cleanups run last first)
-	env := &rnEnv{t: t, cfg: rnCfg(cfg), bolt: s}
-	env.E = rnNew(t, s, env.cfg)
-	return env
-}
-
-// rnNew returns an engine on store, closed when the test ends.
-func rnNew(t *testing.T, store journal.Store, cfg *durable.Config) *durable.Engine {
-	t.Helper()
-	e, err := durable.New(store, cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return e
-}
-
-// store is the env's journal.
-func (env *rnEnv) store() journal.Store {
-	if env.dt != nil {
-		return env.dt.Store
-	}
-	return env.bolt
-}
-
-// restart closes the engine and opens a new one on the same journal with
-// cfg (nil: the same config), like a crash and a resume.
-func (env *rnEnv) restart(cfg *durable.Config) {
-	env.t.Helper()
-	if cfg != nil {
-		env.cfg = rnCfg(cfg)
-	}
-	if env.dt != nil {
-		env.dt.Config = env.cfg
-		env.E = env.dt.Restart()
-		return
-	}
-	if err := env.E.Close(); err != nil {
-		env.t.Errorf("Close: %v", err)
-	}
-	env.E = rnNew(env.t, env.bolt, env.cfg)
-}
-
-// both runs fn in a synctest bubble on a memory journal and on a bbolt
-// file, as parallel subtests.
-func both(t *testing.T, cfg *durable.Config, fn func(t *testing.T, env *rnEnv)) {
-	t.Helper()
-	t.Run("memory", func(t *testing.T) {
-		t.Parallel()
-		synctest.Test(t, func(t *testing.T) { fn(t, memory(t, cfg)) })
-	})
-	t.Run("bolt", func(t *testing.T) {
-		t.Parallel()
-		synctest.Test(t, func(t *testing.T) { fn(t, rnBolt(t, cfg)) })
-	})
-}
-
 // gone reports whether run id was deleted.
 func gone(t *testing.T, e *durable.Engine, id string) bool {
 	t.Helper()
@@ -139,27 +43,6 @@ func gone(t *testing.T, e *durable.Engine, id string) bool {
 func sleepUntil(at time.Time) {
 	time.Sleep(time.Until(at))
 	synctest.Wait()
-}
-
-// rnCounter counts executions by name. It is safe for concurrent use.
-type rnCounter struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (c *rnCounter) add(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[name]++
-}
-
-func (c *rnCounter) get(name string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[name]
 }
 
 // waiter waits for a message on "go" that may never come.
@@ -183,19 +66,19 @@ func TestRetentionDeletesFinishedRuns(t *testing.T) {
 		name   string
 		status durable.Status
 		// finish makes run "r" finish, in the bubble.
-		finish func(t *testing.T, env *rnEnv)
+		finish func(t *testing.T, env *storeEnv)
 	}{
-		{"completed", durable.StatusCompleted, func(t *testing.T, env *rnEnv) {
+		{"completed", durable.StatusCompleted, func(t *testing.T, env *storeEnv) {
 			if _, err := durable.Run(t.Context(), env.E, ok, "r", struct{}{}); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"failed", durable.StatusFailed, func(t *testing.T, env *rnEnv) {
+		{"failed", durable.StatusFailed, func(t *testing.T, env *storeEnv) {
 			if _, err := durable.Run(t.Context(), env.E, fail, "r", struct{}{}); err == nil {
 				t.Fatal("the run did not fail")
 			}
 		}},
-		{"canceled", durable.StatusCanceled, func(t *testing.T, env *rnEnv) {
+		{"canceled", durable.StatusCanceled, func(t *testing.T, env *storeEnv) {
 			h, err := durable.Start(t.Context(), env.E, waiter, "r", struct{}{})
 			if err != nil {
 				t.Fatal(err)
@@ -211,7 +94,7 @@ func TestRetentionDeletesFinishedRuns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			both(t, cfg, func(t *testing.T, env *rnEnv) {
+			both(t, cfg, func(t *testing.T, env *storeEnv) {
 				if _, err := durable.Start(t.Context(), env.E, waiter, "forever", struct{}{}); err != nil {
 					t.Fatal(err)
 				}
@@ -252,7 +135,7 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 	})
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
 	cfg := &durable.Config{Workflows: []durable.Definition{waiter, sleeper, lost, done}, Retention: keep}
-	both(t, cfg, func(t *testing.T, env *rnEnv) {
+	both(t, cfg, func(t *testing.T, env *storeEnv) {
 		ctx := t.Context()
 		for _, start := range []func() error{
 			func() error { _, err := durable.Start(ctx, env.E, waiter, "waiting", struct{}{}); return err },
@@ -300,7 +183,7 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 func TestRetentionNegativeKeepsEverything(t *testing.T) {
 	t.Parallel()
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
-	both(t, &durable.Config{Workflows: []durable.Definition{done}, Retention: -1}, func(t *testing.T, env *rnEnv) {
+	both(t, &durable.Config{Workflows: []durable.Definition{done}, Retention: -1}, func(t *testing.T, env *storeEnv) {
 		if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +210,7 @@ func TestRetentionPurge(t *testing.T) {
 		return 0, errors.New("rn: the workflow fails")
 	})
 	cfg := &durable.Config{Workflows: []durable.Definition{done, fail, waiter}, Retention: -1}
-	both(t, cfg, func(t *testing.T, env *rnEnv) {
+	both(t, cfg, func(t *testing.T, env *storeEnv) {
 		ctx := t.Context()
 		t0 := time.Now()
 		for i := range 3 {
@@ -400,8 +283,8 @@ func TestRetentionChildDeletedBeforeParent(t *testing.T) {
 	t.Parallel()
 	// The workflows count their steps per store variant: each is
 	// registered by Start.
-	both(t, &durable.Config{Retention: keep}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
+	both(t, &durable.Config{Retention: keep}, func(t *testing.T, env *storeEnv) {
+		var runs tally
 		kid := durable.Define("rn-kid", func(ctx durable.Context, in int) (int, error) {
 			return durable.Step(ctx, "double", func(context.Context) (int, error) {
 				runs.add("double")
@@ -475,7 +358,7 @@ func TestRetentionParentDeletedBeforeChild(t *testing.T) {
 		return 1, nil
 	})
 	cfg := &durable.Config{Workflows: []durable.Definition{parent, waiter}, Retention: keep}
-	both(t, cfg, func(t *testing.T, env *rnEnv) {
+	both(t, cfg, func(t *testing.T, env *storeEnv) {
 		ctx := t.Context()
 		if _, err := durable.Run(ctx, env.E, parent, "parent", struct{}{}); err != nil {
 			t.Fatal(err)
@@ -507,8 +390,8 @@ func TestRetentionParentDeletedBeforeChild(t *testing.T) {
 // executes, with the new input.
 func TestRetentionRunIDReusable(t *testing.T) {
 	t.Parallel()
-	both(t, &durable.Config{Retention: keep}, func(t *testing.T, env *rnEnv) {
-		var runs rnCounter
+	both(t, &durable.Config{Retention: keep}, func(t *testing.T, env *storeEnv) {
+		var runs tally
 		wf := durable.Define("rn-tenfold", func(ctx durable.Context, in int) (int, error) {
 			return durable.Step(ctx, "tenfold", func(context.Context) (int, error) {
 				runs.add("tenfold")
@@ -619,7 +502,7 @@ func TestRetentionAfterRestart(t *testing.T) {
 	for _, down := range []time.Duration{0, 30 * time.Minute, 3 * time.Hour} {
 		t.Run(fmt.Sprintf("restart after %v", down), func(t *testing.T) {
 			t.Parallel()
-			both(t, cfg, func(t *testing.T, env *rnEnv) {
+			both(t, cfg, func(t *testing.T, env *storeEnv) {
 				if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
 					t.Fatal(err)
 				}
@@ -656,7 +539,7 @@ func TestRetentionDefaultIsSevenDays(t *testing.T) {
 	t.Parallel()
 	done := durable.Define("rn-done", func(ctx durable.Context, _ struct{}) (int, error) { return 1, nil })
 	synctest.Test(t, func(t *testing.T) {
-		env := memory(t, &durable.Config{Workflows: []durable.Definition{done}})
+		env := memoryEnv(t, &durable.Config{Workflows: []durable.Definition{done}})
 		if _, err := durable.Run(t.Context(), env.E, done, "r", struct{}{}); err != nil {
 			t.Fatal(err)
 		}

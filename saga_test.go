@@ -31,11 +31,11 @@ import (
 // no failure) run at once in one engine.
 func sagaMatrix(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
-		logs := map[string]*ccLog{}
+		logs := map[string]*lineLog{}
 		for k := range 5 {
-			logs[fmt.Sprintf("saga-%d", k)] = &ccLog{}
+			logs[fmt.Sprintf("saga-%d", k)] = &lineLog{}
 		}
-		logOf := func(ctx context.Context) *ccLog {
+		logOf := func(ctx context.Context) *lineLog {
 			info, _ := durable.StepInfoFrom(ctx)
 			return logs[info.RunID]
 		}
@@ -162,7 +162,7 @@ func sagaEffectsOK(t *testing.T, lines []string) {
 
 func sagaRestart(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
-		var lg ccLog
+		var lg lineLog
 		var block atomic.Bool
 		block.Store(true)
 		compensating := make(chan struct{}, 1)
@@ -256,7 +256,7 @@ func TestSagaCrashChild(t *testing.T) {
 func TestSagaCompensatesOnCancel(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var lg ccLog
+		var lg lineLog
 		wf := durable.Define("cc-saga-cancel", func(ctx durable.Context, _ string) (string, error) {
 			saga := durable.NewSaga(ctx)
 			for i := range 2 {

@@ -77,14 +77,14 @@ func selectRestart(t *testing.T, cache int) {
 	synctest.Test(t, func(t *testing.T) {
 		var aRuns, bRuns atomic.Int32
 		var phase atomic.Int32
-		var reports ccCounts
+		var reports tally
 		reported := make(chan int, 2)
 		bStarted := make(chan struct{}, 2)
 		wf := selectWorkflow(
 			func() { aRuns.Add(1) },
 			func() { bRuns.Add(1); bStarted <- struct{}{} },
 			func() bool { return phase.Load() == 1 },
-			func(won int) { reports.inc(strconv.Itoa(won)) },
+			func(won int) { reports.add(strconv.Itoa(won)) },
 			reported)
 		env := durabletest.New(t, &durable.Config{Workflows: []durable.Definition{wf}, MaxCachedRuns: cache})
 		ctx := t.Context()

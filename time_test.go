@@ -18,46 +18,6 @@ import (
 
 // Helpers shared by time_test.go, inbox_test.go and cancel_test.go.
 
-// tmCounts counts executions by name. It is safe for concurrent use.
-type tmCounts struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (c *tmCounts) add(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[name]++
-}
-
-func (c *tmCounts) get(name string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[name]
-}
-
-// tmLog collects values the workflow code reports on every execution
-// (live and replayed). It is safe for concurrent use.
-type tmLog[T any] struct {
-	mu sync.Mutex
-	v  []T
-}
-
-func (l *tmLog[T]) add(v T) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.v = append(l.v, v)
-}
-
-func (l *tmLog[T]) all() []T {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]T(nil), l.v...)
-}
-
 // span is what the timing workflows return: the real (or bubble) time
 // read in a step before and after the wait.
 type span struct {
@@ -65,7 +25,7 @@ type span struct {
 }
 
 // nowStep is a step that returns time.Now(), counted in c.
-func nowStep(ctx durable.Context, c *tmCounts, name string) (time.Time, error) {
+func nowStep(ctx durable.Context, c *tally, name string) (time.Time, error) {
 	return durable.Step(ctx, name, func(context.Context) (time.Time, error) {
 		c.add(name)
 		return time.Now(), nil
@@ -108,7 +68,7 @@ func result[I, O any](t *testing.T, e *durable.Engine, w *durable.Workflow[I, O]
 
 // sleepWorkflow returns a workflow that reads the time in a step, sleeps
 // d and reads the time again.
-func sleepWorkflow(name string, c *tmCounts, d time.Duration) *durable.Workflow[struct{}, span] {
+func sleepWorkflow(name string, c *tally, d time.Duration) *durable.Workflow[struct{}, span] {
 	return durable.Define(name, func(ctx durable.Context, _ struct{}) (span, error) {
 		before, err := nowStep(ctx, c, "before")
 		if err != nil {
@@ -130,7 +90,7 @@ func TestTimeRestartDuringSleepBolt(t *testing.T) {
 	t.Parallel()
 	const sleep = 1500 * time.Millisecond
 	const downtime = 500 * time.Millisecond
-	var counts tmCounts
+	var counts tally
 	wf := sleepWorkflow("tm-sleep-bolt", &counts, sleep)
 	cfg := quietConfig(wf)
 	path := filepath.Join(t.TempDir(), "journal.db")
@@ -297,7 +257,7 @@ func TestTimeCrashOverdueTimerFiresAtOpen(t *testing.T) {
 func TestTimeRestartDuringSleepExact(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := sleepWorkflow("tm-sleep-exact", &counts, time.Hour)
 		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
@@ -336,7 +296,7 @@ func TestTimeRestartDuringSleepExact(t *testing.T) {
 func TestTimeOverdueTimerFiresAtOpen(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := sleepWorkflow("tm-overdue", &counts, time.Hour)
 		env := durabletest.New(t, quietConfig(wf))
 		start := time.Now()
@@ -377,7 +337,7 @@ var clockStart = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 // clockWorkflow reads durable.Now (reporting it on every execution to
 // nows), sleeps 1h, runs step "after" (counted), and then waits for a
 // message on "go" so that the run stays alive; it returns the Now it read.
-func clockWorkflow(name string, c *tmCounts, nows *tmLog[time.Time]) *durable.Workflow[struct{}, time.Time] {
+func clockWorkflow(name string, c *tally, nows *valueLog[time.Time]) *durable.Workflow[struct{}, time.Time] {
 	return durable.Define(name, func(ctx durable.Context, _ struct{}) (time.Time, error) {
 		now := durable.Now(ctx)
 		nows.add(now)
@@ -402,7 +362,7 @@ func clockWorkflow(name string, c *tmCounts, nows *tmLog[time.Time]) *durable.Wo
 func TestTimeSleepPastReturnsAtOnce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := durable.Define("tm-sleep-past", func(ctx durable.Context, _ struct{}) (time.Time, error) {
 			for _, d := range []time.Duration{0, -time.Second} {
 				if err := durable.Sleep(ctx, d); err != nil {
@@ -435,7 +395,7 @@ func TestTimeSleepPastReturnsAtOnce(t *testing.T) {
 func TestTimeSleepUntilAcrossRestart(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wake := time.Now().Add(36 * time.Hour)
 		wf := durable.Define("tm-sleep-until", func(ctx durable.Context, at time.Time) (time.Time, error) {
 			if err := durable.SleepUntil(ctx, at); err != nil {
@@ -497,7 +457,7 @@ func (c *jumpyClock) arm(d time.Duration) {
 func TestTimeSleepEvicted(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var counts tmCounts
+		var counts tally
 		wf := durable.Define("tm-sleep-evicted", func(ctx durable.Context, d time.Duration) (time.Time, error) {
 			if _, err := nowStep(ctx, &counts, "before-"+ctx.RunID()); err != nil {
 				return time.Time{}, err

@@ -68,7 +68,7 @@ func TestTortureLoad(t *testing.T) {
 	})
 	id := func(i int) string { return "load-" + strconv.Itoa(i) }
 
-	var peak ttPeak
+	var peak peakUsage
 	stopSampling := peak.sample(20 * time.Millisecond)
 	path := filepath.Join(t.TempDir(), "journal.db")
 	ctx := context.Background()
@@ -184,13 +184,13 @@ func parallel(n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
-// ttPeak tracks the highest RSS and goroutine count seen.
-type ttPeak struct {
+// peakUsage tracks the highest RSS and goroutine count seen.
+type peakUsage struct {
 	rss, goroutines atomic.Int64
 }
 
 // sample samples every d until the returned function is called.
-func (p *ttPeak) sample(d time.Duration) (stop func()) {
+func (p *peakUsage) sample(d time.Duration) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -261,7 +261,7 @@ func leaked(t *testing.T, baseline map[string]string) int {
 		now := goroutines()
 		for id, stack := range now {
 			ours := strings.Contains(stack, "github.com/durable-go/durable") || strings.Contains(stack, "go.etcd.io/bbolt")
-			if _, ok := baseline[id]; !ok && ours && !strings.Contains(stack, "goroutines") && !strings.Contains(stack, "(*ttPeak).sample") {
+			if _, ok := baseline[id]; !ok && ours && !strings.Contains(stack, "goroutines") && !strings.Contains(stack, "(*peakUsage).sample") {
 				left = append(left, stack)
 			}
 		}
