@@ -10,6 +10,7 @@ import (
 	"github.com/durable-go/durable/web"
 
 	"github.com/durable-go/durable/internal/inspect"
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -52,21 +53,14 @@ func (c *cli) cancel(args []string) int {
 	}
 	defer s.Close()
 	defer c.jsonAfter(s, id)()
+	noop, err := runtext.RequestCancel(c.ctx, s, r)
 	switch {
-	case r.Status == journal.StatusCanceled:
-		fmt.Fprintf(c.stdout, "run %q is already canceled; nothing to do\n", id)
+	case noop != "":
+		fmt.Fprintln(c.stdout, noop)
 		return exitOK
-	case r.Status.Terminal():
-		return c.errorf("run %q has already %s; there is nothing to cancel", id, r.Status)
-	case r.CancelRequested:
-		fmt.Fprintf(c.stdout, "run %q: cancel already requested; it takes effect when the application next opens the journal\n", id)
-		return exitOK
-	}
-	b := &journal.Batch{Update: []journal.Update{{RunID: id, CancelRequested: true}}}
-	if err := s.Commit(c.ctx, b); err != nil {
-		if errors.Is(err, journal.ErrFinished) {
-			return c.errorf("run %q has finished; there is nothing to cancel", id)
-		}
+	case errors.Is(err, runtext.ErrNothingToCancel):
+		return c.errorf("%v", err)
+	case err != nil:
 		return c.storeFailed(path, fmt.Sprintf("cancel run %q", id), err)
 	}
 	fmt.Fprintf(c.stdout, "run %q: cancel requested; the application acts on it when it next opens the journal\n", id)

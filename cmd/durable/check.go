@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable/internal/boltcheck"
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -63,7 +64,7 @@ func (c *cli) check(args []string) int {
 			fmt.Fprintf(w, "  %s\n", p)
 		}
 		if more := bb.Count - len(bb.Problems); more > 0 {
-			fmt.Fprintf(w, "  ... and %s more\n", commas(more))
+			fmt.Fprintf(w, "  ... and %s more\n", runtext.Commas(more))
 		}
 	}
 
@@ -73,7 +74,7 @@ func (c *cli) check(args []string) int {
 		fmt.Fprintf(w, "checksums and indexes: %s:\n", plural(len(rep.Problems), "problem", "problems"))
 		for i, p := range rep.Problems {
 			if i == maxShownProblems {
-				fmt.Fprintf(w, "  ... and %s more\n", commas(len(rep.Problems)-i))
+				fmt.Fprintf(w, "  ... and %s more\n", runtext.Commas(len(rep.Problems)-i))
 				break
 			}
 			fmt.Fprintf(w, "  %s — %s\n", p, c.consequence(s, p))
@@ -99,12 +100,12 @@ func runSummary(rep *journal.Report) string {
 	readable := 0
 	for st := journal.StatusRunning; st <= journal.StatusCanceled; st++ {
 		if n := rep.ByStatus[st]; n > 0 {
-			parts = append(parts, commas(n)+" "+st.String())
+			parts = append(parts, runtext.Commas(n)+" "+st.String())
 			readable += n
 		}
 	}
 	if n := rep.Runs - readable; n > 0 {
-		parts = append(parts, commas(n)+" unreadable")
+		parts = append(parts, runtext.Commas(n)+" unreadable")
 	}
 	s := plural(rep.Runs, "run", "runs")
 	if len(parts) > 0 {

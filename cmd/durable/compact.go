@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -71,7 +72,7 @@ func (c *cli) compact(args []string) int {
 
 // size formats a file size: "12,288 bytes (12.0 KiB)".
 func size(n int64) string {
-	s := commas(int(n)) + " bytes"
+	s := runtext.Commas(int(n)) + " bytes"
 	const unit = 1024
 	if n < unit {
 		return s

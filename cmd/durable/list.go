@@ -1,26 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/internal/inspect"
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/web"
 )
-
-var statusNames = map[string]journal.Status{
-	"running":   journal.StatusRunning,
-	"parked":    journal.StatusParked,
-	"completed": journal.StatusCompleted,
-	"failed":    journal.StatusFailed,
-	"canceled":  journal.StatusCanceled,
-}
 
 // listFlags are list's filters.
 type listFlags struct {
@@ -48,8 +38,8 @@ func (c *cli) list(args []string) int {
 	}
 	f := journal.Filter{Workflow: o.workflow, Parent: o.parent, After: o.after}
 	if o.status != "" {
-		if f.Status = statusNames[o.status]; f.Status == 0 {
-			fmt.Fprintf(c.stderr, "durable list: -status %q: want running, parked, completed, failed or canceled\n", o.status)
+		if f.Status = runtext.Statuses[o.status]; f.Status == 0 {
+			fmt.Fprintf(c.stderr, "durable list: -status %q: want %s\n", o.status, runtext.StatusNames)
 			return exitUsage
 		}
 	}
@@ -96,24 +86,7 @@ func (c *cli) list(args []string) int {
 		return c.storeFailed(path, "some runs could not be read", err)
 	}
 
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATUS\tCREATED\tUPDATED\tPARENT\tERROR")
-	for _, r := range runs {
-		info := inspect.RunInfo[durable.RunInfo](r)
-		parent, msg := r.Parent, ""
-		if parent == "" {
-			parent = "-"
-		}
-		if info.Err != nil && (r.Status == journal.StatusFailed || r.Status == journal.StatusParked) {
-			msg = firstLine(info.Err.Error())
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Status, fmtTime(r.CreatedAt), fmtTime(r.UpdatedAt), parent, msg)
-	}
-	tw.Flush()
-	for line := range strings.Lines(table.String()) {
-		fmt.Fprintln(c.stdout, strings.TrimRight(line, " \n"))
-	}
+	runtext.Table(c.stdout, runs, false)
 	if len(runs) == 0 && err == nil {
 		fmt.Fprintf(c.stderr, "durable: no runs match\n")
 	}

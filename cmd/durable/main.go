@@ -78,10 +78,10 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/journal"
 )
 
@@ -353,44 +353,10 @@ func (c *cli) storeFailed(path, what string, err error) int {
 	return c.errorf("%s: %s: %v", path, what, err)
 }
 
-// fmtTime formats a stored time for people: UTC, to the second.
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-// commas formats n with thousands separators: 1,234,567.
-func commas(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // plural returns "1 run" or "2 runs".
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return commas(n) + " " + many
-}
-
-// firstLine returns s up to its first newline.
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
-	}
-	return s
+	return runtext.Commas(n) + " " + many
 }

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/web"
 )
 
@@ -90,13 +91,13 @@ func (c *cli) printJSON(v any) int {
 	return exitOK
 }
 
-// apiTime formats an API time like fmtTime.
+// apiTime formats an API time like runtext.Time.
 func apiTime(s string) string {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return "-"
 	}
-	return fmtTime(t)
+	return runtext.Time(t)
 }
 
 // printRuns prints runs as a table, like the FILE mode list.
@@ -110,7 +111,7 @@ func (c *cli) printRuns(runs []web.Run) {
 			parent = "-"
 		}
 		if now == "" && (r.Status == "failed" || r.Status == "parked") {
-			now = firstLine(r.Error)
+			now = runtext.FirstLine(r.Error)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Status, apiTime(r.CreatedAt), apiTime(r.UpdatedAt), parent, now)
 	}
@@ -192,7 +193,7 @@ func (c *cli) remoteShow(id string) int {
 			s += " child " + op.Child
 		}
 		if op.LastError != "" {
-			s += ": last error: " + firstLine(op.LastError)
+			s += ": last error: " + runtext.FirstLine(op.LastError)
 		}
 		field("pending", "%s", s)
 	}
@@ -382,7 +383,7 @@ func (c *cli) watch(args []string) int {
 			}
 			now := r.WaitingFor
 			if now == "" {
-				now = firstLine(r.Error)
+				now = runtext.FirstLine(r.Error)
 			}
 			fmt.Fprintf(c.stdout, "%s  %s  %s  %s  %s\n", apiTime(r.UpdatedAt), r.ID, r.Workflow, r.Status, now)
 		case line == "":

@@ -27,7 +27,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,12 +35,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/durable-go/durable"
-	"github.com/durable-go/durable/internal/inspect"
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/journal/postgres"
 )
@@ -138,11 +135,6 @@ func (c *cli) positional(fs *flag.FlagSet, args []string, n int, what string) ([
 	return pos, exitOK, true
 }
 
-var statusNames = map[string]journal.Status{
-	"running": journal.StatusRunning, "parked": journal.StatusParked, "completed": journal.StatusCompleted,
-	"failed": journal.StatusFailed, "canceled": journal.StatusCanceled,
-}
-
 func (c *cli) list(args []string) int {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	status := fs.String("status", "", "only runs with this `status`: running, parked, completed, failed or canceled")
@@ -153,8 +145,8 @@ func (c *cli) list(args []string) int {
 	}
 	f := journal.Filter{Workflow: *workflow}
 	if *status != "" {
-		if f.Status = statusNames[*status]; f.Status == 0 {
-			fmt.Fprintf(c.stderr, "durable list: -status %q: want running, parked, completed, failed or canceled\n", *status)
+		if f.Status = runtext.Statuses[*status]; f.Status == 0 {
+			fmt.Fprintf(c.stderr, "durable list: -status %q: want %s\n", *status, runtext.StatusNames)
 			return exitUsage
 		}
 	}
@@ -173,21 +165,7 @@ func (c *cli) list(args []string) int {
 	if more {
 		runs = runs[:*limit]
 	}
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATUS\tOWNER\tCREATED\tUPDATED\tPARENT\tERROR")
-	for _, r := range runs {
-		info := inspect.RunInfo[durable.RunInfo](r)
-		msg := ""
-		if info.Err != nil && (r.Status == journal.StatusFailed || r.Status == journal.StatusParked) {
-			msg = firstLine(info.Err.Error())
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Status, dash(r.Owner), fmtTime(r.CreatedAt), fmtTime(r.UpdatedAt), dash(r.Parent), msg)
-	}
-	tw.Flush()
-	for line := range strings.Lines(table.String()) {
-		fmt.Fprintln(c.stdout, strings.TrimRight(line, " \n"))
-	}
+	runtext.Table(c.stdout, runs, true)
 	if len(runs) == 0 && err == nil {
 		fmt.Fprintln(c.stderr, "durable: no runs match")
 	}
@@ -210,60 +188,9 @@ func (c *cli) show(args []string) int {
 	if !ok {
 		return code
 	}
-	info := inspect.RunInfo[durable.RunInfo](r)
-	w := c.stdout
-	field := func(name, format string, args ...any) {
-		fmt.Fprintf(w, "%-10s %s\n", name, fmt.Sprintf(format, args...))
-	}
-	field("run", "%s", r.ID)
-	field("workflow", "%s", r.Workflow)
-	field("status", "%s", r.Status)
-	if r.Owner != "" {
-		field("owner", "%s (fencing token %d)", r.Owner, r.Token)
-	}
-	if info.Err != nil {
-		field("error", "%s", strings.ReplaceAll(info.Err.Error(), "\n", "\n"+strings.Repeat(" ", 11)))
-	}
-	if r.Parent != "" {
-		field("parent", "%s (waits at position %d)", r.Parent, r.ParentPos)
-	}
-	if r.Epoch > 0 {
-		field("epoch", "%d (continued as new %d times)", r.Epoch, r.Epoch)
-	}
-	field("created", "%s", fmtTime(r.CreatedAt))
-	field("updated", "%s", fmtTime(r.UpdatedAt))
-	if !r.WakeAt.IsZero() {
-		field("wakes at", "%s", fmtTime(r.WakeAt))
-	}
-	if !r.Deadline.IsZero() {
-		field("deadline", "%s", fmtTime(r.Deadline))
-	}
-	if r.CancelRequested {
-		field("cancel", "requested")
-	}
-	field("input", "%s", orNone(inspect.DescribePayload(r.Input)))
-	if r.Status == journal.StatusCompleted {
-		field("output", "%s", orNone(inspect.DescribePayload(r.Output)))
-	}
-	if kids, err := c.store.ListRuns(c.ctx, journal.Filter{Parent: r.ID}); err == nil && len(kids) > 0 {
-		var ks []string
-		for _, k := range kids {
-			ks = append(ks, fmt.Sprintf("%s (%s)", k.ID, k.Status))
-		}
-		field("children", "%s", strings.Join(ks, ", "))
-	}
-	events, err := durable.History(c.ctx, c.store, id)
-	if err != nil {
-		fmt.Fprintln(w, "\ntimeline: cannot be read")
+	runtext.Fields(c.ctx, c.stdout, c.store, r)
+	if err := runtext.Timeline(c.ctx, c.stdout, c.store, id); err != nil {
 		return c.errorf("timeline of run %q: %v", id, err)
-	}
-	if len(events) == 0 {
-		fmt.Fprintln(w, "\ntimeline: no records yet")
-		return exitOK
-	}
-	fmt.Fprintf(w, "\ntimeline (%d records):\n", len(events))
-	for _, ev := range events {
-		fmt.Fprintln(w, ev.String())
 	}
 	return exitOK
 }
@@ -278,20 +205,14 @@ func (c *cli) cancel(args []string) int {
 	if !ok {
 		return code
 	}
+	noop, err := runtext.RequestCancel(c.ctx, c.store, r)
 	switch {
-	case r.Status == journal.StatusCanceled:
-		fmt.Fprintf(c.stdout, "run %q is already canceled; nothing to do\n", id)
+	case noop != "":
+		fmt.Fprintln(c.stdout, noop)
 		return exitOK
-	case r.Status.Terminal():
-		return c.errorf("run %q has already %s; there is nothing to cancel", id, r.Status)
-	case r.CancelRequested:
-		fmt.Fprintf(c.stdout, "run %q: cancel already requested\n", id)
-		return exitOK
-	}
-	if err := c.store.Commit(c.ctx, &journal.Batch{Update: []journal.Update{{RunID: id, CancelRequested: true}}}); err != nil {
-		if errors.Is(err, journal.ErrFinished) {
-			return c.errorf("run %q has finished; there is nothing to cancel", id)
-		}
+	case errors.Is(err, runtext.ErrNothingToCancel):
+		return c.errorf("%v", err)
+	case err != nil:
 		return c.errorf("cancel run %q: %v", id, err)
 	}
 	fmt.Fprintf(c.stdout, "run %q: cancel requested; the engine that owns it is told at once and cancels it\n", id)
@@ -331,32 +252,4 @@ func (c *cli) getRun(id string) (journal.Run, int, bool) {
 		return r, c.errorf("run %q: %v", id, err), false
 	}
 	return r, exitOK, true
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
-	}
-	return s
 }
