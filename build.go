@@ -34,8 +34,17 @@ func (e *Engine) resumeUpdate(row *journal.Run) (u journal.Update, ok bool) {
 // divergence.
 func (x *executor) annotate(reason error) {
 	var nd *NondeterminismError
-	if errors.As(reason, &nd) && nd.RunID == x.id {
-		nd.RecordedBy, nd.Build = x.row.Builds, x.e.cfg.BuildID
+	if !errors.As(reason, &nd) || nd.RunID != x.id {
+		return
+	}
+	nd.RecordedBy, nd.Build = x.row.Builds, x.e.cfg.BuildID
+	// The builds before this one: a load by this build lists it last
+	// (resumeUpdate), whether or not that load recorded anything, and
+	// whether the row was read before or after it (a run can be loaded
+	// twice, at Open and for a message); a divergence is found by
+	// code of this build against what earlier builds wrote.
+	if n := len(nd.RecordedBy); n > 0 && nd.RecordedBy[n-1] == nd.Build {
+		nd.RecordedBy = nd.RecordedBy[:n-1]
 	}
 }
 
@@ -50,11 +59,7 @@ func (e *NondeterminismError) fixes() string {
 	}
 	b.WriteString("; to resume the run, deploy code that follows its journal (revert the change")
 	if n := len(e.RecordedBy); n > 0 {
-		last := e.RecordedBy[n-1]
-		if last == e.Build && n > 1 {
-			last = e.RecordedBy[n-2]
-		}
-		if last != e.Build {
+		if last := e.RecordedBy[n-1]; last != e.Build {
 			fmt.Fprintf(&b, ", or run build %s", last)
 		}
 	}

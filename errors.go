@@ -98,8 +98,9 @@ type NondeterminismError struct {
 	Called   string // what the code asked for, e.g. `step "reserve"`
 	Location string // file:line of the call, if known
 	// RecordedBy are the builds (Config.BuildID) that started and resumed
-	// the run before, oldest first, and Build the build that found the
-	// divergence; empty if the engines had none.
+	// the run before Build, oldest first, and Build the build that found
+	// the divergence; empty if the engines had none. RunInfo.Builds has
+	// them all, Build included once it resumed the run.
 	RecordedBy []string
 	Build      string
 }
