@@ -62,6 +62,9 @@ func ForkRun(ctx context.Context, store journal.Store, id string, pos int, newID
 
 // meta, if not nil, gives the new run's Meta (Config.Observer's InjectRun).
 func forkRun(ctx context.Context, store journal.Store, id string, pos int, newID string, now time.Time, builds []string, meta func(newID string) []byte) (string, error) {
+	if err := checkRunID(newID); err != nil {
+		return "", err
+	}
 	src, err := store.GetRun(ctx, id)
 	if err != nil {
 		return "", errorf("durable: fork run %q: %w", id, err)

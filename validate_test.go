@@ -130,4 +130,11 @@ func TestInvalidNamesFromOutside(t *testing.T) {
 	_, err = e.Get(ctx, longName)
 	checkInvalid(t, "Get of a 1 MiB id", err)
 	checkInvalid(t, "Cancel of a 1 MiB id", e.Cancel(ctx, longName))
+	_, err = e.Fork(ctx, "o-1", 0, longName)
+	checkInvalid(t, "Fork to a 1 MiB id", err)
+	_, err = e.Fork(ctx, "o-1", 0, nulName)
+	checkInvalid(t, "Fork to a NUL id", err)
+	if _, err := e.Get(ctx, nulName); !errors.Is(err, durable.ErrInvalid) && !errors.Is(err, durable.ErrNotFound) {
+		t.Errorf("Get of the refused fork's id: %v; want no such run", err)
+	}
 }
