@@ -13,16 +13,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/durabletest"
+	"github.com/durable-go/durable/internal/enginetest"
 	"github.com/durable-go/durable/journal"
 )
 
 // waitLimit bounds every wait of these tests: a condition that is not met
 // by then is a failure (a hang), never a timing assertion.
-const waitLimit = 10 * time.Second
+const waitLimit = enginetest.WaitLimit
 
 // opener opens a new engine on the test's store. Calling it again after
 // Close of the previous engine simulates a restart: the memory variant
@@ -82,19 +82,6 @@ func forEachStore(t *testing.T, fn func(t *testing.T, open opener)) {
 	})
 }
 
-// quiet returns a copy of cfg whose engine does not log (parked runs and
-// abandoned steps are expected here).
-func quiet(cfg *durable.Config) *durable.Config {
-	var c durable.Config
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &c
-}
-
 func config(wfs ...durable.Definition) *durable.Config {
 	return &durable.Config{Workflows: wfs}
 }
@@ -107,66 +94,22 @@ func quietConfig(wfs ...durable.Definition) *durable.Config {
 // discardLogger is a logger for engines whose logs a test does not read.
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// testCtx bounds the calls of a test that wait for runs.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
-	t.Cleanup(cancel)
-	return ctx
-}
+// The waiting helpers are internal/enginetest's, shared with the engine
+// suite that runs on every store.
+var (
+	quiet      = enginetest.Quiet
+	testCtx    = enginetest.Ctx
+	waitFor    = enginetest.WaitFor
+	waitStatus = enginetest.WaitStatus
+	waitInfo   = enginetest.WaitInfo
+	mustGet    = enginetest.MustGet
+	mustClose  = enginetest.MustClose
+)
 
 // recv waits for a value on ch.
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitLimit):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
-// waitFor polls cond until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// waitStatus waits until run id has status st and returns its info.
-func waitStatus(t *testing.T, e *durable.Engine, id string, st durable.Status) durable.RunInfo {
-	t.Helper()
-	var info durable.RunInfo
-	var err error
-	waitFor(t, fmt.Sprintf("run %q to be %v", id, st), func() bool {
-		info, err = e.Get(context.Background(), id)
-		return err == nil && info.Status == st
-	})
-	return info
-}
-
-func mustGet(t *testing.T, e *durable.Engine, id string) durable.RunInfo {
-	t.Helper()
-	info, err := e.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
-	}
-	return info
-}
-
-func mustClose(t *testing.T, e *durable.Engine) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- e.Close() }()
-	if err := recv(t, done, "Close"); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	return enginetest.Recv(t, ch, what)
 }
 
 // signal sends on ch without blocking: ch is buffered for the signals a
@@ -183,18 +126,6 @@ func signal(ch chan struct{}) {
 func blockUntilDone(ctx context.Context) error {
 	<-ctx.Done()
 	return ctx.Err()
-}
-
-// waitInfo waits until ok says run id got there, and returns its info.
-func waitInfo(t *testing.T, e *durable.Engine, id string, ok func(durable.RunInfo) bool) durable.RunInfo {
-	t.Helper()
-	var info durable.RunInfo
-	var err error
-	waitFor(t, "run "+id, func() bool {
-		info, err = e.Get(context.Background(), id)
-		return err == nil && ok(info)
-	})
-	return info
 }
 
 // tally counts events by name (executions of a step, reports of a
