@@ -153,12 +153,15 @@ func TestFleetWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// The worker's logs go to its stderr, which the parent prints when
+	// the test fails.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	s, err := postgres.Open(ctx, crashtest.Env("URL"), &postgres.Options{Schema: crashtest.Env("SCHEMA"),
-		LeaseTimeout: fleetLease, PollInterval: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		LeaseTimeout: fleetLease, PollInterval: 200 * time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := durable.New(s, &durable.Config{Workflows: []durable.Definition{fleetJob, fleetChild}, Logger: slog.New(slog.DiscardHandler)})
+	e, err := durable.New(s, &durable.Config{Workflows: []durable.Definition{fleetJob, fleetChild}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +193,11 @@ func TestFleetKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTail(t, logPath, 80)
+		}
+	})
 	const runs, workers = 36, 3
 	env := func(i int) map[string]string {
 		return map[string]string{"URL": url, "SCHEMA": schema, "LOG": logPath, "INDEX": strconv.Itoa(i), "RUNS": strconv.Itoa(runs)}
@@ -217,11 +225,14 @@ func TestFleetKill(t *testing.T) {
 	}
 	defer client.Close()
 
-	// Messages and cancels go out from the client, a while after the
-	// start: some runs wait for them by then (their owners hear of them
-	// by NOTIFY), others get there later.
-	deliver := func() {
-		for i := range runs {
+	// Messages and cancels go out from the client: to the first half of
+	// the runs a while after the start (some wait for them by then, their
+	// owners hear of them by NOTIFY; others get there later), to the
+	// second half once the schedule of faults is over. So the workload
+	// cannot end before the schedule does, however fast or slow the
+	// machine: the runs that wait for the second half hold it open.
+	deliver := func(from, to int) {
+		for i := from; i < to; i++ {
 			var err error
 			switch s := fleetSpecOf(i); {
 			case s.Cancel:
@@ -251,12 +262,16 @@ func TestFleetKill(t *testing.T) {
 			}
 			break
 		}
-		if step == 2 {
-			deliver()
+		switch step {
+		case 2:
+			deliver(0, runs/2)
+		case 7: // after the last fault
+			deliver(runs/2, runs)
 		}
 		switch step {
 		case 1, 2, 3, 5: // SIGKILL a random worker, start it again
 			i := rng.IntN(workers)
+			t.Logf("step %d: SIGKILL worker %d (pid %d), start it again", step, i, procs[i].Cmd.Process.Pid)
 			log.Append("kill %d", procs[i].Cmd.Process.Pid)
 			procs[i].Kill(t)
 			kills++
@@ -264,6 +279,7 @@ func TestFleetKill(t *testing.T) {
 		case 4: // SIGSTOP one past its lease: its runs move; when it wakes, its commits are fenced out
 			i := rng.IntN(workers)
 			p := procs[i].Cmd.Process
+			t.Logf("step %d: SIGSTOP worker %d (pid %d) for %v", step, i, p.Pid, 2*fleetLease+time.Second)
 			log.Append("stop %d", p.Pid)
 			p.Signal(syscall.SIGSTOP)
 			stops++
@@ -271,13 +287,14 @@ func TestFleetKill(t *testing.T) {
 			log.Append("cont %d", p.Pid)
 			p.Signal(syscall.SIGCONT)
 		case 6: // PostgreSQL restarts under the fleet
+			t.Logf("step %d: restart PostgreSQL", step)
 			pgtest.Restart(t)
 			restarts++
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	if kills < 4 || stops < 1 || restarts < 1 {
-		t.Errorf("the runs finished before the schedule did: %d kills, %d stops, %d server restarts (make the workload longer)", kills, stops, restarts)
+		t.Errorf("the runs finished before the schedule did: %d kills, %d stops, %d server restarts (the runs that wait for the last deliveries should have held it open)", kills, stops, restarts)
 	}
 
 	// Every run ends as the reference says.
@@ -389,4 +406,17 @@ func checkFleetEffects(t *testing.T, path string, kills, stops int) {
 	if again > kills+stops {
 		t.Errorf("%d step attempts executed again, more than the %d kills and stops", again, kills+stops)
 	}
+}
+
+// logTail prints the last n lines of the effect log at path, to explain a
+// failure.
+func logTail(t *testing.T, path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("effect log: %v", err)
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	from := max(0, len(lines)-n)
+	t.Logf("effect log %s, lines %d to %d of %d:\n%s", path, from+1, len(lines), len(lines), strings.Join(lines[from:], "\n"))
 }
