@@ -1,6 +1,9 @@
 package journal
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // What a Store implemented outside this package (journal/postgres) reuses,
 // so that every backend stores the same bytes and applies the same rules:
@@ -130,6 +133,26 @@ func (a txAdapter) hasMessage(k MessageKey) (bool, error) { return a.t.HasMessag
 func (a txAdapter) deleteMessage(k MessageKey) error      { return a.t.DeleteMessage(k) }
 func (a txAdapter) putMessage(m *Message) error           { return a.t.PutMessage(m) }
 func (a txAdapter) deleteRun(r *Run) error                { return a.t.DeleteRun(r) }
+
+func (a txAdapter) dedupHolder(queue, key string) (string, error) {
+	if q, ok := a.t.(QueueTx); ok {
+		return q.DedupHolder(queue, key)
+	}
+	return "", fmt.Errorf("dedup key: the store does not support queues: %w", ErrInvalid)
+}
+
+func (a txAdapter) nextQueueSeq() (uint64, error) {
+	if q, ok := a.t.(QueueTx); ok {
+		return q.NextQueueSeq()
+	}
+	return 0, fmt.Errorf("queue: the store does not support queues: %w", ErrInvalid)
+}
+
+// Backends admit with their own statements (see [Queues]).
+func (txAdapter) queueActive(string, int) (int, error) { return 0, ErrInvalid }
+func (txAdapter) queueWaiting(string, func(string) (bool, error)) error {
+	return ErrInvalid
+}
 
 // The rules never purge through a Tx: backends purge with their own
 // indexes.

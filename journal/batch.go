@@ -38,6 +38,15 @@ type txn interface {
 	// purge removes what e names (a finished run, or an ended epoch's
 	// records) and e itself.
 	purge(e expiry) error
+
+	// Queues (queue.go). putRun and deleteRun keep their indexes.
+	dedupHolder(queue, key string) (string, error) // see QueueTx
+	nextQueueSeq() (uint64, error)                 // see QueueTx
+	// queueActive counts the active runs of queue, up to max at least.
+	queueActive(queue string, max int) (int, error)
+	// queueWaiting calls fn with the ids of queue's waiting runs in
+	// admission order until fn returns false.
+	queueWaiting(queue string, fn func(id string) (bool, error)) error
 }
 
 // expiry is an entry of the expiry index: a run that finished at At, or
@@ -193,6 +202,9 @@ func (pl *planner) create(c Run) error {
 	if c.Owner != "" {
 		c.Token = 1 // created owned: see Coordinator
 	}
+	if err := newQueued(pl.t, &c); err != nil {
+		return err
+	}
 	pl.put(&runPut{new: &c})
 	return nil
 }
@@ -222,7 +234,7 @@ func (pl *planner) append(a Append) error {
 		pl.appended[ak] = true
 	}
 	pl.p.appends = append(pl.p.appends, planAppend{a, r.Epoch})
-	if r.Idle {
+	if r.Idle && !r.Queued {
 		pl.touch(r).Idle = false // something may let it move
 	}
 	return nil
@@ -317,7 +329,7 @@ func (pl *planner) send(m *Message) error {
 	if err != nil {
 		return err
 	}
-	if r.Idle {
+	if r.Idle && !r.Queued { // a queued run waits for its admission, not for messages
 		pl.touch(r).Idle = false
 	}
 	if err := checkChannel(m.Channel); err != nil {
@@ -388,6 +400,9 @@ func createPlan(t txn, r Run, now time.Time) (existing *Run, p *plan, err error)
 	if r.Owner != "" {
 		r.Token = 1
 	}
+	if err := newQueued(t, &r); err != nil {
+		return nil, nil, err
+	}
 	return nil, &plan{puts: []runPut{{new: &r}}}, nil
 }
 
@@ -443,7 +458,7 @@ func checkNewRun(r *Run) error {
 	if len(r.Meta) > MaxMetaLen {
 		return fmt.Errorf("create run %s: meta of %d bytes, more than %d: %w", clip.Q(r.ID), len(r.Meta), MaxMetaLen, ErrInvalid)
 	}
-	return nil
+	return checkQueueFields(r)
 }
 
 // AddBuild returns builds with build added at the end, unless it is the

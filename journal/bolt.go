@@ -393,6 +393,9 @@ func (t *boltTxn) getRun(id string) (*Run, error) {
 }
 
 func (t *boltTxn) putRun(old, r *Run) error {
+	if err := t.queueIndex(r.ID, old, r); err != nil {
+		return err
+	}
 	t.runs[r.ID] = r
 	v := encodeRun(r)
 	t.written += len(v)
@@ -492,6 +495,9 @@ func (t *boltTxn) putMessage(m *Message) error {
 }
 
 func (t *boltTxn) deleteRun(r *Run) error {
+	if err := t.queueIndex(r.ID, r, nil); err != nil {
+		return err
+	}
 	t.runs[r.ID] = nil
 	id := key(r.ID)
 	if err := t.tx.Bucket(bucketRuns).Delete(id); err != nil {

@@ -27,6 +27,7 @@ type commitReq struct {
 	batch  *Batch // a Commit, or
 	create *Run   // a CreateRun, or
 	purge  *purgeReq
+	admit  *admitReq // a Queues.Admit (bolt_queue.go)
 
 	existing *Run // CreateRun result: the run that was there
 	created  *Run // CreateRun result: the run created
@@ -203,6 +204,14 @@ func (s *Bolt) commitGroup(reqs []*commitReq, isolate bool) (written int, txErr 
 					return err
 				}
 				r.purge.n = n
+				continue
+			}
+			if r.admit != nil {
+				runs, err := admitPlan(t, r.admit.req, r.admit.req.Now, false)
+				if err != nil {
+					return err
+				}
+				r.admit.runs = runs
 				continue
 			}
 			if r.create != nil {

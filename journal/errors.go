@@ -42,6 +42,10 @@ var (
 	// another engine, or claimed again since: the committing engine lost
 	// it and must drop it. It matches [ErrConflict] too.
 	ErrNotOwner error = notOwnerError{}
+	// ErrDuplicate: a run was created with a dedup key (Run.DedupKey)
+	// that an unfinished run of its queue holds. See [DuplicateError].
+	// It matches [ErrConflict] too.
+	ErrDuplicate error = duplicateError{}
 	// ErrLeaseExpired: an engine's lease ran out before it renewed it
 	// (see [Coordinator]); other engines may have claimed its runs.
 	ErrLeaseExpired = errors.New("journal: engine lease expired")

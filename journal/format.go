@@ -28,6 +28,8 @@ import (
 //	run v2:  the 14 fields of v1, then meta bin (Run.Meta)
 //	run v3:  the 15 fields of v2, then builds: an array of str (Run.Builds)
 //	run v4:  the 16 fields of v3, then idle bool (Run.Idle)
+//	run v5:  the 17 fields of v4, then queue str, priority int,
+//	         queueSeq uint, queued bool, dedup str (queue.go)
 //	message: [data bin|nil, sentAt int]
 //
 // Times are Unix nanoseconds; 0 is the zero time.
@@ -40,6 +42,7 @@ const (
 	runVersion2   = 2
 	runVersion3   = 3
 	runVersion4   = 4
+	runVersion5   = 5
 	headerSize    = 5
 
 	recordFields  = 5
@@ -47,6 +50,7 @@ const (
 	runFieldsV2   = 15
 	runFieldsV3   = 16
 	runFieldsV4   = 17
+	runFieldsV5   = 22
 	messageFields = 2
 )
 
@@ -160,6 +164,9 @@ func encodeRun(r *Run) []byte {
 	if r.Idle {
 		fields = runFieldsV4 // only idle runs: the others stay as before
 	}
+	if r.Queue != "" || r.DedupKey != "" {
+		fields = runFieldsV5 // only runs on a queue or with a dedup key
+	}
 	buf = msgp.AppendArrayHeader(buf, fields)
 	buf = msgp.AppendString(buf, r.Workflow)
 	buf = msgp.AppendUint(buf, uint64(r.Status))
@@ -187,9 +194,19 @@ func encodeRun(r *Run) []byte {
 	if fields >= runFieldsV4 {
 		buf = msgp.AppendBool(buf, r.Idle)
 	}
+	if fields >= runFieldsV5 {
+		buf = msgp.AppendString(buf, r.Queue)
+		buf = msgp.AppendInt(buf, int64(r.Priority))
+		buf = msgp.AppendUint(buf, r.QueueSeq)
+		buf = msgp.AppendBool(buf, r.Queued)
+		buf = msgp.AppendString(buf, r.DedupKey)
+	}
 	if fields > runFields {
 		seal(buf, []byte(r.ID), nil)
 		buf[0] = byte(runVersion2 + fields - runFieldsV2) // the checksum does not cover the version byte
+		if fields == runFieldsV5 {
+			buf[0] = runVersion5 // five fields more than v4, one version
+		}
 		return buf
 	}
 	return seal(buf, []byte(r.ID), nil)
@@ -197,7 +214,7 @@ func encodeRun(r *Run) []byte {
 
 func decodeRun(id string, v []byte) (Run, error) {
 	r := Run{ID: id}
-	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion4)
+	body, err := openVersions(v, []byte(id), nil, id, "run", runVersion5)
 	if err != nil {
 		return r, err
 	}
@@ -210,6 +227,8 @@ func decodeRun(id string, v []byte) (Run, error) {
 		fields = runFieldsV3
 	case runVersion4:
 		fields = runFieldsV4
+	case runVersion5:
+		fields = runFieldsV5
 	}
 	d.array(fields)
 	r.Workflow = d.str()
@@ -240,6 +259,13 @@ func decodeRun(id string, v []byte) (Run, error) {
 	}
 	if fields >= runFieldsV4 {
 		r.Idle = d.Bool()
+	}
+	if fields >= runFieldsV5 {
+		r.Queue = d.str()
+		r.Priority = int32(d.Int())
+		r.QueueSeq = d.Uint(math.MaxUint64)
+		r.Queued = d.Bool()
+		r.DedupKey = d.str()
 	}
 	if err := d.finish(id, "run"); err != nil {
 		return r, err

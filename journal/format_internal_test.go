@@ -406,3 +406,24 @@ func FuzzDecodeRun(f *testing.F) {
 		}
 	})
 }
+
+// TestRunQueueFields: a run on a queue is written as version 5 and reads
+// back with its queue fields; a run without one keeps its older version.
+func TestRunQueueFields(t *testing.T) {
+	t.Parallel()
+	r := Run{ID: "r", Workflow: "wf", Status: StatusRunning, Queue: "emails", Priority: -7, QueueSeq: math.MaxUint64, Queued: true, DedupKey: "user-1", Idle: true}
+	v := encodeRun(&r)
+	if v[0] != runVersion5 || v[headerSize] != 0x90|runFieldsV5 {
+		t.Fatalf("a queued run encodes as version %d with header %#x, want version %d with %d fields", v[0], v[headerSize], runVersion5, runFieldsV5)
+	}
+	got, err := decodeRun("r", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Queue != r.Queue || got.Priority != r.Priority || got.QueueSeq != r.QueueSeq || !got.Queued || got.DedupKey != r.DedupKey || !got.Idle {
+		t.Fatalf("decoded %+v, want the queue fields of %+v", got, r)
+	}
+	if v := encodeRun(&Run{ID: "r", Workflow: "wf", Status: StatusRunning, Idle: true}); v[0] != runVersion4 {
+		t.Fatalf("an idle run without a queue encodes as version %d, want %d", v[0], runVersion4)
+	}
+}

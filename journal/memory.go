@@ -28,6 +28,7 @@ type Memory struct {
 	ids    []string // sorted run ids, rebuilt when dirty
 	dirty  bool
 	hook   commitHook
+	q      memQueues // queue indexes (memory_queue.go)
 
 	// Coordination (memory_coordinate.go).
 	lease   Lease
@@ -294,6 +295,7 @@ func (m *Memory) Close() error {
 	m.runs = nil
 	m.ids = nil
 	m.engines = nil
+	m.q = memQueues{}
 	return nil
 }
 
@@ -334,10 +336,16 @@ func (t memTxn) putRun(old, r *Run) error {
 		mr.old[old.Epoch] = oldEpoch{ended: r.UpdatedAt, records: mr.records}
 		mr.records = nil
 	}
+	var prev *Run
+	if old != nil {
+		p := mr.run // old may be the stored run itself: keep what it was
+		prev = &p
+	}
 	mr.run = cloneRun(r)
 	for _, p := range []*time.Time{&mr.run.CreatedAt, &mr.run.UpdatedAt, &mr.run.WakeAt, &mr.run.Deadline} {
 		*p = normTime(*p)
 	}
+	t.m.q.update(r.ID, prev, &mr.run)
 	return nil
 }
 
@@ -433,6 +441,9 @@ func (t memTxn) putMessage(m *Message) error {
 }
 
 func (t memTxn) deleteRun(r *Run) error {
+	if mr := t.m.runs[r.ID]; mr != nil {
+		t.m.q.update(r.ID, &mr.run, nil)
+	}
 	delete(t.m.runs, r.ID)
 	t.m.dirty = true
 	return nil

@@ -168,6 +168,23 @@ type Run struct {
 	// and the latest. Set by CreateRun or Batch.Create, extended by
 	// Update.Build, kept across ContinueAsNew.
 	Builds []string
+	// Queue is the queue the run was started on, "" for none; Priority
+	// its priority there (higher is admitted first); QueueSeq its place
+	// among runs of one priority (assigned by the store when the run is
+	// created: first come, first admitted). Set at creation, never
+	// changed. See queue.go and [Queues].
+	Queue    string
+	Priority int32
+	QueueSeq uint64
+	// Queued: the run waits in Queue and must not execute before
+	// [Queues.Admit] admits it. A queued run is created idle (so no
+	// recovery or claim loads it) and stays idle until it is admitted or
+	// a cancel is requested.
+	Queued bool
+	// DedupKey, if not "", is unique among the unfinished runs of Queue:
+	// creating a run with a key that an unfinished run holds fails with
+	// a [*DuplicateError]. The key is free again once that run finished.
+	DedupKey string
 }
 
 // Record is one entry of a run's journal. Records are keyed by (Pos, Seq):

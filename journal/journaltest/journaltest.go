@@ -105,6 +105,13 @@ var tests = []test{
 	{"Coordinator/LeaseExpiry", testCoordLeaseExpiry},
 	{"Coordinator/ConcurrentClaims", testCoordConcurrentClaims},
 
+	// queues.go
+	{"Queue/Order", testQueueOrder},
+	{"Queue/Idle", testQueueIdle},
+	{"Queue/Dedup", testQueueDedup},
+	{"Queue/ConcurrentDedup", testQueueConcurrentDedup},
+	{"Queue/ConcurrentAdmit", testQueueConcurrentAdmit},
+
 	// lifecycle.go
 	{"Close", testClose},
 	{"CanceledContext", testCanceledContext},
