@@ -413,8 +413,8 @@ func TestRunQueueFields(t *testing.T) {
 	t.Parallel()
 	r := Run{ID: "r", Workflow: "wf", Status: StatusRunning, Queue: "emails", Priority: -7, QueueSeq: math.MaxUint64, Queued: true, DedupKey: "user-1", Idle: true}
 	v := encodeRun(&r)
-	if v[0] != runVersion5 || v[headerSize] != 0x90|runFieldsV5 {
-		t.Fatalf("a queued run encodes as version %d with header %#x, want version %d with %d fields", v[0], v[headerSize], runVersion5, runFieldsV5)
+	if v[0] != runVersion5 || v[headerSize] != 0xdc || v[headerSize+2] != runFieldsV5 { // array16
+		t.Fatalf("a queued run encodes as version %d with header % x, want version %d with %d fields", v[0], v[headerSize:headerSize+3], runVersion5, runFieldsV5)
 	}
 	got, err := decodeRun("r", v)
 	if err != nil {
