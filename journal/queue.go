@@ -98,7 +98,9 @@ func (e *DuplicateError) Error() string {
 }
 
 // Is reports whether target is [ErrDuplicate] or [ErrConflict].
-func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate || target == ErrConflict }
+func (e *DuplicateError) Is(target error) bool {
+	return target == ErrDuplicate || target == ErrConflict
+}
 
 // QueueTx is the optional part of a [Tx] that queues need: a backend
 // outside this package implements it for [ApplyCreate] and [ApplyBatch]
