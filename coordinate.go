@@ -128,6 +128,7 @@ func (e *Engine) kickClaims() {
 
 func (e *Engine) claimLoop() {
 	for {
+		e.kickQueues() // what makes a claim worth trying may free a queue's slot
 		next := e.claim()
 		var at, poll <-chan time.Time
 		stop := func() bool { return false }

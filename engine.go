@@ -122,6 +122,12 @@ type Config struct {
 	// or go idle. Runs it starts itself are not limited. Defaults to
 	// 1024.
 	MaxRuns int
+
+	// Queues are named queues that [Start] puts runs on with [OnQueue]:
+	// each admits its waiting runs in priority order within its limits
+	// (see [Queue]). The store must implement journal.Queues (Memory,
+	// bbolt and Postgres do). Defaults to none.
+	Queues map[string]Queue
 }
 
 const (
@@ -222,6 +228,7 @@ type Engine struct {
 	stepSem   chan struct{}
 	limits    map[string]*limiter
 	events    eventHub // wakes GetEvent (event.go)
+	queues    *queueSet // Config.Queues and the admission loop (queue.go)
 	counters  counters
 	since     time.Time
 	wg        sync.WaitGroup // every goroutine the engine starts
@@ -284,6 +291,9 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	if e.limits, err = newLimiters(c.Limits); err != nil {
 		return nil, err
 	}
+	if e.queues, err = newQueues(c.Queues, store); err != nil {
+		return nil, err
+	}
 	for i, d := range c.Workflows {
 		if d == nil {
 			return nil, errorf("durable: Config.Workflows[%d] is nil", i)
@@ -315,6 +325,9 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 	if err := e.recover(""); err != nil {
 		e.Close()
 		return nil, err
+	}
+	if len(e.queues.list) > 0 && !e.spawn(e.queueLoop) {
+		return nil, ErrClosed
 	}
 	return e, nil
 }
@@ -431,8 +444,8 @@ func (e *Engine) wakeOrLoad(id string) {
 		return
 	}
 	r, err := e.store.GetRun(e.ctx, id)
-	if err != nil || r.Status != journal.StatusRunning {
-		return
+	if err != nil || r.Status != journal.StatusRunning || (r.Queued && !r.CancelRequested) {
+		return // a queued run loads when it is admitted
 	}
 	e.mu.Lock()
 	def := e.defs[r.Workflow]

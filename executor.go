@@ -156,6 +156,14 @@ func (x *executor) main() {
 
 // call runs the workflow function, turning a panic into a *PanicError.
 func (x *executor) call() (out []byte, err error) {
+	if x.row.Queued && x.replay == nil {
+		// Loaded while waiting in its queue: only a cancel request does
+		// that (see liveRun.load). It ends canceled without running.
+		if err := x.run.cancelRequested(); err != nil {
+			return nil, err
+		}
+		return nil, errorf("durable: run %s was loaded while waiting in queue %s: %w", clip.Q(x.id), clip.Q(x.row.Queue), ErrCanceled)
+	}
 	if err := x.awaitStart(); err != nil {
 		return nil, err
 	}

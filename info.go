@@ -90,6 +90,16 @@ type RunInfo struct {
 	// store (see journal.Coordinator); "" if none does right now, or the
 	// store is not shared.
 	Owner string
+	// Queue is the queue the run was started on ([OnQueue]), "" for
+	// none, and Priority its priority there. Queued is set while the run
+	// waits to be admitted, and QueuePosition is then its place ([Engine.Get]
+	// only): 1 if it is the next to be admitted, 0 once admitted. DedupKey
+	// is its [WithDedupKey].
+	Queue         string
+	Priority      int
+	Queued        bool
+	QueuePosition int
+	DedupKey      string
 }
 
 func infoOf(r *journal.Run) RunInfo {
@@ -107,6 +117,10 @@ func infoOf(r *journal.Run) RunInfo {
 		Builds:          r.Builds,
 		Meta:            decodeMeta(r.Meta),
 		Owner:           r.Owner,
+		Queue:           r.Queue,
+		Priority:        int(r.Priority),
+		Queued:          journal.IsWaiting(r),
+		DedupKey:        r.DedupKey,
 	}
 }
 
@@ -123,6 +137,8 @@ func (e *Engine) info(r *journal.Run) RunInfo {
 	switch {
 	case !known:
 		in.Waiting = fmt.Sprintf("workflow %q is not registered in this engine", r.Workflow)
+	case in.Queued && !r.CancelRequested:
+		in.Waiting = fmt.Sprintf("its turn in queue %q", r.Queue)
 	case r.Idle && !r.WakeAt.IsZero():
 		in.Waiting = "a timer at " + r.WakeAt.UTC().Format(time.RFC3339Nano) + " or a message"
 	case r.Idle:
@@ -147,6 +163,13 @@ func (e *Engine) Get(ctx context.Context, id string) (RunInfo, error) {
 	}
 	info := e.info(&r)
 	info.Input, info.Output = describeValue(r.Input), describeValue(r.Output)
+	if info.Queued {
+		if q, ok := e.store.(journal.Queues); ok {
+			if pos, err := q.QueuePosition(ctx, &r); err == nil {
+				info.QueuePosition = pos
+			}
+		}
+	}
 	if !info.Status.Terminal() {
 		e.pending(ctx, &info)
 	}

@@ -160,6 +160,13 @@ func (lr *liveRun) load() {
 		e.lost(lr, fmt.Errorf("run %q is owned by %q (token %d): %w", lr.id, row.Owner, row.Token, journal.ErrNotOwner))
 		return
 	}
+	if err == nil && row.Queued && !row.CancelRequested {
+		lr.done() // it waits in its queue: it loads when admitted (queue.go)
+		return
+	}
+	if err == nil {
+		e.holdQueued(&row)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, journal.ErrNotFound):
@@ -231,7 +238,9 @@ func (lr *liveRun) evicted(gen uint64, idle bool) {
 	lr.mu.Lock()
 	lr.x = nil
 	woken := lr.gen != gen && !lr.stopped
-	release := !woken && idle && lr.e.coord != nil
+	// A run of a queue stays with the engine that admitted it: it counts
+	// against that engine's Queue.Concurrency until it finishes.
+	release := !woken && idle && lr.e.coord != nil && !lr.e.holdsQueued(lr.id)
 	if release {
 		// Not idle while it is released: a wake in between must not load
 		// it here (an executor with the old token would run steps that the
@@ -291,4 +300,5 @@ func (lr *liveRun) done() {
 	e.mu.Unlock()
 	close(lr.finished)
 	e.kickClaims() // room for one more
+	e.releaseQueued(lr.id)
 }

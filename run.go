@@ -12,7 +12,8 @@ import (
 )
 
 // StartOption configures a run when it is created. See [WithDeadline],
-// [WithRunTimeout], [Detached], [StartAt] and [StartAfter].
+// [WithRunTimeout], [Detached], [StartAt], [StartAfter], [OnQueue],
+// [WithPriority] and [WithDedupKey].
 type StartOption func(*startConfig)
 
 type startConfig struct {
@@ -22,6 +23,11 @@ type startConfig struct {
 
 	startAt    time.Time     // StartAt (start_delayed.go)
 	startAfter time.Duration // StartAfter
+
+	queue       string // OnQueue (queue.go)
+	priority    int    // WithPriority
+	prioritySet bool
+	dedupKey    string // WithDedupKey
 }
 
 // WithDeadline gives the run a deadline, journaled with it and enforced
@@ -102,7 +108,27 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 		if e.coord != nil {
 			adopted = e.adoptedCh() // before the read: no adoption is missed
 		}
+		admitted := e.admittedCh()
 		row, err = e.store.GetRun(ctx, h.id)
+		if err == nil && e.coord == nil && row.Status == journal.StatusRunning && row.Queue != "" {
+			// Waiting in its queue, or admitted and not yet live: look
+			// again once this engine admits (or, should the run not come
+			// alive here, less and less often).
+			if e.liveRunOf(h.id) != nil {
+				continue // alive since the loop's look-up: wait for it
+			}
+			select {
+			case <-admitted:
+				continue
+			case <-time.After(pause):
+				pause = min(2*pause, time.Second)
+				continue
+			case <-ctx.Done():
+				return zero, ctx.Err()
+			case <-e.ctx.Done():
+				return zero, ErrClosed
+			}
+		}
 		if err != nil || row.Status != journal.StatusRunning || e.coord == nil || e.liveRunOf(h.id) != nil {
 			if err == nil && e.coord != nil && row.Status == journal.StatusRunning {
 				continue // claimed here meanwhile
@@ -189,6 +215,10 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 	if at := sc.startFrom(now); !at.IsZero() {
 		row.WakeAt, row.Idle = at, true // nothing to load before at
 	}
+	row.Owner = e.engineID // with a coordinator: this engine runs what it starts
+	if err := e.queueRow(&sc, &row); err != nil {
+		return nil, err
+	}
 	if e.obs != nil {
 		// Only for a new run: what InjectRun makes (a span) would be a
 		// stray for a run that exists. A concurrent Start of the same id
@@ -197,8 +227,17 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 			row.Meta = e.obsInject(ctx, RunEvent{RunID: id, Workflow: w.Name()})
 		}
 	}
-	row.Owner = e.engineID // with a coordinator: this engine runs what it starts
-	got, created, err := e.store.CreateRun(ctx, row)
+	var got journal.Run
+	var created bool
+	if row.Queue != "" || row.DedupKey != "" {
+		got, created, err = e.createQueued(ctx, row)
+		var de *DuplicateError
+		if errors.As(err, &de) {
+			return nil, de
+		}
+	} else {
+		got, created, err = e.store.CreateRun(ctx, row)
+	}
 	if err != nil {
 		if e.isClosed() {
 			return nil, ErrClosed
@@ -213,6 +252,8 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 	switch {
 	case got.Status.Terminal():
 		h.final = &got
+	case got.Queued && !got.CancelRequested:
+		e.kickQueues() // it waits in its queue, loaded by nobody
 	case e.coord == nil:
 		if h.lr, err = e.attach(id, w); err != nil {
 			return nil, err
@@ -277,7 +318,7 @@ func Attach[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id stri
 	if row.Status.Terminal() {
 		h.final = &row
 	}
-	if row.Status == journal.StatusRunning {
+	if row.Status == journal.StatusRunning && (!row.Queued || row.CancelRequested) {
 		if _, err := e.attach(id, w); err != nil {
 			return nil, err
 		}

@@ -65,6 +65,9 @@ func SendWithStart[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], 
 			o(&sc)
 		}
 	}
+	if sc.queue != "" || sc.dedupKey != "" || sc.prioritySet {
+		return nil, &ArgError{Msg: "durable: SendWithStart: OnQueue, WithPriority and WithDedupKey are for Start"}
+	}
 	now := e.clock.Now()
 	row := journal.Run{ID: id, Workflow: w.Name(), Status: journal.StatusRunning, Input: input, Deadline: sc.deadlineFrom(now), CreatedAt: now, Builds: e.startBuilds()}
 	if at := sc.startFrom(now); !at.IsZero() {
