@@ -227,7 +227,7 @@ type Engine struct {
 	wakes     *wakeLoop
 	stepSem   chan struct{}
 	limits    map[string]*limiter
-	events    eventHub // wakes GetEvent (event.go)
+	events    eventHub  // wakes GetEvent (event.go)
 	queues    *queueSet // Config.Queues and the admission loop (queue.go)
 	counters  counters
 	since     time.Time

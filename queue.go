@@ -101,10 +101,10 @@ func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 // queueSet is the engine's queues: their settings and rate limiters, the
 // runs of each it holds, and the admission loop's wake-up.
 type queueSet struct {
-	store journal.Queues // nil: the store has no queues
-	list  []*queueState  // Config.Queues, by name
+	store  journal.Queues // nil: the store has no queues
+	list   []*queueState  // Config.Queues, by name
 	byName map[string]*queueState
-	kick  chan struct{}
+	kick   chan struct{}
 
 	mu       sync.Mutex
 	held     map[string]*queueState // runs of a queue admitted or loaded here, by id
