@@ -631,7 +631,7 @@ func (e *Engine) deliverToParent(parent string, r journal.Record) {
 
 // attachOwned makes the live run of run id, which this engine just
 // created owned with token, and loads it.
-func (e *Engine) attachOwned(id string, def Definition, token uint64) error {
+func (e *Engine) attachOwned(id string, def Definition, token uint64, fresh *journal.Run) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -642,9 +642,11 @@ func (e *Engine) attachOwned(id string, def Definition, token uint64) error {
 		lr = newLiveRun(e, id, def)
 		lr.token.Store(token)
 		e.runs[id] = lr
+	} else {
+		fresh = nil // loaded before: read it
 	}
 	e.mu.Unlock()
-	lr.load()
+	lr.loadFrom(fresh)
 	return nil
 }
 

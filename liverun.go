@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/durable-go/durable/journal"
 )
@@ -138,7 +139,12 @@ func (lr *liveRun) stop() {
 
 // load reads the run and its journal and starts an executor for it. It
 // does nothing unless the live run is idle.
-func (lr *liveRun) load() {
+func (lr *liveRun) load() { lr.loadFrom(nil) }
+
+// loadFrom is load, with the run as created (no records yet) when fresh
+// is not nil: a run this engine has just created needs no read of the
+// store (one round trip per run on a database).
+func (lr *liveRun) loadFrom(fresh *journal.Run) {
 	lr.mu.Lock()
 	if lr.state != stateIdle || lr.stopped {
 		lr.mu.Unlock()
@@ -149,8 +155,19 @@ func (lr *liveRun) load() {
 
 	e := lr.e
 	_, gen := lr.waitCh() // wakes from here on may bring messages the read misses
-	e.loads.Add(1)
-	l, err := e.store.Load(context.Background(), lr.id)
+	var l journal.Loaded
+	var err error
+	if fresh != nil {
+		// As the store would read it back; messages may have come since:
+		// unknown, so not "none".
+		l = journal.Loaded{Run: *fresh, HasMessages: true}
+		for _, t := range []*time.Time{&l.Run.CreatedAt, &l.Run.UpdatedAt, &l.Run.WakeAt, &l.Run.Deadline} {
+			*t = journal.NormTime(*t)
+		}
+	} else {
+		e.loads.Add(1)
+		l, err = e.store.Load(context.Background(), lr.id)
+	}
 	row, recs := l.Run, l.Records
 	if err == nil && row.Status.Terminal() {
 		lr.finish(&row) // finished elsewhere (or before a restart): nothing to run

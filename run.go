@@ -259,7 +259,7 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 			return nil, err
 		}
 	case created:
-		if err := e.attachOwned(id, w, got.Token); err != nil {
+		if err := e.attachOwned(id, w, got.Token, &got); err != nil {
 			return nil, err
 		}
 		h.lr = e.liveRunOf(id)

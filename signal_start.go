@@ -88,7 +88,7 @@ func SendWithStart[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], 
 		}
 	} else if got, err := e.store.GetRun(ctx, id); err == nil && got.Owner == e.engineID && !got.Status.Terminal() {
 		// Created by this call (or owned here already): this engine runs it.
-		if err := e.attachOwned(id, w, got.Token); err != nil {
+		if err := e.attachOwned(id, w, got.Token, nil); err != nil {
 			return nil, err
 		}
 	} else {

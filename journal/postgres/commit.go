@@ -216,13 +216,15 @@ func commitErr(err error) error {
 	return fmt.Errorf("postgres: commit: %w", err)
 }
 
-// commitTx runs reqs in one transaction: it locks and reads what they
-// touch, checks fences, applies the batch rules to that snapshot in Go,
-// and writes the result with a few multi-row statements. A request the
-// rules or its fence refuse gets its error and writes nothing; the others
-// commit. Two round trips: BEGIN rides with the reads, COMMIT with the
-// writes. If it sent COMMIT and got no answer it returns the transaction's
-// id with the error, so that the caller can find out whether it landed.
+// commitTx runs reqs in one transaction: it reads what they touch, checks
+// fences, applies the batch rules to that snapshot in Go, and writes the
+// result with a few multi-row statements. A request the rules or its
+// fence refuse gets its error and writes nothing; the others commit. One
+// round trip when the run cache answers every read (fastcommit.go), else
+// two: BEGIN rides with the reads (the runs locked), COMMIT with the
+// writes. If the commit was sent and no answer came it returns the
+// transaction's id with the error, so that the caller can find out
+// whether it landed.
 func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err error) {
 	start := time.Now()
 	pc, err := s.pool.Acquire(ctx)
@@ -232,7 +234,7 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 	defer pc.Release()
 	conn := pc.Conn()
 	defer func() {
-		if err != nil && conn.PgConn().TxStatus() != 'I' {
+		if err != nil && conn.PgConn().TxStatus() != 'I' && !conn.PgConn().IsClosed() {
 			// A failed statement left the transaction open (aborted):
 			// end it, or drop the connection.
 			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
@@ -241,13 +243,69 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 		}
 	}()
 
-	g := newGroupTx(ctx, &s.q, conn)
+	g := newGroupTx(ctx, &s.q, conn, &s.runs)
 	for _, r := range reqs {
 		g.want(r)
 	}
+	if g.canSpeculate() {
+		g.spec = true
+		if s.apply(g, reqs) && !g.specFailed {
+			st := g.writes(s.notes.channel)
+			if gd, ok := g.guard(); ok {
+				st = append([]stmt{gd}, st...)
+			}
+			st = append([]stmt{{sql: s.q.txid}}, st...)
+			var xid int64
+			err := runPipeline(ctx, conn, &xid, st)
+			switch {
+			case err == nil:
+				s.stats.fast.Add(1)
+				g.remember(xid)
+				s.committed(g, reqs, start)
+				return 0, nil
+			case !speculationFailed(err):
+				g.forget()
+				if !transient(err) || pgconn.SafeToRetry(err) {
+					return 0, err
+				}
+				return xid, err // 0 if the server never sent it: it did not get to the writes
+			}
+		}
+		// The cache was wrong or could not answer: the ordinary way.
+		s.stats.fallbacks.Add(1)
+		g.forget()
+		g = newGroupTx(ctx, &s.q, conn, &s.runs)
+		for _, r := range reqs {
+			g.want(r)
+		}
+	}
 	if err := g.prefetch(); err != nil {
+		g.forget()
 		return 0, err
 	}
+	if !s.apply(g, reqs) {
+		g.forget()
+		return 0, g.err
+	}
+	if err := g.flush(s.notes.channel); err != nil {
+		g.forget()
+		if !transient(err) || pgconn.SafeToRetry(err) {
+			return 0, err // a statement failed (so COMMIT did not run), or nothing was sent
+		}
+		// The connection failed or the server shut down (a FATAL error may
+		// follow a COMMIT that completed): whether it landed is unknown.
+		return g.xid, err
+	}
+	g.remember(g.xid)
+	s.committed(g, reqs, start)
+	return 0, nil
+}
+
+// apply applies each request's rules through g, setting its outcome. It
+// reports false if a read failed (g.err, or the speculation: g.specFailed)
+// or, while speculating, a rule refused a request (the cache may be what
+// is wrong: the ordinary way decides).
+func (s *Store) apply(g *groupTx, reqs []*request) bool {
 	for _, r := range reqs {
 		r.err, r.run, r.created = nil, journal.Run{}, false
 		now := time.Now()
@@ -261,18 +319,15 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 				g.notes(r.batch)
 			}
 		}
-		if g.err != nil {
-			return 0, g.err
+		if g.err != nil || g.specFailed || (g.spec && r.err != nil) {
+			return false
 		}
 	}
-	if err := g.flush(s.notes.channel); err != nil {
-		if !transient(err) || pgconn.SafeToRetry(err) {
-			return 0, err // a statement failed (so COMMIT did not run), or nothing was sent
-		}
-		// The connection failed or the server shut down (a FATAL error may
-		// follow a COMMIT that completed): whether it landed is unknown.
-		return g.xid, err
-	}
+	return true
+}
+
+// committed counts a group that committed and reports it.
+func (s *Store) committed(g *groupTx, reqs []*request, start time.Time) {
 	s.stats.transactions.Add(1)
 	s.stats.commits.Add(int64(len(reqs)))
 	if fn := s.hook.Load(); fn != nil {
@@ -286,7 +341,6 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 		}
 		(*fn)(journal.CommitStats{Commits: len(reqs), Operations: ops, Bytes: g.bytes, Duration: time.Since(start)})
 	}
-	return 0, nil
 }
 
 // ReportCommits implements [journal.CommitReporter]: fn receives the

@@ -38,10 +38,28 @@ func newCoordQueries(schema string) coordQueries {
 		heartbeat: q(`WITH prev AS (SELECT ` + fmt.Sprintf(live, 2) + ` AS live FROM @.engines WHERE id = $1),
 			up AS (INSERT INTO @.engines (id, heartbeat_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now())
 			SELECT coalesce((SELECT live FROM prev), false)`),
-		// $1 workflows, $2 now (ns), $3 lease, $4 engine, $5 limit.
-		claim: q(`WITH c AS (
+		// $1 workflows, $2 now (ns), $3 lease, $4 engine, $5 limit, $6
+		// claim id. The candidates: ready runs nobody owns (runs_free,
+		// runs_free_idle), and ready runs of engines whose lease expired
+		// (through runs_owner); the outer WHERE checks each again under
+		// its lock.
+		// The candidates are gathered first (arrays: each part an index
+		// scan, whatever the planner thinks of the table's size) so that
+		// the lock and the checks see a few rows, not every ready run.
+		claim: q(`WITH dead AS (SELECT array(SELECT e.id FROM @.engines e WHERE NOT (e.` + fmt.Sprintf(live, 3) + `)) ids),
+			cand AS (SELECT array(
+				(SELECT f.id FROM @.runs f WHERE f.status = 1 AND f.owner = '' AND NOT f.idle AND f.workflow = ANY($1)
+					ORDER BY f.updated_at LIMIT 2 * $5)
+				UNION ALL
+				(SELECT f.id FROM @.runs f WHERE f.status = 1 AND f.owner = '' AND f.idle AND f.wake_at <= $2 AND f.workflow = ANY($1)
+					ORDER BY f.updated_at LIMIT 2 * $5)
+				UNION ALL
+				(SELECT d.id FROM @.runs d WHERE cardinality((SELECT ids FROM dead)) > 0 AND d.owner = ANY((SELECT ids FROM dead)::bytea[]) AND d.status = 1 AND d.workflow = ANY($1) AND (NOT d.idle OR d.wake_at <= $2)
+					ORDER BY d.updated_at LIMIT 2 * $5)) ids),
+			c AS (
 				SELECT r.id FROM @.runs r
-				WHERE r.status = 1 AND r.workflow = ANY($1) AND (NOT r.idle OR r.wake_at <= $2)
+				WHERE cardinality((SELECT ids FROM cand)) > 0 AND r.id = ANY((SELECT ids FROM cand)::bytea[])
+					AND r.status = 1 AND r.workflow = ANY($1) AND (NOT r.idle OR r.wake_at <= $2)
 					AND (r.owner = '' OR NOT EXISTS (SELECT FROM @.engines e WHERE e.id = r.owner AND e.` + fmt.Sprintf(live, 3) + `))
 					AND EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)
 				ORDER BY r.updated_at LIMIT $5
@@ -52,10 +70,14 @@ func newCoordQueries(schema string) coordQueries {
 		// $1 engine, $2 claim id.
 		claimed: q(`SELECT id, value, owner, token, idle FROM @.runs WHERE owner = $1 AND claim = $2 AND status = 1`),
 		// $1 workflows, $2 now (ns), $3 lease, $4 engine.
-		next: q(`SELECT EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `),
-				(SELECT min(r.wake_at) FROM @.runs r
-				WHERE r.status = 1 AND r.idle AND r.workflow = ANY($1) AND r.wake_at > $2
-					AND (r.owner = '' OR NOT EXISTS (SELECT FROM @.engines e WHERE e.id = r.owner AND e.` + fmt.Sprintf(live, 3) + `)))`),
+		next: q(`WITH dead AS (SELECT array(SELECT e.id FROM @.engines e WHERE NOT (e.` + fmt.Sprintf(live, 3) + `)) ids)
+			SELECT EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `),
+				least(
+					(SELECT min(f.wake_at) FROM @.runs f
+						WHERE f.status = 1 AND f.owner = '' AND f.idle AND f.workflow = ANY($1) AND f.wake_at > $2),
+					(SELECT min(d.wake_at) FROM @.runs d
+						WHERE cardinality((SELECT ids FROM dead)) > 0 AND d.owner = ANY((SELECT ids FROM dead)::bytea[])
+							AND d.status = 1 AND d.idle AND d.workflow = ANY($1) AND d.wake_at > $2))`),
 		// $1 ids, $2 owners, $3 tokens, $4 channel, $5 now (ns).
 		release: q(`WITH rel AS (
 				UPDATE @.runs r SET owner = '' FROM unnest($1::bytea[], $2::bytea[], $3::bigint[]) f(id, owner, token)
@@ -188,6 +210,9 @@ func (s *Store) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Clai
 		})
 		return s.pool.SendBatch(ctx, b).Close() // one implicit transaction
 	})
+	for _, r := range res.Runs {
+		s.runs.drop(r.ID) // its token changed: the first commit reads it afresh
+	}
 	if err == nil && attempt > 1 && live && len(res.Runs) > 0 && res.Next.IsZero() {
 		res.Next = now // runs of a lost reply: claim again soon for the rest
 	}
@@ -212,6 +237,7 @@ func (s *Store) Release(ctx context.Context, runs []journal.Fence) error {
 	ids, owners, tokens := make([][]byte, len(runs)), make([][]byte, len(runs)), make([]int64, len(runs))
 	for i, f := range runs {
 		ids[i], owners[i], tokens[i] = []byte(f.RunID), []byte(f.Owner), int64(f.Token)
+		s.runs.drop(f.RunID)
 	}
 	return s.retry(ctx, "release", func(ctx context.Context) error {
 		_, err := s.pool.Exec(ctx, s.cq2.release, ids, owners, tokens, s.notes.channel, journal.UnixNano(time.Now()))

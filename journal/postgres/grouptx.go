@@ -24,6 +24,16 @@ type groupTx struct {
 	bytes int       // the size of the values flush writes
 	xid   int64     // the transaction's id, to ask txid_status after a lost COMMIT
 
+	// spec: reads are answered from cache (runcache.go) and the group is
+	// committed in one round trip (fastcommit.go); guarded lists the runs
+	// so read, which the guard statement checks. specFailed: a read the
+	// cache could not answer; the group must go the ordinary way.
+	spec       bool
+	specFailed bool
+	cache      *runCache
+	creating   map[string]bool // runs the group's requests create
+	guarded    []string
+
 	ids     map[string]bool // runs to lock and read
 	recKeys []recKey        // records to look up
 	msgKeys []journal.MessageKey
@@ -68,22 +78,30 @@ type runState struct {
 	run     *journal.Run // the run as of now; nil if there is none
 	dirty   bool         // run must be written
 	seq     uint64       // the last message sequence number assigned
+	xmin    uint32       // the row's xmin when read (inDB)
+	cached  bool         // read from the run cache
+	// readOwner and readToken: the owner and token as cached (the guard
+	// checks them).
+	readOwner string
+	readToken uint64
 }
 
-func newGroupTx(ctx context.Context, q *queries, tx *pgx.Conn) *groupTx {
-	return &groupTx{ctx: ctx, q: q, tx: tx, ids: map[string]bool{}, runs: map[string]*runState{},
-		dbRecs: map[recKey]bool{}, dbMsgs: map[journal.MessageKey]bool{}}
+func newGroupTx(ctx context.Context, q *queries, tx *pgx.Conn, cache *runCache) *groupTx {
+	return &groupTx{ctx: ctx, q: q, tx: tx, cache: cache, ids: map[string]bool{}, runs: map[string]*runState{},
+		dbRecs: map[recKey]bool{}, dbMsgs: map[journal.MessageKey]bool{}, creating: map[string]bool{}}
 }
 
 // want notes what r will read.
 func (g *groupTx) want(r *request) {
 	if r.create != nil {
 		g.ids[r.create.ID] = true
+		g.creating[r.create.ID] = true
 		return
 	}
 	b := r.batch
 	for _, c := range b.Create {
 		g.ids[c.ID] = true
+		g.creating[c.ID] = true
 	}
 	for _, a := range b.Append {
 		g.ids[a.RunID] = true
@@ -107,6 +125,27 @@ func (g *groupTx) want(r *request) {
 	}
 }
 
+// canSpeculate reports whether the cache may answer every read the group
+// announced: each run is cached or created by the group, and no message
+// is consumed (the rules would ask whether it exists).
+func (g *groupTx) canSpeculate() bool {
+	if len(g.msgKeys) > 0 {
+		return false
+	}
+	for id := range g.ids {
+		if !g.creating[id] && !g.cache.has(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// abandon marks the speculation failed and returns errSpeculation.
+func (g *groupTx) abandon() error {
+	g.specFailed = true
+	return errSpeculation
+}
+
 // prefetch locks the runs the group touches, in id order (so two groups
 // never wait for each other in a cycle), and reads them and the records
 // and messages the rules will ask about, in one round trip.
@@ -122,13 +161,13 @@ func (g *groupTx) prefetch() error {
 	b.Queue(g.q.lockRuns, ids).Query(func(rows pgx.Rows) error {
 		var id []byte
 		var c runCols
-		var seq int64
-		_, err := pgx.ForEachRow(rows, []any{&id, &seq, &c.value, &c.owner, &c.token, &c.idle}, func() error {
+		var seq, xmin int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &seq, &c.value, &c.owner, &c.token, &c.idle, &xmin}, func() error {
 			r, err := c.decode(string(id))
 			if err != nil {
 				return err
 			}
-			g.runs[string(id)] = &runState{inDB: true, run: &r, seq: uint64(seq)}
+			g.runs[string(id)] = &runState{inDB: true, run: &r, seq: uint64(seq), xmin: uint32(xmin)}
 			return nil
 		})
 		return err
@@ -176,10 +215,25 @@ func (g *groupTx) state(id string) (*runState, error) {
 	if rs := g.runs[id]; rs != nil {
 		return rs, nil
 	}
+	if g.spec {
+		if ce, ok := g.cache.get(id); ok {
+			r := ce.run
+			rs := &runState{inDB: true, run: &r, seq: ce.seq, xmin: ce.xmin, cached: true, readOwner: r.Owner, readToken: r.Token}
+			g.runs[id] = rs
+			g.guarded = append(g.guarded, id)
+			return rs, nil
+		}
+		if g.creating[id] { // assumed absent: inserting it checks
+			rs := &runState{}
+			g.runs[id] = rs
+			return rs, nil
+		}
+		return nil, g.abandon()
+	}
 	rs := &runState{}
 	var c runCols
-	var seq int64
-	err := g.tx.QueryRow(g.ctx, g.q.lockRuns, [][]byte{[]byte(id)}).Scan(new([]byte), &seq, &c.value, &c.owner, &c.token, &c.idle)
+	var seq, xmin int64
+	err := g.tx.QueryRow(g.ctx, g.q.lockRuns, [][]byte{[]byte(id)}).Scan(new([]byte), &seq, &c.value, &c.owner, &c.token, &c.idle, &xmin)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -190,7 +244,7 @@ func (g *groupTx) state(id string) (*runState, error) {
 		if err != nil {
 			return nil, err
 		}
-		rs.inDB, rs.run, rs.seq = true, &r, uint64(seq)
+		rs.inDB, rs.run, rs.seq, rs.xmin = true, &r, uint64(seq), uint32(xmin)
 	}
 	g.runs[id] = rs
 	return rs, nil
@@ -237,6 +291,9 @@ func (g *groupTx) HasRecord(id string, epoch, pos, seq uint32) (bool, error) {
 		return false, err
 	}
 	has, ok := g.dbRecs[k]
+	if !ok && g.spec {
+		return false, nil // assumed absent: inserting it checks
+	}
 	if !ok {
 		var one int
 		err := g.tx.QueryRow(g.ctx, g.q.hasRecords, [][]byte{[]byte(id)}, []int64{int64(epoch)}, []int64{int64(pos)}, []int64{int64(seq)}).Scan(new([]byte), &one, &one, &one)
@@ -269,6 +326,9 @@ func (g *groupTx) HasMessage(k journal.MessageKey) (bool, error) {
 	if g.newMsgs[k] != nil {
 		return true, nil
 	}
+	if g.spec {
+		return false, g.abandon()
+	}
 	rs, err := g.state(k.RunID)
 	if err != nil || rs.deleted {
 		return false, err
@@ -297,6 +357,9 @@ func (g *groupTx) HasMessages(id string) (bool, error) {
 		if k.RunID == id && g.newMsgs[k] != nil {
 			return true, nil
 		}
+	}
+	if g.spec {
+		return false, g.abandon()
 	}
 	rs, err := g.state(id)
 	if err != nil || rs.deleted {
@@ -351,6 +414,9 @@ func (g *groupTx) PutMessage(m *journal.Message) error {
 
 // DeleteRun implements journal.Tx.
 func (g *groupTx) DeleteRun(r *journal.Run) error {
+	if g.spec {
+		return g.abandon()
+	}
 	rs, err := g.state(r.ID)
 	if err != nil {
 		return err
@@ -373,12 +439,23 @@ func (g *groupTx) DeleteRun(r *journal.Run) error {
 	return nil
 }
 
-// flush writes what the group changed, in an order that gives the final
-// state: deletions of runs first (a run deleted and created again in one
-// group is written anew), then runs, records, consumed and sent messages,
-// and ended epochs.
+// flush writes what the group changed (see writes) and commits, in one
+// round trip.
 func (g *groupTx) flush(channel string) error {
 	b := &pgx.Batch{}
+	for _, st := range g.writes(channel) {
+		b.Queue(st.sql, st.args...)
+	}
+	b.Queue("COMMIT")
+	return g.tx.SendBatch(g.ctx, b).Close()
+}
+
+// writes returns the statements that write what the group changed, in an
+// order that gives the final state: deletions of runs first (a run
+// deleted and created again in one group is written anew), then runs,
+// records, consumed and sent messages, ended epochs, and notes.
+func (g *groupTx) writes(channel string) []stmt {
+	var b stmts
 	var del [][]byte
 	var ins, upd runRows
 	for id, rs := range g.runs {
@@ -467,8 +544,55 @@ func (g *groupTx) flush(channel string) error {
 		}
 		b.Queue(g.q.notify, channel, payloads)
 	}
-	b.Queue("COMMIT")
-	return g.tx.SendBatch(g.ctx, b).Close()
+	return b
+}
+
+// stmts collects statements as a pgx.Batch would.
+type stmts []stmt
+
+func (b *stmts) Queue(sql string, args ...any) { *b = append(*b, stmt{sql, args}) }
+
+// guard returns the statement that locks the runs the group read from the
+// cache and fails (division by zero) unless each is still as cached.
+func (g *groupTx) guard() (stmt, bool) {
+	n := len(g.guarded)
+	if n == 0 {
+		return stmt{}, false
+	}
+	slices.Sort(g.guarded)
+	ids, xmins, owners, tokens := make([][]byte, n), make([]int64, n), make([][]byte, n), make([]int64, n)
+	for i, id := range g.guarded {
+		rs := g.runs[id]
+		ids[i], xmins[i], owners[i], tokens[i] = []byte(id), int64(rs.xmin), []byte(rs.readOwner), int64(rs.readToken)
+	}
+	return stmt{g.q.guard, []any{ids, xmins, owners, tokens}}, true
+}
+
+// remember updates the cache after the group committed in transaction
+// xid: the rows it wrote carry that xmin now.
+func (g *groupTx) remember(xid int64) {
+	for id, rs := range g.runs {
+		switch {
+		case rs.run == nil:
+			if rs.inDB || rs.deleted {
+				g.cache.drop(id)
+			}
+		case rs.dirty:
+			g.cache.put(rs.run, rs.seq, uint32(xid))
+		case rs.inDB && !rs.cached:
+			g.cache.put(rs.run, rs.seq, rs.xmin)
+		}
+	}
+}
+
+// forget drops the group's runs from the cache, after a failed commit.
+func (g *groupTx) forget() {
+	for id := range g.runs {
+		g.cache.drop(id)
+	}
+	for id := range g.ids {
+		g.cache.drop(id)
+	}
 }
 
 // checkFence checks f against the run as the group sees it (locked):

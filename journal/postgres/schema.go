@@ -80,6 +80,16 @@ var migrations = []string{
 		id           bytea PRIMARY KEY,
 		heartbeat_at timestamptz NOT NULL
 	);`,
+
+	// 3: claims look only at runs nobody owns (these indexes) and at the
+	// runs of engines whose lease expired (runs_owner), not at every
+	// ready run: in a busy fleet most ready runs are owned by live
+	// engines, and a claim (every time a run ends somewhere) scanned them
+	// all.
+	`DROP INDEX @.runs_claim;
+	DROP INDEX @.runs_idle;
+	CREATE INDEX runs_free ON @.runs (workflow, updated_at) WHERE status = 1 AND owner = '' AND NOT idle;
+	CREATE INDEX runs_free_idle ON @.runs (workflow, wake_at) WHERE status = 1 AND owner = '' AND idle;`,
 }
 
 // schemaVersion is the version this code writes.

@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// One round trip per group commit, when the run cache (runcache.go) holds
+// every run the group reads. The statements go out in one pipeline, one
+// implicit transaction that commits at its Sync:
+//
+//	SELECT txid_current()   then a Flush: the server sends the id at once
+//	guard                   locks the cached runs (in id order) and fails
+//	                        unless xmin, owner and token are the cached ones
+//	the multi-row writes    (groupTx.writes), NOTIFY among them
+//	Sync                    commits
+//
+// Any error the server reports aborts the transaction, so nothing of the
+// group lands: a failed guard or a duplicate key (a record or run the
+// rules assumed absent) sends the group down the ordinary path. The
+// transaction id comes back before the server runs anything that writes
+// (the Flush), so a commit whose reply is lost is resolved with
+// txid_status exactly as on the ordinary path.
+
+// errSpeculation is what the group's reads return when the cache cannot
+// answer them: the group goes the ordinary way.
+var errSpeculation = errors.New("postgres: the run cache cannot answer this read")
+
+// stmt is one statement of a group's writes.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// speculationFailed reports whether err (from the fast path) says that an
+// assumption of the run cache was wrong, rather than that the server or
+// the connection failed.
+func speculationFailed(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return !transient(err)
+}
+
+// runPipeline sends stmts on conn as one implicit transaction, with a
+// Flush after the first (txid_current, whose value it scans into *xid).
+// It returns the first error.
+func runPipeline(ctx context.Context, conn *pgx.Conn, xid *int64, stmts []stmt) error {
+	sds := make([]*pgconn.StatementDescription, len(stmts))
+	for i, s := range stmts {
+		sd, err := conn.Prepare(ctx, s.sql, s.sql) // once per connection: pgx keeps it
+		if err != nil {
+			return err
+		}
+		sds[i] = sd
+	}
+	var eqb pgx.ExtendedQueryBuilder
+	p := conn.PgConn().StartPipeline(ctx)
+	for i, s := range stmts {
+		if err := eqb.Build(conn.TypeMap(), sds[i], s.args); err != nil {
+			p.Close()
+			return err
+		}
+		p.SendQueryStatement(sds[i], eqb.ParamValues, eqb.ParamFormats, append([]int16(nil), eqb.ResultFormats...))
+		if i == 0 {
+			p.SendFlushRequest()
+		}
+	}
+	if err := p.Sync(); err != nil {
+		p.Close()
+		return err
+	}
+	var first error
+	for i := range stmts {
+		res, err := p.GetResults()
+		if err != nil {
+			first = err
+			break
+		}
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			first = errors.New("postgres: pipeline: unexpected result")
+			break
+		}
+		if i == 0 && rr.NextRow() {
+			fd := rr.FieldDescriptions()[0]
+			if err := conn.TypeMap().Scan(fd.DataTypeOID, fd.Format, rr.Values()[0], xid); err != nil {
+				rr.Close()
+				first = err
+				break
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			first = err
+			break
+		}
+	}
+	if first == nil {
+		if _, err := p.GetResults(); err != nil { // the Sync: the commit
+			first = err
+		}
+	}
+	if err := p.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
