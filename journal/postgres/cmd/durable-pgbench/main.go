@@ -83,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b := &bench{cfg: c, log: stderr}
+	b := &bench{cfg: c, log: stderr, postmaster: findPostmaster(c.url)}
 	figs := []struct {
 		name string
 		fn   func(*bench) ([]row, error)
@@ -125,8 +125,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type bench struct {
-	cfg config
-	log io.Writer
+	cfg        config
+	log        io.Writer
+	postmaster int // the server's pid when it runs on this machine, else 0
+}
+
+// findPostmaster returns the pid of the server's postmaster when the
+// server runs on this machine (its backend's parent is a postgres
+// process we can see), else 0.
+func findPostmaster(url string) int {
+	var pid int32
+	if err := queryOne(url, "SELECT pg_backend_pid()", &pid); err != nil {
+		return 0
+	}
+	pp := parentOf(int(pid))
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pp))
+	if pp <= 1 || err != nil || !strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres") {
+		return 0
+	}
+	return pp
 }
 
 func (b *bench) logf(format string, args ...any) {
