@@ -2,8 +2,6 @@ package durable
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/durable-go/durable/journal"
@@ -225,15 +223,14 @@ type WaitEvent struct {
 // [Observer.Committed]: see journal.CommitStats.
 type CommitEvent = journal.CommitStats
 
-// obsRecover, deferred around an observer call, turns a panic of the
-// observer into a log line (the first one only: an observer that panics
-// on every call must not flood the log).
-func (e *Engine) obsRecover(callback string) {
-	if p := recover(); p != nil {
-		if e.obsPanicked.CompareAndSwap(false, true) {
-			e.log.Error("durable: Config.Observer panicked; its panics are recovered and ignored from now on, and not logged again",
-				"callback", callback, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
+// obsCall calls fn, which calls the observer's callback, through protect
+// (usercode.go): a panic of the observer becomes a log line (the first one
+// only: an observer that panics on every call must not flood the log) and
+// is otherwise ignored.
+func (e *Engine) obsCall(callback string, fn func()) {
+	if p := protect(fn); p != nil && e.obsPanicked.CompareAndSwap(false, true) {
+		e.log.Error("durable: Config.Observer panicked; its panics are recovered and ignored from now on, and not logged again",
+			"callback", callback, "panic", p.Value, "stack", p.Stack)
 	}
 }
 
@@ -241,8 +238,8 @@ func (e *Engine) obsRecover(callback string) {
 // recovers the observer's panics.
 
 func (e *Engine) obsInject(ctx context.Context, ev RunEvent) (meta []byte) {
-	defer e.obsRecover("InjectRun")
-	m := e.obs.InjectRun(ctx, ev)
+	var m map[string]string
+	e.obsCall("InjectRun", func() { m = e.obs.InjectRun(ctx, ev) })
 	if len(m) == 0 {
 		return nil
 	}
@@ -288,10 +285,9 @@ func (x *executor) obsBegin() {
 	ev := x.runEvent()
 	x.octx = context.Background()
 	x.replayStart = time.Now()
-	defer e.obsRecover("RunStarted/RunResumed")
 	var c context.Context
 	if first && len(x.recs) == 0 {
-		c = e.obs.RunStarted(x.octx, ev)
+		e.obsCall("RunStarted", func() { c = e.obs.RunStarted(x.octx, ev) })
 	} else {
 		ev.Records = len(x.recs)
 		if n := len(x.recs); n > 0 {
@@ -301,7 +297,7 @@ func (x *executor) obsBegin() {
 		if first {
 			ev.Reason = ResumeRecovery
 		}
-		c = e.obs.RunResumed(x.octx, ev)
+		e.obsCall("RunResumed", func() { c = e.obs.RunResumed(x.octx, ev) })
 	}
 	if c != nil {
 		x.octx = c
@@ -312,16 +308,14 @@ func (x *executor) obsBegin() {
 func (x *executor) obsReplayed() {
 	ev := x.runEvent()
 	ev.Replay = time.Since(x.replayStart)
-	defer x.e.obsRecover("RunReplayed")
-	x.e.obs.RunReplayed(x.octx, ev)
+	x.e.obsCall("RunReplayed", func() { x.e.obs.RunReplayed(x.octx, ev) })
 }
 
 // obsFinished reports the run's end.
 func (x *executor) obsFinished(status journal.Status, err error) {
 	ev := x.runEvent()
 	ev.Status, ev.Err = Status(status), err
-	defer x.e.obsRecover("RunFinished")
-	x.e.obs.RunFinished(x.octx, ev)
+	x.e.obsCall("RunFinished", func() { x.e.obs.RunFinished(x.octx, ev) })
 }
 
 // obsExited reports why the incarnation ended without finishing.
@@ -330,8 +324,7 @@ func (x *executor) obsExited(reason abortReason, err error) {
 	case abortPark:
 		ev := x.runEvent()
 		ev.Status, ev.Err = StatusParked, err
-		defer x.e.obsRecover("RunParked")
-		x.e.obs.RunParked(x.octx, ev)
+		x.e.obsCall("RunParked", func() { x.e.obs.RunParked(x.octx, ev) })
 	case abortSuspend:
 		x.obsStopped(StopStorage, err)
 	case abortGone:
@@ -347,15 +340,13 @@ func (x *executor) obsExited(reason abortReason, err error) {
 func (x *executor) obsStopped(reason string, err error) {
 	ev := x.runEvent()
 	ev.Reason, ev.Err = reason, err
-	defer x.e.obsRecover("RunStopped")
-	x.e.obs.RunStopped(x.octx, ev)
+	x.e.obsCall("RunStopped", func() { x.e.obs.RunStopped(x.octx, ev) })
 }
 
 // obsParkedIdle reports the parking of a run that has no incarnation.
 func (e *Engine) obsParkedIdle(id, workflow string, meta []byte, reason error) {
 	ev := RunEvent{RunID: id, Workflow: workflow, Status: StatusParked, Err: reason, Meta: decodeMeta(meta)}
-	defer e.obsRecover("RunParked")
-	e.obs.RunParked(context.Background(), ev)
+	e.obsCall("RunParked", func() { e.obs.RunParked(context.Background(), ev) })
 }
 
 func (t *stepExec) stepEvent() StepEvent {
@@ -366,10 +357,11 @@ func (t *stepExec) stepEvent() StepEvent {
 // obsStepStarted reports an attempt's start and sets the values of its
 // context.
 func (t *stepExec) obsStepStarted() {
-	defer t.x.e.obsRecover("StepStarted")
 	t.vals = t.x.octx
 	t.began = time.Now()
-	if c := t.x.e.obs.StepStarted(t.x.octx, t.stepEvent()); c != nil {
+	var c context.Context
+	t.x.e.obsCall("StepStarted", func() { c = t.x.e.obs.StepStarted(t.x.octx, t.stepEvent()) })
+	if c != nil {
 		t.vals = c
 	}
 }
@@ -380,16 +372,14 @@ func (t *stepExec) obsStepFinished(err error) {
 	ev.Duration, ev.Err = time.Since(t.began), err
 	ctx := t.vals
 	t.vals = nil
-	defer t.x.e.obsRecover("StepFinished")
-	t.x.e.obs.StepFinished(ctx, ev)
+	t.x.e.obsCall("StepFinished", func() { t.x.e.obs.StepFinished(ctx, ev) })
 }
 
 // obsRetry reports a retry journaled for next.
 func (t *stepExec) obsRetry(err error, next time.Time) {
 	ev := t.stepEvent()
 	ev.Err, ev.NextAt = err, next
-	defer t.x.e.obsRecover("RetryScheduled")
-	t.x.e.obs.RetryScheduled(t.x.octx, ev)
+	t.x.e.obsCall("RetryScheduled", func() { t.x.e.obs.RetryScheduled(t.x.octx, ev) })
 }
 
 // obsReplayedStep reports a step answered from the journal.
@@ -407,8 +397,7 @@ func (x *executor) obsReplayedStep(name string, o *op, _ journal.Record) {
 	if rec.Flags&flagError != 0 {
 		ev.Err = decodeError(rec.Data)
 	}
-	defer x.e.obsRecover("StepFinished")
-	x.e.obs.StepFinished(x.octx, ev)
+	x.e.obsCall("StepFinished", func() { x.e.obs.StepFinished(x.octx, ev) })
 }
 
 // waitFor names what the next x.wait waits for, for the observer.
@@ -423,16 +412,14 @@ func (x *executor) waitEvent() WaitEvent {
 // obsWaitStarted reports the start of a wait.
 func (x *executor) obsWaitStarted() {
 	x.waitBegan = time.Now()
-	defer x.e.obsRecover("WaitStarted")
-	x.e.obs.WaitStarted(x.octx, x.waitEvent())
+	x.e.obsCall("WaitStarted", func() { x.e.obs.WaitStarted(x.octx, x.waitEvent()) })
 }
 
 // obsWaitEnded reports the end of a wait.
 func (x *executor) obsWaitEnded(interrupted bool) {
 	ev := x.waitEvent()
 	ev.Duration, ev.Interrupted = time.Since(x.waitBegan), interrupted
-	defer x.e.obsRecover("WaitEnded")
-	x.e.obs.WaitEnded(x.octx, ev)
+	x.e.obsCall("WaitEnded", func() { x.e.obs.WaitEnded(x.octx, ev) })
 }
 
 // obsCommits subscribes the observer to the store's commit statistics,
@@ -443,7 +430,6 @@ func (e *Engine) obsCommits() func() {
 		return func() {}
 	}
 	return r.ReportCommits(func(cs journal.CommitStats) {
-		defer e.obsRecover("Committed")
-		e.obs.Committed(cs)
+		e.obsCall("Committed", func() { e.obs.Committed(cs) })
 	})
 }
