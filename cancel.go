@@ -46,8 +46,18 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 		return errorf("durable: cancel run %s: %w", clip.Q(id), err)
 	}
 	if lr := e.liveRunOf(id); lr != nil {
-		lr.requestCancel(ErrCanceled)
-		return nil
+		if !lr.parking.Load() {
+			lr.requestCancel(ErrCanceled)
+			return nil
+		}
+		// Its parked status is committed, its live run not yet gone: a
+		// request to it would reach no executor. Wait, then end it as a
+		// parked run.
+		select {
+		case <-lr.finished:
+		case <-ctx.Done():
+			return errorf("durable: cancel run %s: %w", clip.Q(id), ctx.Err())
+		}
 	}
 	return e.cancelParked(ctx, id)
 }
