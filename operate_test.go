@@ -112,6 +112,7 @@ func TestGetPending(t *testing.T) {
 		if err != nil || info.Pending != nil {
 			t.Errorf("finished run: Pending = %+v, %v", info.Pending, err)
 		}
+		synctest.Wait() // the child's live run goes after it handed its result over
 		if st := e.Stats(); st.Steps != 1 || st.LoadedRuns != 0 {
 			t.Errorf("Stats = %+v, want 1 step, no loaded run", st)
 		}
