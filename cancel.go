@@ -166,6 +166,7 @@ func (x *executor) deliverCancel(err error) {
 	}
 	x.cancelErr = err
 	close(x.doneCh)
+	x.closeWatched()
 }
 
 // deliverLive records, at position o, that cancellation reached the
@@ -202,21 +203,30 @@ func recordedCancel(flags uint8) error {
 	return ErrCanceled
 }
 
-// cancelRequested returns the cancellation the step must end with, or nil. A
-// step on a WithoutCancel context is never canceled.
+// cancelRequested returns the cancellation the step must end with, or nil:
+// the run's (a step on a WithoutCancel context ignores it), or the
+// workflow's own (its future's Cancel, or its cancel scope's).
 func (t *stepExec) cancelRequested() error {
-	if t.ctx.ignoresCancel() {
-		return nil
+	if !t.ctx.ignoresCancel() {
+		if err := t.x.run.cancelRequested(); err != nil {
+			return err
+		}
 	}
-	return t.x.run.cancelRequested()
+	if f := t.future; f != nil && f.canceled.Load() {
+		return errOpCanceled
+	}
+	if t.ctx.scope().isCanceled() {
+		return errOpCanceled
+	}
+	return nil
 }
 
 // deliverFlags are the flags with which a step that ends by cause records
-// it: a step the workflow goroutine runs delivers the cancellation to the
-// workflow at its position; a future's does not (the workflow is
-// elsewhere).
+// it: a step the workflow goroutine runs delivers the run's cancellation to
+// the workflow at its position; a future's does not (the workflow is
+// elsewhere), nor does the workflow's own cancel of an operation.
 func (t *stepExec) deliverFlags(cause error) uint8 {
-	if t.future != nil {
+	if t.future != nil || cause == errOpCanceled {
 		return 0
 	}
 	return cancelFlags(cause)
@@ -271,15 +281,5 @@ func (x *executor) cancelChildren() {
 		ids = append(ids, id)
 	}
 	x.mu.Unlock()
-	if len(ids) == 0 {
-		return
-	}
-	e := x.e
-	e.spawn(func() {
-		for _, id := range ids {
-			if err := e.Cancel(context.Background(), id); err != nil && !isFinished(err) && !isNotFound(err) {
-				e.log.Warn("durable: cannot cancel child run", "run_id", x.id, "workflow", x.run.def.Name(), "child", id, "err", err)
-			}
-		}
-	})
+	x.cancelRuns(ids)
 }

@@ -41,7 +41,8 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		return f
 	}
 	o := x.take(kindChild, w.Name())
-	f.st.kind, f.st.name, f.st.pos = WaitChild, w.Name(), o.pos
+	f.st.kind, f.st.name, f.st.pos, f.st.x = WaitChild, w.Name(), o.pos, x
+	ctx.scope().markAsync()
 	var childID string
 	var detached bool
 	if len(o.recs) > 0 {
@@ -53,6 +54,10 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 		if x.row.Epoch > 0 {
 			childID = x.id + "/" + strconv.FormatUint(uint64(x.row.Epoch), 10) + "." + strconv.FormatUint(uint64(o.pos), 10)
 		}
+	}
+	f.st.child = childID
+	if s := ctx.scope(); s != nil {
+		x.trackScoped(scopedChild{id: childID, scope: s, st: f.st})
 	}
 	f.decode = func(x *executor, st *futureState) (O, error) {
 		r := st.rec

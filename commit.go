@@ -136,6 +136,7 @@ func (x *executor) idleUpdate(wake time.Time) (journal.Update, bool) {
 	x.mu.Lock()
 	busy := x.workers > 0 || len(x.ready) > 0 || len(x.waiting) > 0
 	x.mu.Unlock()
+	busy = busy || len(x.deferred) > 0
 	if busy {
 		return journal.Update{}, false
 	}

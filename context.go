@@ -22,11 +22,15 @@ type Context interface {
 	// cancellation was delivered, or nil (always nil when detached).
 	canceled() error
 	ignoresCancel() bool
+	// scope is the cancel scope operations on this context belong to
+	// (WithCancel), or nil.
+	scope() *cancelScope
 }
 
 type wfContext struct {
 	x        *executor
 	noCancel bool
+	cs       *cancelScope // WithCancel's, or nil
 }
 
 var _ Context = (*wfContext)(nil)
@@ -34,6 +38,9 @@ var _ Context = (*wfContext)(nil)
 func (c *wfContext) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 func (c *wfContext) Done() <-chan struct{} {
+	if c.cs != nil {
+		return c.cs.doneChan()
+	}
 	if c.noCancel {
 		return nil
 	}
@@ -42,6 +49,9 @@ func (c *wfContext) Done() <-chan struct{} {
 
 func (c *wfContext) Err() error {
 	if c.noCancel || c.x.cancelErr == nil {
+		if c.cs.isCanceled() {
+			return context.Canceled
+		}
 		return nil
 	}
 	if errors.Is(c.x.cancelErr, ErrDeadlineExceeded) {
@@ -54,16 +64,23 @@ func (c *wfContext) Value(any) any       { return nil }
 func (c *wfContext) RunID() string       { return c.x.id }
 func (c *wfContext) executor() *executor { return c.x }
 func (c *wfContext) ignoresCancel() bool { return c.noCancel }
+func (c *wfContext) scope() *cancelScope { return c.cs }
 
 func (c *wfContext) canceled() error {
-	if c.noCancel {
-		return nil
+	if !c.noCancel && c.x.cancelErr != nil {
+		return c.x.cancelErr
 	}
-	return c.x.cancelErr
+	if c.cs.isCanceled() {
+		return errOpCanceled
+	}
+	return nil
 }
 
 // stepParent returns the parent context of c's steps.
 func (x *executor) stepParent(c Context) context.Context {
+	if s := c.scope(); s != nil {
+		return s.context()
+	}
 	if c.ignoresCancel() {
 		return x.e.ctx
 	}

@@ -12,6 +12,7 @@ package durable
 //	message-consume  a message was taken, before its receipt is committed
 //	child-start      before a child's creation is committed
 //	child-started    the child was created, before it runs
+//	cancel           a cancel (WithCancel, Future.Cancel) is committed, before it acts
 //	complete         before a run's final status is committed
 //	completed        the final status is committed, before the parent hears
 //	parked           the parked status is committed, before the live run goes

@@ -130,6 +130,31 @@
 // A run deadline ([WithDeadline], [WithRunTimeout]) cancels the run with
 // [ErrDeadlineExceeded] when it passes, across restarts.
 //
+// # Cancel scopes
+//
+// Workflow code cancels part of itself, not the run: [WithCancel] returns
+// a Context and a cancel function (Temporal's workflow.WithCancel); cancel
+// stops the steps started with [Go], the child runs and the timers begun
+// under that Context (or Contexts made from it), and makes later
+// operations on it return an error matching [ErrCanceled]. [Future.Cancel]
+// and [Timer.Cancel] cancel one future or timer, such as those that lost
+// an [AwaitAny]. A canceled step's context is canceled and its outcome
+// recorded as canceled (a step that returns a value anyway keeps it); a
+// canceled child ends [StatusCanceled] through its own [Engine.Cancel]; a
+// canceled timer is ready and [Timer.Err] says so. Canceling what already
+// finished changes nothing. The run's own cancellation still reaches
+// everything under a scope, except under [WithoutCancel].
+//
+// A cancel that can reach something still running is journaled as an
+// operation (History shows it as kind "cancel", named "scope N" or
+// "position N"), with its time: replay takes the same path whatever
+// finished first, a timer counts as canceled if the cancel came before
+// it fired, and steps without an outcome are scheduled only once the
+// replay is over, so a step canceled before a crash is not run again
+// after it. A scope under which only operations that return before the
+// workflow goes on ran (Step, Sleep, Receive) journals nothing: `defer
+// cancel()` costs nothing there.
+//
 // # Testing
 //
 // New(journal.NewMemory(), cfg) gives an engine with no file. It works
@@ -205,6 +230,10 @@
 //   - [Future.Get] takes no journal position and waits for its step or
 //     child whatever happens to the run; [AwaitAny] and [AwaitAll] take
 //     one and observe cancellation.
+//   - A cancel scope's cancel, or [Future.Cancel], cancels children started
+//     [Detached] too: Detached is about the run's cancellation, and the
+//     code asked for this one. A canceled timer is ready (it wins an
+//     [AwaitAny]), as a canceled timer future is in Temporal.
 //   - A run id can be started again once retention deleted its run.
 //   - [Engine.Close] waits Config.ShutdownTimeout (default 5 s) for steps
 //     that ignore their context, then abandons them unrecorded.

@@ -39,6 +39,15 @@ type executor struct {
 	doneCh    chan struct{}
 	cancelErr error // the cancel error once delivered; workflow goroutine only
 
+	// Cancel scopes (cancel_scope.go), the workflow goroutine's: how many
+	// WithCancel made, the children started under one, the scopes whose
+	// Done channel waits to be closed, and the steps Go started during
+	// replay, scheduled once it is over.
+	scopes     uint32
+	scopedKids []scopedChild
+	watched    []*cancelScope
+	deferred   []*stepExec
+
 	// live is the parent of the contexts of steps that can be canceled; it
 	// is canceled when the run is canceled or the executor aborts. It is
 	// made when a step first runs: a run that only replays (most runs at
@@ -359,6 +368,7 @@ func (x *executor) wait(ready func() bool) {
 	if x.replay != nil && !ready() {
 		x.replayEnd() // nothing runs in a replay check: this would wait for ever
 	}
+	x.scheduleDeferred()
 	cached := false
 	for {
 		ch, gen := x.run.waitCh()

@@ -2,6 +2,7 @@ package durable
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/durable-go/durable/journal"
 )
@@ -26,7 +27,16 @@ type futureState struct {
 	// What a wait for it waits for, for Config.Observer.
 	kind string
 	name string
-	pos  uint32
+	pos  uint32 // its journal position, if x is set
+
+	// For Future.Cancel (cancel_scope.go): x is the run's executor once
+	// the operation took its position; step and child what to cancel.
+	x           *executor
+	step        *stepExec
+	child       string
+	cancelAsked bool               // Cancel was called; workflow goroutine
+	canceled    atomic.Bool        // Cancel journaled; read by the step's worker
+	stopAttempt context.CancelFunc // cancels the running attempt's context; x.mu
 }
 
 func newFutureState() *futureState { return &futureState{done: make(chan struct{})} }
@@ -79,6 +89,8 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 		return f
 	}
 	o, rec, settled := x.begin(ctx, kindStep, name)
+	f.st.x, f.st.pos = x, o.pos
+	ctx.scope().markAsync()
 	if settled {
 		if x.e.obs != nil {
 			x.obsReplayedStep(name, &o, rec)
@@ -89,12 +101,36 @@ func Go[T any](ctx Context, name string, fn func(context.Context) (T, error), op
 	if x.replay != nil {
 		return f // a replay check executes no step; waiting for it ends the check
 	}
-	f.st.kind, f.st.name, f.st.pos = WaitStep, name, o.pos
+	f.st.kind, f.st.name = WaitStep, name
 	t := x.newStepExec(ctx, o, name, opts)
 	t.fn = typedStep[T](fn)
 	t.future = f.st
+	f.st.step = t
+	if x.replaying() {
+		// Later operations are journaled: let the replay reach them
+		// first, a cancel of this step among them (see cancel_scope.go).
+		x.deferred = append(x.deferred, t)
+		return f
+	}
 	x.schedule(t)
 	return f
+}
+
+// scheduleDeferred schedules the steps Go started while replaying.
+// Workflow goroutine: at its first operation after the replay, and before
+// it waits.
+func (x *executor) scheduleDeferred() {
+	if len(x.deferred) == 0 {
+		return
+	}
+	x.mu.Lock()
+	x.ready = append(x.ready, x.deferred...)
+	for range x.deferred {
+		x.startWorkerLocked()
+	}
+	x.mu.Unlock()
+	clear(x.deferred)
+	x.deferred = x.deferred[:0]
 }
 
 // decodeFuture is a step future's result: the live value if there is one,
@@ -113,7 +149,8 @@ func decodeFuture[T any](x *executor, st *futureState) (T, error) {
 // (its step's context is canceled, and it ends with the cancellation), and
 // a child is canceled with its parent unless it is [Detached]. To stop
 // waiting for a detached child when the run is canceled, wait with
-// [AwaitAny] first.
+// [AwaitAny] first. To stop the step or child itself, see [Future.Cancel]
+// and [WithCancel].
 func (f *Future[T]) Get(ctx Context) (T, error) {
 	x := ctx.executor()
 	if err := x.enter(); err != nil {

@@ -19,7 +19,7 @@ import (
 type Event struct {
 	Position int
 	Seq      int
-	Kind     string // "step", "sleep", "receive", "child", "now", "select", "timer"
+	Kind     string // "step", "sleep", "receive", "child", "now", "select", "timer", "cancel", ...
 	Name     string // the step name, channel or child workflow
 	What     string // "completed", "failed", "attempt 2 failed", "started", ...
 	Time     time.Time
@@ -88,6 +88,8 @@ func History(ctx context.Context, store journal.Store, id string) ([]Event, erro
 			ev.What, ev.Detail = "started", string(r.Data)
 		case r.Kind == kindEvent:
 			ev.What, ev.Detail = "set", describeValue(r.Data)
+		case r.Kind == kindCancel:
+			ev.What = "requested"
 		case r.Kind == kindNow:
 			ev.What, ev.Time = "read clock", r.Time
 		case r.Kind == kindTimer:

@@ -48,6 +48,7 @@ var kinds = [...]struct {
 	kindVersion: {"version", "version of change", true},
 	kindEvent:   {"event", "set event", true},
 	kindSend:    {"send", "send to", true},
+	kindCancel:  {"cancel", "cancel of", true},
 }
 
 // Record flags.

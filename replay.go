@@ -46,6 +46,9 @@ func (x *executor) take(kind uint8, name string) op {
 	if x.aborted() {
 		x.exit()
 	}
+	if len(x.deferred) > 0 && !x.replaying() {
+		x.scheduleDeferred() // the replay is over, and the operation that ended it too
+	}
 	if kind != kindVersion {
 		x.skipVersions("")
 	}

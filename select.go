@@ -26,8 +26,17 @@ func (f *Future[T]) take(*executor, []byte) error { return nil }
 
 // Timer is a durable timer for [AwaitAny]: "whichever comes first, the
 // message or three days". Its wake-up time is journaled when it is made.
+// It can be canceled ([Timer.Cancel], [WithCancel]).
 type Timer struct {
 	at time.Time
+
+	// For cancellation (cancel_scope.go); the workflow goroutine's.
+	x           *executor    // set once the timer took its position
+	pos         uint32       // its journal position
+	scope       *cancelScope // the scope it was made under, or nil
+	early       bool         // made under a scope canceled already
+	cancelAsked bool         // Cancel was called
+	canceledAt  time.Time    // when, as journaled
 }
 
 // NewTimer starts a timer that fires d from now. It takes a journal
@@ -44,7 +53,9 @@ func NewTimer(ctx Context, d time.Duration) *Timer {
 	if o.full {
 		x.park(x.tooLong())
 	}
-	t := &Timer{}
+	t := &Timer{x: x, pos: o.pos, scope: ctx.scope()}
+	t.early = t.scope.isCanceled()
+	t.scope.markAsync()
 	if len(o.recs) > 0 {
 		t.at = o.recs[0].Time
 	} else {
@@ -60,9 +71,10 @@ func NewTimer(ctx Context, d time.Duration) *Timer {
 // At returns when the timer fires.
 func (t *Timer) At() time.Time { return t.at }
 
-// poll implements Awaitable.
+// poll implements Awaitable: a timer is ready once it fired or was
+// canceled.
 func (t *Timer) poll(x *executor) (bool, *journal.Message, error) {
-	return !x.now().Before(t.at), nil, nil
+	return !x.now().Before(t.at) || t.canceled(), nil, nil
 }
 
 // take implements Awaitable.
@@ -205,7 +217,8 @@ func applyOutcome(x *executor, items []Awaitable, data []byte) (int, error) {
 }
 
 // AwaitAll waits until every item is ready, then returns the first error
-// among the futures' results in argument order (nil if none failed). It
+// among the futures' results in argument order (nil if none failed; a
+// canceled timer's error is its cancellation, see [Timer.Err]). It
 // takes a journal position: that it finished, or that the run's
 // cancellation came first (it then returns an error matching
 // [ErrCanceled]), is journaled. Receive cases cannot be awaited all at

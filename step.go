@@ -360,6 +360,16 @@ func (t *stepExec) execute() (data []byte, live any, stepErr, encErr error) {
 		ctx, cancel = context.WithTimeout(sc, timeout)
 		defer cancel()
 	}
+	if f := t.future; f != nil {
+		// Future.Cancel cancels this attempt alone (cancel_scope.go).
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		if !f.setAttemptStop(x, stop) {
+			stop()
+		}
+		defer f.setAttemptStop(x, nil)
+	}
 	if p := protect(func() { data, live, stepErr, encErr = t.fn.call(t, ctx) }); p != nil {
 		return nil, nil, p, nil
 	}
