@@ -303,6 +303,10 @@ func newEngine(store journal.Store, c Config) (*Engine, error) {
 		}
 		e.defs[d.Name()] = d
 	}
+	_, shared := store.(journal.Coordinator)
+	if err := e.registerSchedules(shared); err != nil { // schedule_run.go
+		return nil, err
+	}
 	if e.obs != nil {
 		e.obsStop = e.obsCommits()
 	}

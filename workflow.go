@@ -23,6 +23,8 @@ type Definition interface {
 	Name() string
 	// execute decodes the input, runs the function and encodes its result.
 	execute(c *wfContext, input []byte) ([]byte, error)
+	// checkInput reports whether input decodes into the input type.
+	checkInput(input []byte, limit int) error
 }
 
 // Define returns the workflow name running fn. The name is recorded with
@@ -57,4 +59,9 @@ func (w *Workflow[I, O]) execute(c *wfContext, input []byte) ([]byte, error) {
 	}
 	b, err := encodePayload(out, c.x.e.cfg.MaxPayloadBytes)
 	return b, payloadErr(err, "result of run %q", c.x.id)
+}
+
+func (w *Workflow[I, O]) checkInput(input []byte, limit int) error {
+	var in I
+	return decodePayload(input, &in, limit)
 }

@@ -7,6 +7,7 @@ replace github.com/durable-go/durable => ../..
 require golang.org/x/tools v0.52.0
 
 require (
+	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
