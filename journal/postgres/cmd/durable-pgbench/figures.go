@@ -135,6 +135,7 @@ type measure struct {
 	rate           float64
 	client, server float64
 	serverOK       bool
+	perTx          float64 // commits per transaction, where counted
 }
 
 func (b *bench) measured(rate float64, from cpuSample, n int) measure {

@@ -9,8 +9,12 @@
 // Figures: Q1 sequential steps of one run vs raw pgx BEGIN/INSERT/COMMIT
 // per write; Q2 1,000 runs x 10 steps with 64 in flight vs the same
 // writes from 64 goroutines, each BEGIN/INSERT/COMMIT on its own
-// connection; Q3 10,000 runs of one step. Each measurement runs in a fresh
-// schema, dropped afterwards; the figures are medians of -reps runs.
+// connection; Q3 10,000 runs of one step; Q4 Q2's workload spread over
+// three engine processes (this program again, as workers) against the
+// same in one engine process. Each measurement runs in a fresh schema,
+// dropped afterwards; the figures are medians of -reps runs. The notes
+// give the CPU time per step of this process and of the server (when it
+// runs on this machine), and round trips per transaction.
 package main
 
 import (
@@ -24,11 +28,17 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if c := os.Getenv(workerEnv); c != "" {
+		os.Exit(worker(c, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 type config struct {
 	url      string
@@ -39,6 +49,7 @@ type config struct {
 	inflight int // Q2, and Q2's raw writers
 	starts   int // Q3
 	workers  int // Q3
+	fleet    int // Q4: engine processes
 	only     string
 }
 
@@ -55,8 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.inflight, "inflight", 64, "Q2: runs in flight (and raw writers)")
 	fs.IntVar(&c.starts, "starts", 10_000, "Q3: runs of one step")
 	fs.IntVar(&c.workers, "start-workers", 64, "Q3: goroutines calling Start")
+	fs.IntVar(&c.fleet, "fleet", 3, "Q4: engine processes sharing the database")
 	fs.StringVar(&c.only, "only", "", "comma-separated figures to run, e.g. Q1,Q3 (default all)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (and Q4's workers' to FILE.q4-I-of-N)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -83,11 +95,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b := &bench{cfg: c, log: stderr, postmaster: findPostmaster(c.url)}
+	b := &bench{cfg: c, log: &syncWriter{w: stderr}, postmaster: findPostmaster(c.url), cpuProfile: *cpuProfile}
 	figs := []struct {
 		name string
 		fn   func(*bench) ([]row, error)
-	}{{"Q1", (*bench).sequential}, {"Q2", (*bench).concurrent}, {"Q3", (*bench).starts}}
+	}{{"Q1", (*bench).sequential}, {"Q2", (*bench).concurrent}, {"Q3", (*bench).starts}, {"Q4", (*bench).fleet}}
 	var rows []row
 	failed := false
 	start := time.Now()
@@ -127,7 +139,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 type bench struct {
 	cfg        config
 	log        io.Writer
-	postmaster int // the server's pid when it runs on this machine, else 0
+	postmaster int    // the server's pid when it runs on this machine, else 0
+	cpuProfile string // -cpuprofile: Q4's workers write theirs beside it
 }
 
 // findPostmaster returns the pid of the server's postmaster when the
@@ -209,3 +222,15 @@ func spread(vs []float64) string {
 }
 
 var _ = context.Background
+
+// syncWriter serializes writes: Q4's workers' stderr goes to the log too.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
