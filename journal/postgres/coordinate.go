@@ -29,13 +29,26 @@ type coordQueries struct {
 
 func newCoordQueries(schema string) coordQueries {
 	q := func(s string) string { return qualify(schema, s) }
-	// $lease: the lease timeout in microseconds.
-	const live = `heartbeat_at >= now() - $%d * interval '1 microsecond'`
+	// $lease: the lease timeout in microseconds. An engine is live if it
+	// heartbeated within the lease, or if it last heartbeated before the
+	// server started and the server started within the lease: while the
+	// server was down (restarted, failed over) no engine could heartbeat,
+	// and judging their leases by the old heartbeats would hand every run
+	// of every engine to whichever reconnected first, executing again the
+	// steps under way (TestFleetKill saw 11 after one restart). So after
+	// a start every engine registered before it gets one lease to
+	// heartbeat again; a dead engine's runs move one lease later than
+	// they would have. Engines that heartbeat after the start are judged
+	// by their heartbeats alone.
+	live := func(table string, lease int) string {
+		return fmt.Sprintf(`(%[1]s.heartbeat_at >= now() - $%[2]d * interval '1 microsecond'
+			OR (%[1]s.heartbeat_at < pg_postmaster_start_time() AND pg_postmaster_start_time() >= now() - $%[2]d * interval '1 microsecond'))`, table, lease)
+	}
 	return coordQueries{
 		register: q(`INSERT INTO @.engines (id, heartbeat_at) VALUES ($1, now())
-			ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() WHERE (@.engines.` + fmt.Sprintf(live, 2) + `) IS NOT TRUE
+			ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() WHERE ` + live("@.engines", 2) + ` IS NOT TRUE
 			RETURNING true`),
-		heartbeat: q(`WITH prev AS (SELECT ` + fmt.Sprintf(live, 2) + ` AS live FROM @.engines WHERE id = $1),
+		heartbeat: q(`WITH prev AS (SELECT ` + live("@.engines", 2) + ` AS live FROM @.engines WHERE id = $1),
 			up AS (INSERT INTO @.engines (id, heartbeat_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now())
 			SELECT coalesce((SELECT live FROM prev), false)`),
 		// $1 workflows, $2 now (ns), $3 lease, $4 engine, $5 limit, $6
@@ -46,7 +59,7 @@ func newCoordQueries(schema string) coordQueries {
 		// The candidates are gathered first (arrays: each part an index
 		// scan, whatever the planner thinks of the table's size) so that
 		// the lock and the checks see a few rows, not every ready run.
-		claim: q(`WITH dead AS (SELECT array(SELECT e.id FROM @.engines e WHERE NOT (e.` + fmt.Sprintf(live, 3) + `)) ids),
+		claim: q(`WITH dead AS (SELECT array(SELECT e.id FROM @.engines e WHERE NOT (` + live("e", 3) + `)) ids),
 			cand AS (SELECT array(
 				(SELECT f.id FROM @.runs f WHERE f.status = 1 AND f.owner = '' AND NOT f.idle AND f.workflow = ANY($1)
 					ORDER BY f.updated_at LIMIT 2 * $5)
@@ -60,18 +73,18 @@ func newCoordQueries(schema string) coordQueries {
 				SELECT r.id FROM @.runs r
 				WHERE cardinality((SELECT ids FROM cand)) > 0 AND r.id = ANY((SELECT ids FROM cand)::bytea[])
 					AND r.status = 1 AND r.workflow = ANY($1) AND (NOT r.idle OR r.wake_at <= $2)
-					AND (r.owner = '' OR NOT EXISTS (SELECT FROM @.engines e WHERE e.id = r.owner AND e.` + fmt.Sprintf(live, 3) + `))
-					AND EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)
+					AND (r.owner = '' OR NOT EXISTS (SELECT FROM @.engines e WHERE e.id = r.owner AND ` + live("e", 3) + `))
+					AND EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND ` + live("e", 3) + `)
 				ORDER BY r.updated_at LIMIT $5
 				FOR NO KEY UPDATE OF r SKIP LOCKED)
 			UPDATE @.runs u SET owner = $4, token = u.token + 1, claim = $6 FROM c WHERE u.id = c.id
 			RETURNING u.id, u.value, u.owner, u.token, u.idle,
-				EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `)`),
+				EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND ` + live("e", 3) + `)`),
 		// $1 engine, $2 claim id.
 		claimed: q(`SELECT id, value, owner, token, idle FROM @.runs WHERE owner = $1 AND claim = $2 AND status = 1`),
 		// $1 workflows, $2 now (ns), $3 lease, $4 engine.
-		next: q(`WITH dead AS (SELECT array(SELECT e.id FROM @.engines e WHERE NOT (e.` + fmt.Sprintf(live, 3) + `)) ids)
-			SELECT EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND e.` + fmt.Sprintf(live, 3) + `),
+		next: q(`WITH dead AS (SELECT array(SELECT e.id FROM @.engines e WHERE NOT (` + live("e", 3) + `)) ids)
+			SELECT EXISTS (SELECT FROM @.engines e WHERE e.id = $4 AND ` + live("e", 3) + `),
 				least(
 					(SELECT min(f.wake_at) FROM @.runs f
 						WHERE f.status = 1 AND f.owner = '' AND f.idle AND f.workflow = ANY($1) AND f.wake_at > $2),
