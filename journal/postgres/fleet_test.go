@@ -33,8 +33,10 @@ import (
 // "end" lines with its process id to an effect log (fsynced), and the
 // parent writes its kills, stops and resumes there too; at the end the
 // parent checks the results against a reference computed from the plan,
-// the journal (no step recorded twice) and the log (re-executions at most
-// one per kill or stop, no two processes executing one run at once).
+// the journal (no step recorded twice) and the log (a step attempt runs
+// again only after the process that ran it was killed or stopped, so
+// re-executions are bounded by what the kills and the stop interrupted;
+// no two processes executing one run at once).
 
 const fleetLease = 2 * time.Second
 
@@ -89,11 +91,11 @@ func effectStep(v int, failFirst bool) func(context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
 		info, _ := durable.StepInfoFrom(ctx)
 		pid := os.Getpid()
-		if err := effects.Append("begin %d %s %s %d", pid, info.RunID, info.Step, info.Attempt); err != nil {
+		if err := effects.Append("begin %d %s %s %d %s", pid, info.RunID, info.Step, info.Attempt, stamp()); err != nil {
 			return 0, err
 		}
-		time.Sleep(20 * time.Millisecond) // a window for the kills
-		if err := effects.Append("end %d %s %s %d", pid, info.RunID, info.Step, info.Attempt); err != nil {
+		time.Sleep(100 * time.Millisecond) // a window for the kills
+		if err := effects.Append("end %d %s %s %d %s", pid, info.RunID, info.Step, info.Attempt, stamp()); err != nil {
 			return 0, err
 		}
 		if failFirst && info.Attempt == 1 {
@@ -271,20 +273,25 @@ func TestFleetKill(t *testing.T) {
 		switch step {
 		case 1, 2, 3, 5: // SIGKILL a random worker, start it again
 			i := rng.IntN(workers)
-			t.Logf("step %d: SIGKILL worker %d (pid %d), start it again", step, i, procs[i].Cmd.Process.Pid)
-			log.Append("kill %d", procs[i].Cmd.Process.Pid)
-			procs[i].Kill(t)
+			pid := procs[i].Cmd.Process.Pid
+			// Kill it while it executes a step, if it does within a
+			// while: at-least-once is what the kill is about.
+			busy := waitBusy(logPath, pid, 3*time.Second)
+			t.Logf("step %d: SIGKILL worker %d (pid %d, executing a step: %v), start it again", step, i, pid, busy)
+			procs[i].Kill(t) // returns once the process is gone: every line it wrote is before ours
+			log.Append("kill %d %s", pid, stamp())
 			kills++
 			start(i)
 		case 4: // SIGSTOP one past its lease: its runs move; when it wakes, its commits are fenced out
 			i := rng.IntN(workers)
 			p := procs[i].Cmd.Process
 			t.Logf("step %d: SIGSTOP worker %d (pid %d) for %v", step, i, p.Pid, 2*fleetLease+time.Second)
-			log.Append("stop %d", p.Pid)
 			p.Signal(syscall.SIGSTOP)
+			waitStopped(t, p.Pid) // every line it wrote before the stop is before ours
+			log.Append("stop %d %s", p.Pid, stamp())
 			stops++
 			time.Sleep(2*fleetLease + time.Second)
-			log.Append("cont %d", p.Pid)
+			log.Append("cont %d %s", p.Pid, stamp())
 			p.Signal(syscall.SIGCONT)
 		case 6: // PostgreSQL restarts under the fleet
 			t.Logf("step %d: restart PostgreSQL", step)
@@ -344,48 +351,87 @@ func checkFleetJournal(t *testing.T, s *postgres.Store, runs int) {
 	}
 }
 
-// checkFleetEffects reads the effect log: re-executions of a step attempt
-// are at most one per kill or stop, and no two processes ever execute
+// checkFleetEffects reads the effect log: no two processes ever execute
 // steps of one run at once (a killed process's executions end at its
 // kill; a stopped process's executions under way when it stopped may end
 // after it resumes, fenced out, but it begins no step of a run another
-// process is executing).
+// process is executing), and a step attempt executes again only after
+// the process that executed it was killed or stopped (at-least-once
+// because of a fault, never for another reason: a server restart, say).
+// Each error shows the run's lines of the log, with the faults, so it
+// explains itself.
 func checkFleetEffects(t *testing.T, path string, kills, stops int) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	explain := func(run string) string {
+		var out []string
+		for i, l := range lines {
+			f := strings.Fields(l)
+			if len(f) == 3 || len(f) > 2 && f[2] == run {
+				out = append(out, fmt.Sprintf("%4d %s", i+1, l))
+			}
+		}
+		return strings.Join(out, "\n")
+	}
 	type open struct {
 		pid    string
+		line   int
 		exempt bool // began before its process was stopped
 	}
+	type exec struct {
+		pid         string
+		line        int
+		interrupted bool // its process was killed or stopped after it began
+	}
 	active := map[string][]open{} // run -> executions under way
-	begins := map[string]int{}    // "run step attempt" -> executions
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	execs := map[string][]*exec{} // "run step attempt" -> executions
+	byPid := map[string][]*exec{} // pid -> its executions
+	total, again := 0, 0
+	for n, line := range lines {
 		f := strings.Fields(line)
 		switch {
-		case len(f) == 2 && f[0] == "kill":
-			for run, os := range active {
-				active[run] = slices.DeleteFunc(os, func(o open) bool { return o.pid == f[1] })
+		case len(f) == 3 && (f[0] == "kill" || f[0] == "stop"):
+			for _, x := range byPid[f[1]] {
+				x.interrupted = true
 			}
-		case len(f) == 2 && f[0] == "stop":
 			for run, os := range active {
+				if f[0] == "kill" {
+					active[run] = slices.DeleteFunc(os, func(o open) bool { return o.pid == f[1] })
+					continue
+				}
 				for i := range os {
 					if os[i].pid == f[1] {
 						active[run][i].exempt = true
 					}
 				}
 			}
-		case len(f) == 5 && f[0] == "begin":
-			pid, run := f[1], f[2]
+		case len(f) == 3 && f[0] == "cont":
+		case len(f) == 6 && f[0] == "begin":
+			pid, run, key := f[1], f[2], f[2]+" "+f[3]+" "+f[4]
 			for _, o := range active[run] {
 				if o.pid != pid && !o.exempt {
-					t.Errorf("process %s began %s %s (attempt %s) while process %s was executing a step of that run", pid, run, f[3], f[4], o.pid)
+					t.Errorf("line %d: process %s began %s while process %s was executing a step of that run (since line %d); the run's log:\n%s",
+						n+1, pid, key, o.pid, o.line+1, explain(run))
 				}
 			}
-			active[run] = append(active[run], open{pid: pid})
-			begins[run+" "+f[3]+" "+f[4]]++
-		case len(f) == 5 && f[0] == "end":
+			for _, x := range execs[key] {
+				if !x.interrupted {
+					t.Errorf("line %d: process %s executed %s again after process %s did (line %d), which was neither killed nor stopped; the run's log:\n%s",
+						n+1, pid, key, x.pid, x.line+1, explain(run))
+				}
+			}
+			total++
+			if len(execs[key]) > 0 {
+				again++
+			}
+			active[run] = append(active[run], open{pid: pid, line: n})
+			x := &exec{pid: pid, line: n}
+			execs[key] = append(execs[key], x)
+			byPid[pid] = append(byPid[pid], x)
+		case len(f) == 6 && f[0] == "end":
 			pid, run := f[1], f[2]
 			for i, o := range active[run] {
 				if o.pid == pid {
@@ -393,19 +439,60 @@ func checkFleetEffects(t *testing.T, path string, kills, stops int) {
 					break
 				}
 			}
-		case len(f) == 2 && f[0] == "cont":
 		default:
-			t.Fatalf("effect log: bad line %q", line)
+			t.Fatalf("effect log line %d: bad line %q", n+1, line)
 		}
 	}
-	again := 0
-	for _, n := range begins {
-		again += n - 1
+	t.Logf("%d step executions, %d of them again; %d kills, %d stops", total, again, kills, stops)
+}
+
+// waitBusy waits up to d for process pid to be executing a step (a
+// "begin" of it without its "end" in the effect log at path) and reports
+// whether it is.
+func waitBusy(path string, pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	p := strconv.Itoa(pid)
+	for {
+		b, _ := os.ReadFile(path)
+		open := map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 6 && f[1] == p {
+				open[f[2]+" "+f[3]+" "+f[4]] = f[0] == "begin"
+			}
+		}
+		for _, o := range open {
+			if o {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("%d step executions, %d of them again; %d kills, %d stops", len(begins)+again, again, kills, stops)
-	if again > kills+stops {
-		t.Errorf("%d step attempts executed again, more than the %d kills and stops", again, kills+stops)
+}
+
+// stamp is the time for the effect log: when a failure is read.
+func stamp() string { return time.Now().UTC().Format("15:04:05.000000") }
+
+// waitStopped waits until process pid is stopped (Linux: state T in
+// /proc/pid/stat); elsewhere it gives the signal a moment.
+func waitStopped(t *testing.T, pid int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			time.Sleep(100 * time.Millisecond) // no /proc
+			return
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
+	t.Fatalf("process %d did not stop within 10s of SIGSTOP", pid)
 }
 
 // logTail prints the last n lines of the effect log at path, to explain a
