@@ -18,12 +18,10 @@ import (
 // server is away), none is applied twice (a commit whose reply was lost is
 // looked up by its token, not repeated: a repeat would fail with
 // ErrConflict), and the journal holds exactly what was committed. It is
-// not parallel: it takes the server away from every other test.
+// not parallel: it takes its server (pgtest.Private) away from the other
+// tests that restart it.
 func TestServerRestart(t *testing.T) {
-	url := pgtest.URL(t)
-	if !pgtest.CanRestart() {
-		pgtest.Restart(t) // skips or fails, saying why
-	}
+	url := pgtest.Private(t) // a server of its own: the test restarts it
 	schema := pgtest.Schema(t, url)
 	var retries countHandler
 	s, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema, Logger: slog.New(&retries)})

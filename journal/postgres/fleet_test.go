@@ -184,10 +184,7 @@ func TestFleetKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the fleet kill test takes a minute")
 	}
-	url := pgtest.URL(t)
-	if !pgtest.CanRestart() {
-		pgtest.Restart(t) // skips or fails, saying why
-	}
+	url := pgtest.Private(t) // a server of its own: the test restarts it
 	schema := pgtest.Schema(t, url)
 	logPath := filepath.Join(t.TempDir(), "effects.log")
 	log, err := crashtest.OpenLog(logPath)

@@ -20,14 +20,17 @@ import (
 // its fence; if it does not heartbeat within that lease its runs move as
 // usual. TestFleetKill found the first reconnecting engine taking every
 // run of the others after a restart, executing their steps again. It is
-// not parallel: it takes the server away from every other test.
+// not parallel: it takes its server away from the other tests that
+// restart it.
 func TestLeasesSurviveServerRestart(t *testing.T) {
-	pgtest.URL(t)
-	if !pgtest.CanRestart() {
-		pgtest.Restart(t) // skips or fails, saying why
-	}
+	url := pgtest.Private(t) // a server of its own: the test restarts it
+	schema := pgtest.Schema(t, url)
 	const lease = 2 * time.Second
-	s, url, schema := openWith(t, &postgres.Options{LeaseTimeout: lease, Logger: slog.New(slog.DiscardHandler)})
+	s, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema, LeaseTimeout: lease, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	ctx := t.Context()
 	for _, id := range []string{"a", "b"} {
 		if _, err := s.Register(ctx, id, func(journal.Note) {}); err != nil {

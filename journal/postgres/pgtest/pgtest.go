@@ -24,9 +24,6 @@ const (
 	EnvURL = "DURABLE_POSTGRES_URL"
 	// EnvRequire, when "1", turns a missing server into a test failure.
 	EnvRequire = "DURABLE_REQUIRE_POSTGRES"
-	// EnvDir is the directory scripts/postgres started the server in, if
-	// it did: tests that restart the server need it.
-	EnvDir = "DURABLE_POSTGRES_DIR"
 )
 
 // HowTo says how to run the tests that need a server.
