@@ -75,7 +75,10 @@ var errOpCanceled error = &sentinel{msg: "durable: operation canceled by the wor
 // journal position (see "Cancel scopes" in the package docs); call cancel
 // on the workflow goroutine only, as any durable operation. A scope made
 // from [WithoutCancel] is not canceled by the run's cancellation, only by
-// its own cancel.
+// its own cancel. As with context.WithCancel, a scope that is never
+// canceled holds a little memory until the run's workflow goroutine ends
+// (the engine's cache evicts it, or the run finishes): cancel scopes made
+// in a loop when done with them.
 func WithCancel(ctx Context) (Context, context.CancelFunc) {
 	x := ctx.executor()
 	s := &cancelScope{x: x, parent: ctx.scope(), noCancel: ctx.ignoresCancel()}

@@ -9,9 +9,11 @@ import (
 // Context is what a workflow function receives. It is a context.Context
 // whose cancellation is durable and deterministic: Done closes when the
 // run's cancellation reaches the workflow, at the same point of the code
-// on every replay (see Cancellation in the package docs). It carries no
-// values and no deadline. Only the engine makes a Context; it must be used
-// by the workflow goroutine only (use [Go] for concurrency).
+// on every replay (see Cancellation in the package docs); a Context made
+// by [WithCancel] is done also when its own cancel (or a parent scope's)
+// is called. It carries no values and no deadline. Only the engine (and
+// [WithCancel], [WithoutCancel]) makes a Context; it must be used by the
+// workflow goroutine only (use [Go] for concurrency).
 type Context interface {
 	context.Context
 	// RunID returns the id of the run.
