@@ -35,7 +35,8 @@ var Analyzer = &analysis.Analyzer{
 
 In workflow functions (those given to durable.Define and the functions of
 the same package they call, outside step functions) it reports time.Now,
-Since, Sleep, After and timers, math/rand and crypto/rand, os.Getenv and
+Since, Sleep, After and timers, context.WithCancel, WithTimeout and their
+kin, math/rand and crypto/rand, os.Getenv and
 file or network I/O, go statements, channel operations and select, sync
 primitives, ranging over a map when durable calls happen in the loop, and
 writes to package variables. Each report names the durable alternative.`,
@@ -269,6 +270,16 @@ func forbidden(fn *types.Func) string {
 		case recv == "" && (name == "After" || name == "AfterFunc" || name == "Tick" || name == "NewTimer" || name == "NewTicker"),
 			recv == "Timer" || recv == "Ticker":
 			return fmt.Sprintf("%s in workflow code is a timer outside the journal; use durable.Sleep, or durable.NewTimer with durable.AwaitAny", full)
+		}
+	case "context":
+		switch {
+		case recv != "":
+		case name == "WithCancel" || name == "WithCancelCause":
+			return fmt.Sprintf("%s in workflow code makes a context that durable operations do not take and that replay does not cancel at the same point; use durable.WithCancel(ctx)", full)
+		case name == "WithTimeout" || name == "WithTimeoutCause" || name == "WithDeadline" || name == "WithDeadlineCause" || name == "AfterFunc":
+			return fmt.Sprintf("%s in workflow code is a timer outside the journal; use durable.WithCancel(ctx) with durable.NewTimer and durable.AwaitAny", full)
+		case name == "WithoutCancel":
+			return fmt.Sprintf("%s in workflow code makes a context that durable operations do not take; use durable.WithoutCancel(ctx)", full)
 		}
 	case "math/rand", "math/rand/v2", "crypto/rand":
 		return fmt.Sprintf("%s in workflow code draws a different number on replay; draw it inside a durable.Step (or use durable.Now-based data journaled by a step)", full)

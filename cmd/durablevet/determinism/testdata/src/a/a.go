@@ -22,18 +22,23 @@ var (
 
 // One case per rule, in a workflow given as a function literal.
 var rules = durable.Define("rules", func(ctx durable.Context, in map[string]int) (int, error) {
-	_ = time.Now()                  // want `time.Now in workflow code reads the clock, which differs on replay; use durable.Now\(ctx\)`
-	_ = time.Since(time.Time{})     // want `time.Since .*use durable.Now\(ctx\)`
-	time.Sleep(time.Second)         // want `time.Sleep in workflow code does not survive a restart; use durable.Sleep\(ctx, d\)`
-	<-time.After(time.Second)       // want `time.After .*use durable.Sleep, or durable.NewTimer with durable.AwaitAny` `channel receive in workflow code: .*use durable.Receive`
-	t := time.NewTimer(time.Second) // want `time.NewTimer .*durable.NewTimer`
-	t.Stop()                        // want `time.\(Timer\).Stop .*durable.NewTimer`
-	_ = rand.IntN(10)               // want `math/rand/v2.IntN in workflow code draws a different number on replay; draw it inside a durable.Step`
-	_, _ = crand.Read(nil)          // want `crypto/rand.Read .*inside a durable.Step`
-	_ = os.Getenv("FLAG")           // want `os.Getenv in workflow code may read another value on replay; read configuration inside a durable.Step`
-	_, _ = os.ReadFile("x")         // want `os.ReadFile in workflow code does I/O outside the journal; do it inside a durable.Step`
-	_, _ = http.Get("http://x")     // want `net/http.Get in workflow code does I/O .*inside a durable.Step`
-	go func() {}()                  // want `go statement in workflow code: .*use durable.Go`
+	_ = time.Now()                                    // want `time.Now in workflow code reads the clock, which differs on replay; use durable.Now\(ctx\)`
+	_ = time.Since(time.Time{})                       // want `time.Since .*use durable.Now\(ctx\)`
+	time.Sleep(time.Second)                           // want `time.Sleep in workflow code does not survive a restart; use durable.Sleep\(ctx, d\)`
+	<-time.After(time.Second)                         // want `time.After .*use durable.Sleep, or durable.NewTimer with durable.AwaitAny` `channel receive in workflow code: .*use durable.Receive`
+	t := time.NewTimer(time.Second)                   // want `time.NewTimer .*durable.NewTimer`
+	t.Stop()                                          // want `time.\(Timer\).Stop .*durable.NewTimer`
+	cctx, cancel := context.WithCancel(ctx)           // want `context.WithCancel in workflow code makes a context that durable operations do not take.*use durable.WithCancel\(ctx\)`
+	_, stop := context.WithTimeout(cctx, time.Second) // want `context.WithTimeout in workflow code is a timer outside the journal; use durable.WithCancel\(ctx\) with durable.NewTimer`
+	_ = context.WithoutCancel(ctx)                    // want `context.WithoutCancel .*use durable.WithoutCancel\(ctx\)`
+	stop()
+	cancel()
+	_ = rand.IntN(10)           // want `math/rand/v2.IntN in workflow code draws a different number on replay; draw it inside a durable.Step`
+	_, _ = crand.Read(nil)      // want `crypto/rand.Read .*inside a durable.Step`
+	_ = os.Getenv("FLAG")       // want `os.Getenv in workflow code may read another value on replay; read configuration inside a durable.Step`
+	_, _ = os.ReadFile("x")     // want `os.ReadFile in workflow code does I/O outside the journal; do it inside a durable.Step`
+	_, _ = http.Get("http://x") // want `net/http.Get in workflow code does I/O .*inside a durable.Step`
+	go func() {}()              // want `go statement in workflow code: .*use durable.Go`
 	ch := make(chan int, 1)
 	ch <- 1  // want `channel send in workflow code`
 	select { // want `select in workflow code: .*durable.AwaitAny`
