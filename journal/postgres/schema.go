@@ -90,6 +90,20 @@ var migrations = []string{
 	DROP INDEX @.runs_idle;
 	CREATE INDEX runs_free ON @.runs (workflow, updated_at) WHERE status = 1 AND owner = '' AND NOT idle;
 	CREATE INDEX runs_free_idle ON @.runs (workflow, wake_at) WHERE status = 1 AND owner = '' AND idle;`,
+
+	// 4: queues (queue.go): copies of a run's queue fields for the
+	// admission order and counts, a sequence for first-come order, and
+	// dedup keys unique among unfinished runs of a queue.
+	`ALTER TABLE @.runs
+		ADD COLUMN queue bytea NOT NULL DEFAULT '',
+		ADD COLUMN priority integer NOT NULL DEFAULT 0,
+		ADD COLUMN queue_seq bigint NOT NULL DEFAULT 0,
+		ADD COLUMN queued boolean NOT NULL DEFAULT false,
+		ADD COLUMN dedup bytea NOT NULL DEFAULT '';
+	CREATE SEQUENCE @.queue_seq;
+	CREATE INDEX runs_queue_waiting ON @.runs (queue, priority DESC, queue_seq) WHERE queued AND status = 1;
+	CREATE INDEX runs_queue_active ON @.runs (queue) WHERE queue <> '' AND NOT queued AND status = 1;
+	CREATE UNIQUE INDEX runs_dedup ON @.runs (queue, dedup) WHERE dedup <> '' AND status < 3;`,
 }
 
 // schemaVersion is the version this code writes.

@@ -150,11 +150,13 @@ type queries struct {
 	insertRecords, deleteMessages, insertMessages     string
 	insertEpochs, expired, purgeEpochs                string
 	notify                                            string
+	qq                                                queueQueries // queue.go
 }
 
 func newQueries(schema string) queries {
 	q := func(s string) string { return qualify(schema, s) }
 	return queries{
+		qq:     newQueueQueries(schema),
 		getRun: q(`SELECT value, owner, token, idle FROM @.runs WHERE id = $1`),
 		// One statement, one snapshot: the run (pos -1) and its records.
 		records: q(`SELECT -1, -1, value, owner, token, idle FROM @.runs WHERE id = $1
