@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -210,4 +211,37 @@ func (s *Bolt) QueuePosition(ctx context.Context, r *Run) (pos int, err error) {
 		return nil
 	})
 	return pos, err
+}
+
+// QueueNames returns the names of the queues that have waiting or active
+// runs in the journal, sorted: what a tool that does not have the
+// application's Config (durable queues FILE) can list.
+// Errors: [ErrClosed].
+func (s *Bolt) QueueNames(ctx context.Context) (names []string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		seen := map[string]bool{}
+		for _, name := range [][]byte{bucketQWait, bucketQActive} {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue
+			}
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; {
+				i := bytes.IndexByte(k, 0)
+				if i < 0 {
+					k, _ = c.Next()
+					continue
+				}
+				q := string(k[:i])
+				seen[q] = true
+				k, _ = c.Seek(append([]byte(q), 1)) // past this queue's keys
+			}
+		}
+		for q := range seen {
+			names = append(names, q)
+		}
+		slices.Sort(names)
+		return nil
+	})
+	return names, err
 }

@@ -99,6 +99,7 @@ type page struct {
 	Figures  *engineFigures
 	List     *listView
 	Run      *runView
+	Queues   []Queue // the queues page (queues.go)
 }
 
 // render executes template name into a buffer first, so a failure is a

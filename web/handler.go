@@ -145,6 +145,7 @@ func (s *server) routes() {
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
 	})
+	s.queueRoutes() // queues.go
 	s.dashboardRoutes()
 }
 

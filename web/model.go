@@ -26,7 +26,11 @@ type Run struct {
 	Pending         []Operation    `json:"pending,omitempty"`
 	Inbox           int            `json:"inbox"`
 	InboxChannels   map[string]int `json:"inbox_channels,omitempty"`
-	Builds          []string       `json:"builds,omitempty"` // Config.BuildID of the engines that started and resumed it
+	Builds          []string       `json:"builds,omitempty"`         // Config.BuildID of the engines that started and resumed it
+	Queue           string         `json:"queue,omitempty"`          // the queue it was started on
+	Priority        int            `json:"priority,omitempty"`       // its priority there
+	QueuePosition   int            `json:"queue_position,omitempty"` // while it waits: 1 = next to be admitted
+	DedupKey        string         `json:"dedup_key,omitempty"`
 	Diff            *Diff          `json:"diff,omitempty"`
 	Trace           []Frame        `json:"trace,omitempty"`
 }
@@ -104,6 +108,10 @@ func RunOf(info durable.RunInfo, now time.Time) Run {
 		Inbox:           info.Inbox,
 		InboxChannels:   info.InboxChannels,
 		Builds:          info.Builds,
+		Queue:           info.Queue,
+		Priority:        info.Priority,
+		QueuePosition:   info.QueuePosition,
+		DedupKey:        info.DedupKey,
 	}
 	if info.Err != nil {
 		r.Error = info.Err.Error()

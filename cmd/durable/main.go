@@ -55,10 +55,15 @@
 //	    runs it with its current code from there. The way out for a run
 //	    parked by a change of code: fork it at the position its error
 //	    names.
+//	queues FILE [-n N]
+//	    one line per queue: its limits (with -addr; a FILE does not hold
+//	    the application's Config.Queues, so they print as ?), its running
+//	    and waiting runs; then up to N waiting runs of each queue in the
+//	    order they will be admitted (position, id, workflow, priority).
 //	version
 //	    the module version and VCS revision of this binary.
 //
-// With -addr, list, show, cancel, resume and export take no FILE. -json prints
+// With -addr, list, show, cancel, resume, queues and export take no FILE. -json prints
 // the web API's JSON objects in both modes. Times print in UTC as
 // 2006-01-02 15:04:05Z (RFC 3339 in JSON). Help goes to stdout.
 //
@@ -120,6 +125,7 @@ func init() {
 		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact, fileOnly: true},
 		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export},
 		{name: "fork", args: "FILE RUN POS [-id NEWID]", summary: "start a run anew from a run's journal up to POS", run: (*cli).fork, fileOnly: true},
+		{name: "queues", args: "FILE [-n N]", summary: "list queues and their waiting runs", run: (*cli).queues},
 		{name: "version", args: "", summary: "print the version", run: (*cli).version},
 		{name: bboltCheckCommand, args: "FILE", run: (*cli).bboltCheckChild, hidden: true},
 	}
