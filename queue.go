@@ -33,7 +33,10 @@ type Queue struct {
 	// GlobalConcurrency is the most runs of the queue running at once
 	// over every engine that shares the store (a journal.Coordinator such
 	// as the Postgres store): the store counts them in the transaction
-	// that admits, so engines never admit more together. 0: no limit.
+	// that admits, so engines never admit more together. A slot freed in
+	// another engine is taken at this engine's next claim round (the
+	// store's notes, or its poll: every second on Postgres by default).
+	// 0: no limit.
 	GlobalConcurrency int
 	// Rate is how many runs per second this engine admits from the queue
 	// at most (a token bucket of Burst); it paces starts, not the runs'
@@ -175,9 +178,8 @@ func (e *Engine) admittedCh() <-chan struct{} {
 }
 
 // queueLoop admits queued runs whenever a slot may have freed (a run of a
-// queue finished here, a run was queued here, a claim round or a note), at
-// the next rate token, and every second while a queue has a rate or
-// runs to admit that another engine may free room for.
+// queue finished here, a run was queued here, a claim round: a note or the
+// store's poll) and at a queue's next rate token.
 func (e *Engine) queueLoop() {
 	for {
 		next := e.admitAll()
@@ -264,8 +266,9 @@ func (e *Engine) admitAll() time.Time {
 			continue
 		}
 		if len(runs) == 0 {
-			if e.coord != nil && q.cfg.GlobalConcurrency > 0 {
-				// Room may free in another engine: look again soon.
+			if e.coord != nil && q.cfg.GlobalConcurrency > 0 && e.co.lease.Poll <= 0 {
+				// Room may free in another engine, and no claim poll
+				// kicks this loop: look again in a second.
 				later(now.Add(time.Second))
 			}
 			continue
