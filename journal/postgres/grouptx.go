@@ -487,7 +487,7 @@ func (g *groupTx) writes(channel string) []stmt {
 	if len(upd.id) > 0 {
 		b.Queue(g.q.updateRuns, upd.id, upd.status, upd.epoch, upd.wake, upd.updated, upd.seq, upd.value, upd.owner, upd.token, upd.idle)
 	}
-	g.queueRows(b) // queue.go
+	g.queueRows(&b) // queue.go
 	if len(g.recList) > 0 {
 		var rid [][]byte
 		var ep, pos, seq []int64

@@ -131,6 +131,9 @@ func (s *Store) Admit(ctx context.Context, r journal.AdmitRequest) ([]journal.Ru
 	if err != nil {
 		return nil, err
 	}
+	for i := range out {
+		s.runs.drop(out[i].ID) // admitted and claimed: the first commit reads it afresh
+	}
 	return out, nil
 }
 
@@ -182,8 +185,13 @@ func (s *Store) QueuePosition(ctx context.Context, r *journal.Run) (int, error) 
 }
 
 // DedupHolder implements [journal.QueueTx]: the group's own writes first,
-// then the database (whose holder the group may have finished).
+// then the database (whose holder the group may have finished). The run
+// cache cannot answer it: a group that creates a run with a key goes the
+// ordinary way.
 func (g *groupTx) DedupHolder(queue, key string) (string, error) {
+	if g.spec {
+		return "", g.abandon()
+	}
 	for _, id := range g.order {
 		if rs := g.runs[id]; rs != nil && rs.run != nil && rs.run.Queue == queue && rs.run.DedupKey == key && journal.HoldsKey(rs.run) {
 			return id, nil
@@ -206,6 +214,9 @@ func (g *groupTx) DedupHolder(queue, key string) (string, error) {
 
 // NextQueueSeq implements [journal.QueueTx].
 func (g *groupTx) NextQueueSeq() (uint64, error) {
+	if g.spec {
+		return 0, g.abandon()
+	}
 	var n int64
 	if err := g.tx.QueryRow(g.ctx, g.q.qq.nextSeq).Scan(&n); err != nil {
 		g.err = err
@@ -217,7 +228,7 @@ func (g *groupTx) NextQueueSeq() (uint64, error) {
 // queueRows queues the statement that writes the queue columns of the
 // runs the group wrote that have a queue or a dedup key; none for the
 // others.
-func (g *groupTx) queueRows(b *pgx.Batch) {
+func (g *groupTx) queueRows(b *stmts) {
 	var ids, queues, dedups [][]byte
 	var prios []int32
 	var seqs []int64
