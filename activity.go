@@ -96,7 +96,7 @@ func (e *Engine) pending(ctx context.Context, info *RunInfo) {
 	}
 	ops := pendingOps(recs)
 	ops = append(ops, delayedStart(recs, info)...)
-	if c := e.current(info.ID); c.set && c.kind != kindNow && c.kind != kindTimer {
+	if c := e.current(info.ID); c.set && c.kind != kindNow && c.kind != kindTimer && c.kind != kindCancel {
 		found := false
 		for _, r := range recs {
 			if r.Pos == c.pos {
