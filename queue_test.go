@@ -406,3 +406,45 @@ func TestQueueBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent starts with one dedup key (and different ids) create one
+// run; every other start gets a *DuplicateError naming it.
+func TestQueueDedupConcurrentStarts(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open opener) {
+		wf := durable.Define("q-dedup-race", func(ctx durable.Context, _ int) (string, error) {
+			return durable.Receive[string](ctx, "go")
+		})
+		e := open(t, &durable.Config{Workflows: []durable.Definition{wf}, Queues: map[string]durable.Queue{"q": {Concurrency: 2}}})
+		const n = 50
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var created []string
+		holders := map[string]int{}
+		for i := range n {
+			wg.Go(func() {
+				id := fmt.Sprintf("r%02d", i)
+				_, err := durable.Start(t.Context(), e, wf, id, i, durable.OnQueue("q"), durable.WithDedupKey("same"))
+				var de *durable.DuplicateError
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					created = append(created, id)
+				case errors.As(err, &de):
+					holders[de.RunID]++
+				default:
+					t.Errorf("Start(%s) = %v", id, err)
+				}
+			})
+		}
+		wg.Wait()
+		if len(created) != 1 || holders[created[0]] != n-1 {
+			t.Fatalf("%d starts with one key: created %q, refusals naming %v; want one run, the other %d refused naming it", n, created, holders, n-1)
+		}
+		page, err := e.List(t.Context(), durable.ListOptions{Workflow: "q-dedup-race"})
+		if err != nil || len(page.Runs) != 1 {
+			t.Fatalf("List = %d runs, %v; want 1", len(page.Runs), err)
+		}
+	})
+}
