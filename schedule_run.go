@@ -137,11 +137,11 @@ func runSchedule(ctx Context, st scheduleState) (struct{}, error) {
 			if err := st.apply(ctx, m); err != nil {
 				return struct{}{}, err
 			}
-			if !st.Deleted {
-				st.plan(now)
-				if err := SetEvent(ctx, scheduleEventKey, st); errors.Is(err, ErrCanceled) {
-					return struct{}{}, err
-				}
+			// Publish even a deletion: the call waits for its
+			// acknowledgement, and the next epoch's input is not an event.
+			st.plan(now)
+			if err := SetEvent(ctx, scheduleEventKey, st); errors.Is(err, ErrCanceled) {
+				return struct{}{}, err
 			}
 		}
 	}

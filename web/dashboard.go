@@ -100,6 +100,8 @@ type page struct {
 	List     *listView
 	Run      *runView
 	Queues   []Queue // the queues page (queues.go)
+	// Schedules is the schedules page's list (schedules.go).
+	Schedules []Schedule
 }
 
 // render executes template name into a buffer first, so a failure is a

@@ -74,6 +74,12 @@
 //	     that found the journal changed. The stream looks every
 //	     Options.PollInterval, and reads the run list only when the
 //	     journal committed something; it follows up to 10,000 runs.
+//	GET  api/schedules, GET api/schedules/{name}, POST api/schedules
+//	     (body: a ScheduleSpec with "name"), POST
+//	     api/schedules/{name}/update|pause|resume|trigger|delete
+//	     Schedules (durable.Engine.CreateSchedule, ...): see schedules.go.
+//	     The dashboard lists them at schedules, with their buttons and a
+//	     form to create one.
 //
 // A Run object:
 //

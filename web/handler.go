@@ -147,6 +147,7 @@ func (s *server) routes() {
 	})
 	s.queueRoutes() // queues.go
 	s.dashboardRoutes()
+	s.scheduleRoutes() // schedules.go
 }
 
 // change wraps a state-changing endpoint: refused in read-only mode.

@@ -37,6 +37,11 @@
 //	    the receiving code decodes it into the type it receives.
 //	watch [ID]                  (-addr only)
 //	    prints each change of a run's status as it happens, until Ctrl-C.
+//	schedule SUBCOMMAND ...     (-addr only)
+//	    the application's schedules: list, show NAME, create NAME
+//	    -workflow W (-cron EXPR [-zone Z] | -every D) [-input JSON]
+//	    [-jitter D] [-overlap P] [-catch-up P] [-catch-up-max N], update
+//	    NAME (the whole spec again), pause, resume, trigger and delete NAME.
 //	check FILE
 //	    verifies the file: bbolt's own consistency check (in a child
 //	    process, so a damaged file cannot crash this one), every stored
@@ -121,6 +126,7 @@ func init() {
 		{name: "resume", args: "FILE ID", summary: "resume a parked run", run: (*cli).resume},
 		{name: "send", args: "ID CHANNEL JSON|-", summary: "send a message to a run (-addr only)", run: (*cli).send},
 		{name: "watch", args: "[ID]", summary: "print run changes as they happen (-addr only)", run: (*cli).watch},
+		{name: "schedule", args: "list|show|create|update|pause|resume|trigger|delete ...", summary: "schedules (-addr only; schedule.go)", run: (*cli).schedule},
 		{name: "check", args: "FILE", summary: "verify the file and every checksum", run: (*cli).check, fileOnly: true},
 		{name: "compact", args: "FILE [-o OUT]", summary: "shrink the file", run: (*cli).compact, fileOnly: true},
 		{name: "export", args: "FILE RUN... -o OUT", summary: "copy runs into a new journal (for durabletest.Replay)", run: (*cli).export},
