@@ -80,7 +80,7 @@ func TestRemote(t *testing.T) {
 		}
 		after = page.Next
 	}
-	if len(ids) != 15 {
+	if len(ids) != 17 {
 		t.Errorf("paging through the runs gave %d: %v", len(ids), ids)
 	}
 	_, errOut, _ := durableCmd(t, "-addr", addr, "list", "-limit", "3")

@@ -128,7 +128,8 @@ var Workflows = []durable.Definition{order, signup, approval, reminder, sync_, e
 // state: completed orders, a failed checkout (a child's step failed), a
 // parked signup (a bad deploy renamed a step; the fix is deployed, so
 // Resume finishes it), an approval waiting for a message, sleeping
-// reminders (one canceled), a CRM sync retrying, an export executing, and
+// reminders (one canceled), a CRM sync retrying, an export executing on
+// the queue "reports" (one slot) with two reports waiting behind it, and
 // a fan-out waiting for one of its children. It waits until they got
 // there. Run ids are fixed, so opening an existing journal again adds
 // nothing.
@@ -136,7 +137,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*durable.Engine, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg := &durable.Config{Workflows: Workflows, Logger: log}
+	cfg := &durable.Config{Workflows: Workflows, Logger: log, Queues: map[string]durable.Queue{"reports": {Concurrency: 1}}}
 	e, err := durable.Open(path, cfg)
 	if err != nil {
 		return nil, err
@@ -176,7 +177,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*durable.Engine, 
 		func() error { return start(ctx, e, reminder, "reminder-bob", "bob") },
 		func() error { return start(ctx, e, reminder, "reminder-carol", "carol") },
 		func() error { return start(ctx, e, sync_, "sync-crm-acme", "acme") },
-		func() error { return start(ctx, e, export, "export-2026-11", "2026-11") },
+		func() error { return start(ctx, e, export, "export-2026-11", "2026-11", durable.OnQueue("reports")) },
 		func() error { return start(ctx, e, fanout, "fanout-42", 42) },
 	}
 	for _, s := range starts {
@@ -192,9 +193,21 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*durable.Engine, 
 		"sync-crm-acme":      func(i durable.RunInfo) bool { return len(i.Pending) > 0 && i.Pending[0].LastError != "" },
 		"fanout-42/2":        pending("receive"),
 		"fanout-42":          pending("child"),
+		"export-2026-11":     pending("step"),
 	}
 	for id, ok := range waits {
 		if err := waitFor(ctx, e, id, ok); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	// The export holds the queue's only slot: these wait, the higher
+	// priority first.
+	for _, r := range []struct {
+		id, month string
+		prio      int
+	}{{"report-2026-q3", "2026-Q3", 0}, {"report-2026-q4", "2026-Q4", 5}} {
+		if err := start(ctx, e, export, r.id, r.month, durable.OnQueue("reports"), durable.WithPriority(r.prio)); err != nil {
 			e.Close()
 			return nil, err
 		}
@@ -225,8 +238,8 @@ func pending(kind string) func(durable.RunInfo) bool {
 	}
 }
 
-func start[I, O any](ctx context.Context, e *durable.Engine, w *durable.Workflow[I, O], id string, in I) error {
-	_, err := durable.Start(ctx, e, w, id, in)
+func start[I, O any](ctx context.Context, e *durable.Engine, w *durable.Workflow[I, O], id string, in I, opts ...durable.StartOption) error {
+	_, err := durable.Start(ctx, e, w, id, in, opts...)
 	return err
 }
 

@@ -202,6 +202,22 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("the approval's result = %q, %v", got, err)
 	}
 
+	step(t, ctx, "open the queues", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#live-state.on`)),
+		chromedp.Click(chromedp.CSS(`header nav a[href="./queues"]`)), chromedp.WaitVisible(chromedp.CSS(`table.queues tbody tr`)))
+	if q := text(t, ctx, `table.queues tbody`); !strings.Contains(q, "reports") {
+		t.Errorf("the queues page lacks the queue reports:\n%s", q)
+	}
+	waitingRows := get(t, ctx, "read the waiting runs", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("section.card table.runs tbody tr")).map(r => r.innerText.replace(/\s+/g, " ").trim())`))
+	if len(waitingRows) != 2 || !strings.HasPrefix(waitingRows[0], "1 report-2026-q4") || !strings.HasPrefix(waitingRows[1], "2 report-2026-q3") {
+		t.Errorf("the waiting runs of reports: %q, want report-2026-q4 at 1 and report-2026-q3 at 2", waitingRows)
+	}
+	screenshot(t, ctx, "queues.png")
+	step(t, ctx, "open a waiting run", chromedp.Click(chromedp.CSS(`a[href="./runs/report-2026-q3"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#live-run .head`)))
+	if head := text(t, ctx, `#live-run .head`); !strings.Contains(head, "waiting at position 2") {
+		t.Errorf("the waiting run's page does not show its position:\n%s", head)
+	}
+
 	step(t, ctx, "open the sleeping reminder", chromedp.Navigate(url+"runs/reminder-bob"),
 		chromedp.WaitVisible(chromedp.CSS(`#cancel`)), chromedp.WaitVisible(chromedp.CSS(`#live-state.on`)))
 	if now := text(t, ctx, `section.now`); !strings.Contains(now, "sleeping until") {
