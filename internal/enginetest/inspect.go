@@ -153,4 +153,21 @@ func testRetentionResult(h *harness) {
 	if got, err := hd.Result(ctx); err != nil || got != 42 {
 		h.Fatalf("Result after Purge = %d, %v; want the kept 42", got, err)
 	}
+
+	// Config.Retention deletes finished runs by itself: an engine opened
+	// once they are older than it deletes them at Open.
+	if got, err := durable.Run(ctx, e, wf, "k2", 1); err != nil || got != 2 {
+		h.Fatalf("Run(k2) = %d, %v; want 2", got, err)
+	}
+	const keep = 100 * time.Millisecond
+	done := MustGet(h.T, e, "k2").UpdatedAt
+	time.Sleep(keep - time.Since(done) + 10*time.Millisecond) // k2 is older than keep
+	MustClose(h.T, e)
+	cfg = h.config(wf)
+	cfg.Retention = keep
+	e = h.openWith(cfg)
+	WaitFor(h.T, "retention to delete run k2", func() bool {
+		_, err := e.Get(ctx, "k2")
+		return isNotFound(err)
+	})
 }

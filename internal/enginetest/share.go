@@ -3,6 +3,7 @@ package enginetest
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/durable-go/durable"
@@ -10,6 +11,50 @@ import (
 
 func init() {
 	registerShared("TwoEnginesShare", testTwoEnginesShare)
+	registerShared("ClientEngine", testClientEngine)
+}
+
+// An engine with no workflows (a client, another process) reaches every
+// run: Get says what a run waits for, Send wakes it in its owner, Cancel
+// ends it; the client executes nothing.
+func testClientEngine(h *harness) {
+	ctx := Ctx(h.T)
+	var c counter
+	wf := durable.Define("served", func(ctx durable.Context, in int) (int, error) {
+		v, err := durable.Step(ctx, "count", step(&c, ctx.RunID(), 1))
+		if err != nil {
+			return 0, err
+		}
+		m, err := durable.Receive[int](ctx, "in")
+		return v + m, err
+	})
+	worker := h.open(wf)
+	client := h.newEngine(h.j.Share(), h.config())
+	for _, id := range []string{"sv1", "sv2"} {
+		if _, err := durable.Start(ctx, worker, wf, id, 0); err != nil {
+			h.Fatal(err)
+		}
+		WaitInfo(h.T, worker, id, func(i durable.RunInfo) bool { return i.Waiting == "a message" })
+	}
+	info := MustGet(h.T, client, "sv1")
+	if info.Status != durable.StatusRunning || info.Workflow != "served" || !strings.Contains(info.Waiting, "not registered") {
+		h.Errorf("client's Get: %v, workflow %q, waiting %q; want running, and that this engine has not the workflow", info.Status, info.Workflow, info.Waiting)
+	}
+	if err := durable.Send(ctx, client, "sv1", "in", 41); err != nil {
+		h.Fatal(err)
+	}
+	if err := client.Cancel(ctx, "sv2"); err != nil {
+		h.Fatal(err)
+	}
+	hd, err := durable.Attach(ctx, worker, wf, "sv1")
+	if err != nil {
+		h.Fatal(err)
+	}
+	if got, err := hd.Result(ctx); err != nil || got != 42 {
+		h.Fatalf("run sv1 after the client's Send: %d, %v; want 42", got, err)
+	}
+	WaitStatus(h.T, client, "sv2", durable.StatusCanceled)
+	c.onceEach(h, "sv1", "sv2")
 }
 
 // Two engines on one journal (a journal.Coordinator) share the work: a
