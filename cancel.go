@@ -48,7 +48,12 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 	if lr := e.liveRunOf(id); lr != nil {
 		if !lr.parking.Load() {
 			lr.requestCancel(ErrCanceled)
-			return nil
+			if !lr.parking.Load() {
+				return nil
+			}
+			// It began to park meanwhile: its code will not act on the
+			// request. (park, having set parking, checks for a request
+			// too: one of the two sees the other.)
 		}
 		// Its parked status is committed, its live run not yet gone: a
 		// request to it would reach no executor. Wait, then end it as a
@@ -79,6 +84,9 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	cause := errorf("durable: run %s was canceled while parked: %w", clip.Q(id), ErrCanceled)
 	u := journal.Update{RunID: id, Status: journal.StatusCanceled, Err: encodeError(cause)}
 	now, toParent, err := e.commitEnd(ctx, &r, u, journal.Record{Flags: flagDone | flagError, Data: u.Err}, journal.Fence{})
+	if errors.Is(err, journal.ErrFinished) {
+		return nil // ended meanwhile (by park and Cancel both calling this)
+	}
 	if err != nil {
 		return errorf("durable: cancel parked run %s: %w", clip.Q(id), err)
 	}

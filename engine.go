@@ -593,6 +593,18 @@ func (e *Engine) park(lr *liveRun, reason error) {
 	}
 	crashPoint("parked", lr.id, -1)
 	lr.finish(&journal.Run{ID: lr.id, Workflow: lr.def.Name(), Status: journal.StatusParked, Err: encodeError(reason)})
+	if lr.cancelRequested() != nil {
+		// An Engine.Cancel reached the executor as it parked: its code
+		// will not act on it, so end the run as a canceled parked run
+		// (if the request is in the journal: a run deadline is not one).
+		e.spawn(func() {
+			if r, err := e.store.GetRun(e.ctx, lr.id); err == nil && r.CancelRequested {
+				if err := e.cancelParked(e.ctx, lr.id); err != nil {
+					e.log.Warn("durable: cannot cancel a run that parked as it was canceled", "run_id", lr.id, "err", err)
+				}
+			}
+		})
+	}
 }
 
 // retryLoad loads lr again after a pause, for a run whose journal could not
