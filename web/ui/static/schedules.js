@@ -1,5 +1,5 @@
 // The schedules page's create form: posts the fields to api/schedules as
-// JSON and reloads the page. The buttons of each schedule are app.js's
+// JSON and refreshes the list. The buttons of each schedule are app.js's
 // data-post buttons.
 (function () {
   "use strict";
@@ -34,7 +34,12 @@
       return resp.json().catch(function () { return {}; }).then(function (j) {
         if (!resp.ok) throw new Error(j.error || (resp.status + " " + resp.statusText));
         say("Schedule \u201c" + spec.name + "\u201d created.");
-        setTimeout(function () { location.reload(); }, 300);
+        form.reset();
+        return fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live-schedules");
+          var el = document.getElementById("live-schedules");
+          if (fresh && el) el.innerHTML = fresh.innerHTML;
+        });
       });
     }).catch(function (err) {
       say("Create failed: " + err.message, true);
