@@ -250,11 +250,13 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 	if g.canSpeculate() {
 		g.spec = true
 		if s.apply(g, reqs) && !g.specFailed {
-			st := g.writes(s.notes.channel)
-			if gd, ok := g.guard(); ok {
-				st = append([]stmt{gd}, st...)
+			// The first statement returns the transaction's id: the
+			// guard, or txid_current when no run is read from the cache.
+			first, ok := g.guard()
+			if !ok {
+				first = stmt{sql: s.q.txid}
 			}
-			st = append([]stmt{{sql: s.q.txid}}, st...)
+			st := append([]stmt{{sql: s.q.noSeqScan}, first}, g.writes(s.notes.channel)...)
 			var xid int64
 			err := runPipeline(ctx, conn, &xid, st)
 			switch {

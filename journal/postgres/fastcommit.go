@@ -12,9 +12,12 @@ import (
 // every run the group reads. The statements go out in one pipeline, one
 // implicit transaction that commits at its Sync:
 //
-//	SELECT txid_current()   then a Flush: the server sends the id at once
-//	guard                   locks the cached runs (in id order) and fails
-//	                        unless xmin, owner and token are the cached ones
+//	set_config('enable_seqscan', 'off', true)   (see queries.noSeqScan)
+//	guard                   locks the cached runs (in id order), fails
+//	                        unless xmin, owner and token are the cached ones,
+//	                        and returns txid_current() (plain SELECT
+//	                        txid_current() if the group reads no cached run);
+//	                        then a Flush: the server sends the id at once
 //	the multi-row writes    (groupTx.writes), NOTIFY among them
 //	Sync                    commits
 //
@@ -47,9 +50,11 @@ func speculationFailed(err error) bool {
 }
 
 // runPipeline sends stmts on conn as one implicit transaction, with a
-// Flush after the first (txid_current, whose value it scans into *xid).
+// Flush after the second, whose first column (txid_current) it scans into
+// *xid.
 // It returns the first error.
 func runPipeline(ctx context.Context, conn *pgx.Conn, xid *int64, stmts []stmt) error {
+	const xidAt = 1
 	sds := make([]*pgconn.StatementDescription, len(stmts))
 	for i, s := range stmts {
 		sd, err := conn.Prepare(ctx, s.sql, s.sql) // once per connection: pgx keeps it
@@ -66,7 +71,7 @@ func runPipeline(ctx context.Context, conn *pgx.Conn, xid *int64, stmts []stmt) 
 			return err
 		}
 		p.SendQueryStatement(sds[i], eqb.ParamValues, eqb.ParamFormats, append([]int16(nil), eqb.ResultFormats...))
-		if i == 0 {
+		if i == xidAt {
 			p.SendFlushRequest()
 		}
 	}
@@ -86,7 +91,7 @@ func runPipeline(ctx context.Context, conn *pgx.Conn, xid *int64, stmts []stmt) 
 			first = errors.New("postgres: pipeline: unexpected result")
 			break
 		}
-		if i == 0 && rr.NextRow() {
+		if i == xidAt && rr.NextRow() {
 			fd := rr.FieldDescriptions()[0]
 			if err := conn.TypeMap().Scan(fd.DataTypeOID, fd.Format, rr.Values()[0], xid); err != nil {
 				rr.Close()

@@ -144,7 +144,7 @@ func (s *Store) enter(ctx context.Context) error {
 type queries struct {
 	getRun, load, records, messages, timers, listRuns string
 	lockRuns, hasRecords, hasMessages, countMessages  string
-	guard, txid                                       string
+	guard, txid, noSeqScan                            string
 	insertRuns, updateRuns                            string
 	deleteRuns, purgeRuns                             []string
 	insertRecords, deleteMessages, insertMessages     string
@@ -177,11 +177,18 @@ func newQueries(schema string) queries {
 		// $1 ids (sorted), $2 xmins, $3 owners, $4 tokens: see runcache.go.
 		// The division by zero fails the transaction when a run changed.
 		// Rows that changed are not locked, but then the count is short.
-		guard: q(`SELECT CASE WHEN count(*) = cardinality($1) THEN 0 ELSE 1 / (count(*) - count(*)) END FROM (
+		// Its first column is the transaction's id (as txid's).
+		guard: q(`SELECT txid_current(), CASE WHEN count(*) = cardinality($1) THEN 0 ELSE 1 / (count(*) - count(*)) END FROM (
 				SELECT FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[]) v(id, x, owner, token)
 				JOIN @.runs r ON r.id = v.id
 				WHERE r.xmin::text::bigint = v.x AND r.owner = v.owner AND r.token = v.token
 				ORDER BY r.id FOR NO KEY UPDATE OF r) l`),
+		// No sequential scans for the rest of the transaction: every
+		// statement of a group commit has an index to use, but a table
+		// that grew fast since its last ANALYZE (a new schema under load:
+		// autovacuum analyzes once a minute at most) keeps the plans made
+		// when it was small, which then read every run.
+		noSeqScan:     `SELECT set_config('enable_seqscan', 'off', true)`,
 		txid:          `SELECT txid_current()`,
 		countMessages: q(`SELECT count(*) FROM @.messages WHERE run_id = $1`),
 		notify:        q(`SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) p`),
