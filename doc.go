@@ -109,6 +109,18 @@
 // journaled clock read for workflow code. Config.Clock replaces the clock
 // (tests can move it forwards and backwards: timers fire once, never early).
 //
+// # Schedules
+//
+// [Engine.CreateSchedule] starts a run of a workflow at every slot of a
+// cron expression (in a time zone) or a fixed interval, with jitter, an
+// [OverlapPolicy] and a [CatchUpPolicy]. A firing's run id is
+// "<name>@<slot>", so a slot starts one run however often the engines
+// restart. Each schedule is a run of the internal workflow
+// "durable.schedule" (id "schedule:<name>"), which every engine registers
+// (on a shared store, every engine with workflows); the control calls
+// ([Engine.PauseSchedule], ...) are messages to it, and
+// [Engine.GetSchedule] reads the state it publishes with [SetEvent].
+//
 // # Messages
 //
 // [Send] stores a message in the run's inbox durably before it returns,

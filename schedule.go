@@ -350,10 +350,13 @@ func (e *Engine) scheduleSpec(name string, s Schedule) (scheduleSpec, error) {
 	}
 	sp := scheduleSpec{Workflow: s.Workflow, Cron: s.Cron, Zone: s.Zone, Every: s.Every, Offset: s.Offset,
 		Jitter: s.Jitter, Grace: s.Grace, Overlap: s.Overlap, CatchUp: s.CatchUp, CatchUpMax: s.CatchUpMax}
-	if _, err := sp.compile(); err != nil {
+	sl, err := sp.compile()
+	if err != nil {
 		return sp, err
 	}
-	var err error
+	if sl.next(e.clock.Now()).IsZero() {
+		return sp, invalidf("durable: schedule %s: cron %s never fires", clip.Q(name), clip.Q(s.Cron))
+	}
 	if j, ok := s.Input.(json.RawMessage); ok {
 		sp.Input, err = encodeJSONMessage(j, e.cfg.MaxPayloadBytes/4)
 	} else {

@@ -385,7 +385,13 @@ func (e *Engine) scheduleCall(ctx context.Context, name string, m scheduleMsg, c
 	_, poll := e.store.(journal.Coordinator)
 	for {
 		w := e.events.watch(id)
-		st, _, err := e.scheduleState(ctx, id)
+		st, row, err := e.scheduleState(ctx, id)
+		switch {
+		case err == nil && row.Status == journal.StatusParked:
+			err = errorf("the schedule's run %s is parked (see Engine.Get); the call is stored and is taken when the run resumes: %w", clip.Q(id), ErrParked)
+		case err == nil && row.Status.Terminal():
+			err = errorf("the schedule's run %s ended before it took the call: %w", clip.Q(id), ErrFinished)
+		}
 		if err != nil {
 			e.events.unwatch(id, w)
 			return scheduleAck{}, e.scheduleErr(name, err)

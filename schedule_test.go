@@ -343,6 +343,7 @@ func TestScheduleControl(t *testing.T) {
 			{Workflow: "job", Every: time.Hour, Jitter: 2 * time.Hour},
 			{Workflow: "job", Every: time.Millisecond},
 			{Workflow: "job", Every: time.Hour, Cron: "@daily"},
+			{Workflow: "job", Cron: "0 0 30 2 *"}, // February 30th: never
 		} {
 			if err := e.CreateSchedule(ctx, "bad", bad); !errors.Is(err, durable.ErrInvalid) {
 				t.Errorf("CreateSchedule(%+v) = %v, want ErrInvalid", bad, err)
