@@ -19,6 +19,10 @@
 //	    sends the JSON text as a message on CHANNEL; the run's code
 //	    receives it into the type it asks for (durable.Receive[T]), and
 //	    its owner hears of it at once.
+//	schedule list|show|create|update|pause|resume|trigger|delete ...
+//	    the schedules of the journal (durable.Engine.CreateSchedule, ...),
+//	    through a client engine; a change returns once the schedule's run
+//	    took it (an engine with workflows runs it).
 //
 // -postgres defaults to $DURABLE_POSTGRES_URL. The core module's
 // cmd/durable (bbolt files) cannot depend on pgx; this command is its
@@ -58,6 +62,8 @@ commands:
   show ID                                     show a run and its timeline
   cancel ID                                   request that a run be canceled
   send ID CHANNEL JSON                        send a JSON message to a run
+  schedule list|show|create|update|pause|resume|trigger|delete ...
+                                              schedules (see schedule.go)
 
 -postgres defaults to $DURABLE_POSTGRES_URL. Exit status: 0 ok, 1 failure, 2 usage.
 `
@@ -88,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "durable: no database: pass -postgres URL or set DURABLE_POSTGRES_URL")
 		return exitUsage
 	}
-	cmds := map[string]func(*cli, []string) int{"list": (*cli).list, "show": (*cli).show, "cancel": (*cli).cancel, "send": (*cli).send}
+	cmds := map[string]func(*cli, []string) int{"list": (*cli).list, "show": (*cli).show, "cancel": (*cli).cancel, "send": (*cli).send, "schedule": (*cli).schedule}
 	cmd := cmds[fs.Arg(0)]
 	if cmd == nil {
 		fmt.Fprintf(stderr, "durable: unknown command %q\n%s", fs.Arg(0), usage)
