@@ -77,6 +77,9 @@ func TestQueuesFile(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &body); err != nil || len(body.Queues) != 1 || len(body.Queues[0].Next) != 1 || body.Queues[0].Next[0].ID != "high" {
 		t.Errorf("queues -json -n 1: %v\n%s", err, out)
 	}
+	out, _, code = durableCmd(t, "show", path, "low")
+	wantCode(t, code, exitOK)
+	wantContains(t, "show of a waiting run", out, "mail (waiting at position 2, priority 0)")
 	_, errOut, code := durableCmd(t, "queues", path, "-n", "-1")
 	wantCode(t, code, exitUsage)
 	wantContains(t, "queues -n -1", errOut, "-n -1")

@@ -92,6 +92,21 @@ func Fields(ctx context.Context, w io.Writer, s journal.Store, r journal.Run) {
 	if len(r.Builds) > 0 {
 		field("builds", "%s", strings.Join(r.Builds, ", "))
 	}
+	if r.Queue != "" {
+		state := "admitted"
+		if journal.IsWaiting(&r) {
+			state = "waiting"
+			if q, ok := s.(journal.Queues); ok {
+				if pos, err := q.QueuePosition(ctx, &r); err == nil && pos > 0 {
+					state = fmt.Sprintf("waiting at position %d", pos)
+				}
+			}
+		}
+		field("queue", "%s (%s, priority %d)", r.Queue, state, r.Priority)
+	}
+	if r.DedupKey != "" {
+		field("dedup key", "%s", r.DedupKey)
+	}
 	if len(info.Meta) > 0 { // what Config.Observer journaled: a trace context, say
 		var kv []string
 		for k, v := range info.Meta {
