@@ -35,6 +35,8 @@ type coordination struct {
 	notes   []journal.Note
 	adopted chan struct{} // closed and replaced when a run is adopted
 
+	own localLease // the engine's own view of its lease: steps start within it
+
 	// Test hooks: paused stops heartbeats, claims and notes (a process
 	// stopped by SIGSTOP); dead makes Close release nothing (SIGKILL).
 	paused atomic.Bool
@@ -56,11 +58,14 @@ func (e *Engine) startCoordination() error {
 	e.engineID = newEngineID()
 	e.co.claimKick = make(chan struct{}, 1)
 	e.co.noteKick = make(chan struct{}, 1)
+	e.co.own.init()
+	sent := time.Now()
 	lease, err := e.coord.Register(e.ctx, e.engineID, e.onNote)
 	if err != nil {
 		return errorf("durable: register engine with the store: %w", err)
 	}
 	e.co.lease = lease
+	e.co.own.renew(sent, lease.Timeout)
 	e.co.adopted = make(chan struct{})
 	e.wg.Add(2)
 	if lease.Timeout > 0 {
@@ -91,6 +96,7 @@ func (e *Engine) heartbeatLoop() {
 	for {
 		select {
 		case <-t.C:
+		case <-e.co.own.kick: // a step waits: its lease looked expired
 		case <-e.ctx.Done():
 			return
 		}
@@ -102,14 +108,19 @@ func (e *Engine) heartbeatLoop() {
 }
 
 func (e *Engine) heartbeat() {
+	sent := time.Now()
 	err := e.coord.Heartbeat(e.ctx, e.engineID)
 	switch {
-	case err == nil || e.ctx.Err() != nil:
+	case e.ctx.Err() != nil:
+	case err == nil:
+		e.co.own.renew(sent, e.co.lease.Timeout)
 	case errors.Is(err, journal.ErrLeaseExpired):
-		// Runs other engines claimed meanwhile fail their next commit
-		// and are dropped; the others go on.
+		// Runs other engines claimed meanwhile are dropped here before
+		// the renewed lease lets steps start again (lease.go); the others
+		// go on.
 		e.log.Warn("durable: this engine's lease had expired; other engines may have taken over some of its runs", "engine", e.engineID)
 		e.resync()
+		e.co.own.renew(sent, e.co.lease.Timeout)
 	default:
 		e.log.Warn("durable: heartbeat failed; retrying", "engine", e.engineID, "err", err)
 	}

@@ -8,12 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/durable-go/durable/backoff"
+
+	"github.com/durable-go/durable/retry"
 
 	"github.com/durable-go/durable/journal"
 )
@@ -253,6 +258,61 @@ func TestSharedPausedEngineLosesRun(t *testing.T) {
 		}
 		if info, _ := e2.Get(t.Context(), "r"); info.Status != StatusCompleted {
 			t.Errorf("run r: %v, want completed", info.Status)
+		}
+	})
+}
+
+// TestSharedPausedEngineStartsNoStep: an engine stopped past its lease
+// (SIGSTOP) with a step's retry due wakes up after another engine took
+// the run; it must not start the attempt the other engine runs (the fence
+// would only keep its outcome out of the journal: the effect would
+// happen twice, at once).
+func TestSharedPausedEngineStartsNoStep(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := journal.NewMemory()
+		store.SetLease(journal.Lease{Timeout: 5 * time.Second, Poll: time.Second})
+		var mu sync.Mutex
+		attempts := map[string][]int{} // engine -> attempts it executed
+		wf := Define("co-pause-step", func(ctx Context, _ int) (string, error) {
+			return Step(ctx, "call", func(sctx context.Context) (string, error) {
+				info, _ := StepInfoFrom(sctx)
+				mu.Lock()
+				attempts[nameOf(ctx)] = append(attempts[nameOf(ctx)], info.Attempt)
+				mu.Unlock()
+				if info.Attempt == 1 {
+					return "", errors.New("busy")
+				}
+				return nameOf(ctx), nil
+			}, WithRetry(retry.Policy{MaxAttempts: 3, Backoff: backoff.Constant(time.Minute)}))
+		})
+		cfg := Config{Workflows: []Definition{wf}}
+		e1 := newShared(t, store, "e1", cfg)
+		if _, err := Start(t.Context(), e1, wf, "r", 0); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // attempt 1 failed on e1; attempt 2 is due in a minute
+		e1.pauseForTest(true)
+		e2 := newShared(t, store, "e2", cfg)
+		out, err := Run(t.Context(), e2, wf, "r", 0) // e2 claims r after e1's lease and runs attempt 2
+		if err != nil || out != "e2" {
+			t.Fatalf("Run on e2 = %q, %v; want e2", out, err)
+		}
+		// e1's timer of attempt 2 fell due while it was stopped: it
+		// wakes up with the step due and the run lost.
+		e1.pauseForTest(false)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if got := attempts["e1"]; !slices.Equal(got, []int{1}) {
+			t.Errorf("e1 executed attempts %v, want [1] (attempt 2 belongs to e2, which took the run)", got)
+		}
+		if got := attempts["e2"]; !slices.Equal(got, []int{2}) {
+			t.Errorf("e2 executed attempts %v, want [2]", got)
+		}
+		if e1.liveRunOf("r") != nil {
+			t.Errorf("e1 still holds run r after losing it")
 		}
 	})
 }

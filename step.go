@@ -277,6 +277,9 @@ func (t *stepExec) runOnce() bool {
 			return t.abandon()
 		}
 	}
+	if !x.awaitLease() {
+		return t.abandon()
+	}
 	crashPoint("step-before", x.id, int(t.o.pos))
 	if x.e.obs != nil {
 		t.obsStepStarted()
