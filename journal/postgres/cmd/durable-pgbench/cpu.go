@@ -35,38 +35,46 @@ func serverCPU(postmaster int) (time.Duration, bool) {
 		if err != nil {
 			continue
 		}
-		pid, ppid, cpu, ok := parseStat(string(b))
-		if ok && (pid == postmaster || ppid == postmaster) {
+		pid, ppid, cpu, children, ok := parseStat(string(b))
+		switch {
+		case !ok:
+		case pid == postmaster: // with its children that exited
+			total += cpu + children
+			found = true
+		case ppid == postmaster:
 			total += cpu
-			found = found || pid == postmaster
 		}
 	}
 	return total, found
 }
 
-// parseStat parses /proc/<pid>/stat: pid, parent pid, and user + system
-// CPU time.
-func parseStat(s string) (pid, ppid int, cpu time.Duration, ok bool) {
+// parseStat parses /proc/<pid>/stat: pid, parent pid, user + system CPU
+// time, and that of its children that exited and were waited for.
+func parseStat(s string) (pid, ppid int, cpu, children time.Duration, ok bool) {
 	i := strings.LastIndexByte(s, ')')
 	j := strings.IndexByte(s, ' ')
 	if i < 0 || j < 0 {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	pid, err := strconv.Atoi(s[:j])
 	if err != nil {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, 0, 0, false
+	if len(f) < 15 {
+		return 0, 0, 0, 0, false
 	}
-	ppid, err1 := strconv.Atoi(f[1])
-	ut, err2 := strconv.ParseInt(f[11], 10, 64)
-	st, err3 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return 0, 0, 0, false
+	var t [4]int64 // utime, stime, cutime, cstime: fields 14 to 17
+	for k := range t {
+		if t[k], err = strconv.ParseInt(f[11+k], 10, 64); err != nil {
+			return 0, 0, 0, 0, false
+		}
 	}
-	return pid, ppid, time.Duration(ut+st) * clockTick, true
+	ppid, err = strconv.Atoi(f[1])
+	if err != nil {
+		return 0, 0, 0, 0, false
+	}
+	return pid, ppid, time.Duration(t[0]+t[1]) * clockTick, time.Duration(t[2]+t[3]) * clockTick, true
 }
 
 // parentOf returns the parent pid of pid, or 0.
@@ -75,7 +83,7 @@ func parentOf(pid int) int {
 	if err != nil {
 		return 0
 	}
-	_, ppid, _, ok := parseStat(string(b))
+	_, ppid, _, _, ok := parseStat(string(b))
 	if !ok {
 		return 0
 	}
