@@ -227,7 +227,7 @@ func commitErr(err error) error {
 // whether it landed.
 func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err error) {
 	start := time.Now()
-	pc, err := s.pool.Acquire(ctx)
+	pc, err := s.commitPool.Acquire(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -256,7 +256,7 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 			if !ok {
 				first = stmt{sql: s.q.txid}
 			}
-			st := append([]stmt{{sql: s.q.noSeqScan}, first}, g.writes(s.notes.channel)...)
+			st := append([]stmt{first}, g.writes(s.notes.channel)...)
 			var xid int64
 			err := runPipeline(ctx, conn, &xid, st)
 			switch {

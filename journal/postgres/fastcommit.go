@@ -12,7 +12,6 @@ import (
 // every run the group reads. The statements go out in one pipeline, one
 // implicit transaction that commits at its Sync:
 //
-//	set_config('enable_seqscan', 'off', true)   (see queries.noSeqScan)
 //	guard                   locks the cached runs (in id order), fails
 //	                        unless xmin, owner and token are the cached ones,
 //	                        and returns txid_current() (plain SELECT
@@ -50,11 +49,11 @@ func speculationFailed(err error) bool {
 }
 
 // runPipeline sends stmts on conn as one implicit transaction, with a
-// Flush after the second, whose first column (txid_current) it scans into
-// *xid.
+// Flush after the first, whose first column (txid_current) it scans into
+// *xid. Its connection plans without sequential scans (see Open).
 // It returns the first error.
 func runPipeline(ctx context.Context, conn *pgx.Conn, xid *int64, stmts []stmt) error {
-	const xidAt = 1
+	const xidAt = 0
 	sds := make([]*pgconn.StatementDescription, len(stmts))
 	for i, s := range stmts {
 		sd, err := conn.Prepare(ctx, s.sql, s.sql) // once per connection: pgx keeps it

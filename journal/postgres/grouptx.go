@@ -157,7 +157,6 @@ func (g *groupTx) prefetch() error {
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(g.q.noSeqScan)
 	b.Queue(g.q.txid).QueryRow(func(row pgx.Row) error { return row.Scan(&g.xid) })
 	b.Queue(g.q.lockRuns, ids).Query(func(rows pgx.Rows) error {
 		var id []byte

@@ -23,7 +23,9 @@ import (
 type Store struct {
 	opts Options
 	pool *pgxpool.Pool
-	q    queries
+	// commitPool: the group commits' connections (see Open).
+	commitPool *pgxpool.Pool
+	q          queries
 
 	mu       sync.RWMutex // guards closed; held (read) to join inflight
 	closed   bool
@@ -83,9 +85,25 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	// Group commits, one transaction at a time, have connections of
+	// their own, which plan without sequential scans: every statement of
+	// a group commit has an index to use, but a table that grew fast since
+	// its last ANALYZE (a new schema under load: autovacuum analyzes once
+	// a minute at most) keeps the plans made when it was small, which then
+	// read every run (the claim queries, on the other pool, need them).
+	ccfg := cfg.Copy()
+	ccfg.MaxConns = 2
+	if _, set := ccfg.ConnConfig.RuntimeParams["enable_seqscan"]; !set {
+		ccfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
+	}
 	cfg.MaxConns = o.MaxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	commitPool, err := pgxpool.NewWithConfig(ctx, ccfg)
+	if err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	// A server that is restarting is waited for, as every call does.
@@ -97,11 +115,12 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 		}
 		if !transient(err) || !bo.sleep(ctx, nil) {
 			pool.Close()
+			commitPool.Close()
 			return nil, fmt.Errorf("postgres: open schema %q: %w", o.Schema, err)
 		}
 		o.Logger.Warn("postgres: open: cannot reach the server; retrying", "err", err)
 	}
-	s := &Store{opts: o, pool: pool, q: newQueries(o.Schema), cq2: newCoordQueries(o.Schema)}
+	s := &Store{opts: o, pool: pool, commitPool: commitPool, q: newQueries(o.Schema), cq2: newCoordQueries(o.Schema)}
 	s.notes.channel = channelName(o.Schema)
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.cq.arrived = make(chan struct{}, 1)
@@ -122,6 +141,7 @@ func (s *Store) Close() error {
 	s.inflight.Wait()
 	s.notes.close()
 	s.pool.Close()
+	s.commitPool.Close()
 	return nil
 }
 
@@ -144,7 +164,7 @@ func (s *Store) enter(ctx context.Context) error {
 type queries struct {
 	getRun, load, records, messages, timers, listRuns string
 	lockRuns, hasRecords, hasMessages, countMessages  string
-	guard, txid, noSeqScan                            string
+	guard, txid                                       string
 	insertRuns, updateRuns                            string
 	deleteRuns, purgeRuns                             []string
 	insertRecords, deleteMessages, insertMessages     string
@@ -183,12 +203,6 @@ func newQueries(schema string) queries {
 				JOIN @.runs r ON r.id = v.id
 				WHERE r.xmin::text::bigint = v.x AND r.owner = v.owner AND r.token = v.token
 				ORDER BY r.id FOR NO KEY UPDATE OF r) l`),
-		// No sequential scans for the rest of the transaction: every
-		// statement of a group commit has an index to use, but a table
-		// that grew fast since its last ANALYZE (a new schema under load:
-		// autovacuum analyzes once a minute at most) keeps the plans made
-		// when it was small, which then read every run.
-		noSeqScan:     `SELECT set_config('enable_seqscan', 'off', true)`,
 		txid:          `SELECT txid_current()`,
 		countMessages: q(`SELECT count(*) FROM @.messages WHERE run_id = $1`),
 		notify:        q(`SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) p`),
