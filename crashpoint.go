@@ -16,6 +16,7 @@ package durable
 //	complete         before a run's final status is committed
 //	completed        the final status is committed, before the parent hears
 //	parked           the parked status is committed, before the live run goes
+//	schedule-fire    a schedule's firing run was created, before the firing's step commits
 //
 // pos is the journal position of the operation (-1 for run-level points).
 // A nil check costs nothing measurable on the step path.

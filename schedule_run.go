@@ -493,6 +493,7 @@ func (e *Engine) startByName(ctx context.Context, workflow, id string, input []b
 		}
 		return errorf("durable: start run %s: %w", clip.Q(id), err)
 	}
+	crashPoint("schedule-fire", id, -1) // created; the firing's step not committed
 	if got.Workflow != workflow {
 		return errorf("durable: start run %s of workflow %s: it is a %s run: %w", clip.Q(id), clip.Q(workflow), clip.Q(got.Workflow), ErrWorkflowMismatch)
 	}
