@@ -36,7 +36,11 @@
 // messages the batch rules ask about in one round trip, applies the rules
 // in Go (journal.ApplyBatch: the same rules as every store), and writes the
 // result with a few multi-row statements. A commit that breaks the rules
-// fails alone; the others commit.
+// fails alone; the others commit. When the store has seen every run of
+// the group before (it keeps the rows its own transactions read and
+// wrote, with their xmin), the reads are skipped and the transaction is
+// one round trip: a guard statement locks the runs and fails it unless
+// they are unchanged, then the writes (see runcache.go, fastcommit.go).
 //
 // # Testing
 //

@@ -16,7 +16,8 @@ import (
 // Reads and coordination calls are simply repeated. A group commit whose
 // connection failed before COMMIT reached the server is repeated from a
 // fresh snapshot; one whose COMMIT may have reached it ("did it land?") is
-// resolved first: the store noted the transaction's id (txid_current) and
+// resolved first: the store noted the transaction's id (txid_current,
+// which a one-round-trip commit has the server flush before it writes) and
 // asks the server, once it can reach it again, with txid_status whether
 // that transaction committed. So a commit is never applied twice and
 // never reported failed when it landed, and the engine never runs a step
