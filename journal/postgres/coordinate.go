@@ -54,8 +54,9 @@ func newCoordQueries(schema string) coordQueries {
 		// $1 workflows, $2 now (ns), $3 lease, $4 engine, $5 limit, $6
 		// claim id. The candidates: ready runs nobody owns (runs_free,
 		// runs_free_idle), and ready runs of engines whose lease expired
-		// (through runs_owner); the outer WHERE checks each again under
-		// its lock.
+		// (through runs_owner; an owner must have its engines row, which
+		// Unregister deletes in the statement that frees its runs); the
+		// outer WHERE checks each again under its lock.
 		// The candidates are gathered first (arrays: each part an index
 		// scan, whatever the planner thinks of the table's size) so that
 		// the lock and the checks see a few rows, not every ready run.
