@@ -207,7 +207,9 @@ var ErrScheduleExists = errors.New("durable: schedule exists")
 // came while no engine ran are missed, and Schedule.CatchUp decides
 // which of them run. Engines of a shared store run the schedule on one
 // engine at a time, as any run; an engine that has no workflows
-// (Config.Workflows empty) does not run schedules on a shared store.
+// (none in Config.Workflows, none registered by Start since) does not run
+// schedules on a shared store: a CLI's engine creates and controls them,
+// and its calls wait for an engine with workflows to take them.
 //
 // name is 1 to 200 letters, digits and "-_.:". Errors: a bad name or spec
 // (an unparsable cron expression, an unknown zone) matches [ErrInvalid],

@@ -363,6 +363,9 @@ func (e *Engine) scheduleState(ctx context.Context, id string) (scheduleState, j
 func (e *Engine) scheduleCall(ctx context.Context, name string, m scheduleMsg, create bool) (scheduleAck, error) {
 	id := scheduleRunID(name)
 	m.Req = newID()
+	if err := e.runSchedules(); err != nil {
+		return scheduleAck{}, err
+	}
 	if create {
 		if err := e.createSchedule(ctx, name, m); err != nil {
 			return scheduleAck{}, err
@@ -509,6 +512,22 @@ func (e *Engine) startByName(ctx context.Context, workflow, id string, input []b
 		err = e.attachOwned(id, def, got.Token, &got)
 	}
 	return err
+}
+
+// runSchedules registers the schedule workflow with an engine on a
+// shared store that had no workflows when it opened but has some now
+// ([Start] registered them): without it, a schedule created on a
+// journal.Memory by an engine whose workflows came with Start would wait
+// for an engine that runs schedules, and there is none. An engine that
+// still has no workflows (a CLI's) leaves schedules to the others.
+func (e *Engine) runSchedules() error {
+	e.mu.Lock()
+	register := e.defs[scheduleWorkflowName] == nil && len(e.defs) > 0
+	e.mu.Unlock()
+	if register {
+		return e.register(scheduleWorkflow)
+	}
+	return nil
 }
 
 // registerSchedules adds the schedule workflow to a new engine's

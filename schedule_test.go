@@ -12,6 +12,7 @@ import (
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/durabletest"
+	"github.com/durable-go/durable/journal"
 )
 
 // job is what the schedules of these tests start: it sleeps for its
@@ -440,6 +441,33 @@ func TestScheduleControl(t *testing.T) {
 		e = env.Restart()
 		if info, err := e.GetSchedule(ctx, "a"); err != nil || info.Spec.Every != 2*time.Hour || info.Started != 0 {
 			t.Errorf("recreated schedule: %+v, %v", info, err)
+		}
+	})
+}
+
+// An engine on a shared store (journal.Memory) opened without workflows
+// runs schedules once Start registered one: CreateSchedule does not wait
+// for an engine that would never come.
+func TestScheduleWorkflowsFromStart(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e, err := durable.New(journal.NewMemory(), quietConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		ctx := t.Context()
+		if _, err := durable.Start(ctx, e, job, "first", time.Duration(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.CreateSchedule(ctx, "s", durable.Schedule{Workflow: "job", Every: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now().UTC().Truncate(time.Hour)
+		time.Sleep(time.Hour + time.Minute)
+		synctest.Wait()
+		if _, ok := firings(t, e)[slotIDs("s", t0.Add(time.Hour))[0]]; !ok {
+			t.Errorf("the schedule did not fire: %v", keys(firings(t, e)))
 		}
 	})
 }
