@@ -256,7 +256,11 @@ func (s *Store) commitTx(ctx context.Context, reqs []*request) (sent int64, err 
 			if !ok {
 				first = stmt{sql: s.q.txid}
 			}
-			st := append([]stmt{first}, g.writes(s.notes.channel)...)
+			writes := g.writes(s.notes.channel)
+			st := append([]stmt{first}, writes...)
+			if one, ok := s.q.combine(first, writes); ok {
+				st = []stmt{one}
+			}
 			var xid int64
 			err := runPipeline(ctx, conn, &xid, st)
 			switch {

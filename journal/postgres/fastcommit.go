@@ -3,6 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +29,65 @@ import (
 // transaction id comes back before the server runs anything that writes
 // (the Flush), so a commit whose reply is lost is resolved with
 // txid_status exactly as on the ordinary path.
+
+// combine makes one statement of the group's writes and first (the guard
+// or txid_current, whose first column stays the transaction's id): each
+// write a common table expression (parameters renumbered), the notes'
+// SELECT read by the main query so that it runs. One statement, so one
+// Bind and Execute on the server per group commit. The main query locks
+// and checks the cached runs before the writes run (PostgreSQL runs the
+// writes that the main query does not read after it); in any other order
+// a run written first is one the guard does not see unchanged, so the
+// transaction fails and the group goes the ordinary way: never a write
+// without the check.
+//
+// Only writes that touch different rows and read none of each other's
+// combine (ok reports whether they did): the runs inserted and those
+// updated, records, messages, ended epochs, notes; any other statement
+// (the queue columns of runs just written, say) needs to see the writes
+// before it, and the group sends its statements one by one.
+func (q *queries) combine(first stmt, writes []stmt) (stmt, bool) {
+	if len(writes) == 0 {
+		return first, true
+	}
+	for _, w := range writes {
+		switch w.sql {
+		case q.insertRuns, q.updateRuns, q.insertRecords, q.insertMessages, q.insertEpochs, q.notify:
+		default:
+			return stmt{}, false
+		}
+	}
+	var with, refs []string
+	var args []any
+	for i, w := range writes {
+		name := "w" + strconv.Itoa(i)
+		with = append(with, name+" AS ("+renumber(w.sql, len(args))+")")
+		if strings.HasPrefix(w.sql, "SELECT") {
+			refs = append(refs, "(SELECT count(*) FROM "+name+")")
+		}
+		args = append(args, w.args...)
+	}
+	main := renumber(first.sql, len(args))
+	args = append(args, first.args...)
+	const head = "SELECT txid_current()"
+	if len(refs) > 0 {
+		main = strings.Replace(main, head, head+", "+strings.Join(refs, ", "), 1)
+	}
+	return stmt{sql: "WITH " + strings.Join(with, ",\n") + "\n" + main, args: args}, true
+}
+
+var param = regexp.MustCompile(`\$([0-9]+)`)
+
+// renumber adds off to the number of each parameter ($n) of sql.
+func renumber(sql string, off int) string {
+	if off == 0 {
+		return sql
+	}
+	return param.ReplaceAllStringFunc(sql, func(p string) string {
+		n, _ := strconv.Atoi(p[1:])
+		return "$" + strconv.Itoa(n+off)
+	})
+}
 
 // errSpeculation is what the group's reads return when the cache cannot
 // answer them: the group goes the ordinary way.
