@@ -96,6 +96,13 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	if _, set := ccfg.ConnConfig.RuntimeParams["enable_seqscan"]; !set {
 		ccfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
 	}
+	// And they keep the generic plan of each statement: the custom plans
+	// (from the actual array lengths) look cheaper to the planner, so it
+	// would plan each execution again, which costs more than executing
+	// a one-step commit.
+	if _, set := ccfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		ccfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	cfg.MaxConns = o.MaxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
