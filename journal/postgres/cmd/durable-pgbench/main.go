@@ -11,7 +11,8 @@
 // writes from 64 goroutines, each BEGIN/INSERT/COMMIT on its own
 // connection; Q3 10,000 runs of one step; Q4 Q2's workload spread over
 // three engine processes (this program again, as workers) against the
-// same in one engine process. Each measurement runs in a fresh schema,
+// same in one engine process; Q5 the three processes with 64 in flight
+// each (a fleet at capacity) against the same one process. Each measurement runs in a fresh schema,
 // dropped afterwards; the figures are medians of -reps runs. The notes
 // give the CPU time per step of this process and of the server (when it
 // runs on this machine), and round trips per transaction.

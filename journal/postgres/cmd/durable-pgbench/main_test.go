@@ -38,7 +38,7 @@ func TestTinyRun(t *testing.T) {
 		}
 		t.Fatalf("durable-pgbench = %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	for _, fig := range []string{"Q1", "Q2", "Q3", "Q4", "raw pgx"} {
+	for _, fig := range []string{"Q1", "Q2", "Q3", "Q4", "Q5", "raw pgx"} {
 		if !strings.Contains(out.String(), fig) {
 			t.Errorf("the report has no %q:\n%s", fig, out.String())
 		}
