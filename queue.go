@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,18 +146,8 @@ func newQueues(cfg map[string]Queue, store journal.Store) (*queueSet, error) {
 		qs.list = append(qs.list, s)
 		qs.byName[name] = s
 	}
-	slices.SortFunc(qs.list, func(a, b *queueState) int { return cmpStr(a.name, b.name) })
+	slices.SortFunc(qs.list, func(a, b *queueState) int { return strings.Compare(a.name, b.name) })
 	return qs, nil
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // kickQueues asks the admission loop to admit now.

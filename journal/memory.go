@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -359,21 +360,11 @@ func (t memTxn) find(id string, pos, seq uint32) (*memRun, int, bool) {
 	}
 	i, ok := slices.BinarySearchFunc(mr.records, [2]uint32{pos, seq}, func(r Record, k [2]uint32) int {
 		if r.Pos != k[0] {
-			return cmpU32(r.Pos, k[0])
+			return cmp.Compare(r.Pos, k[0])
 		}
-		return cmpU32(r.Seq, k[1])
+		return cmp.Compare(r.Seq, k[1])
 	})
 	return mr, i, ok
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (t memTxn) hasRecord(id string, _, pos, seq uint32) (bool, error) {
