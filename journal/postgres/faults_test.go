@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/durable-go/durable/journal"
 	"github.com/durable-go/durable/journal/postgres"
@@ -118,3 +119,54 @@ func (h *countHandler) Handle(context.Context, slog.Record) error {
 }
 func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestReadsAcrossServerRestart: every read of the store (and Purge) is
+// repeated while the server is away, like the commits: right after a restart the pool's
+// connections are dead, and a read on one of them must not fail.
+func TestReadsAcrossServerRestart(t *testing.T) {
+	url := pgtest.Private(t)
+	schema := pgtest.Schema(t, url)
+	var retries countHandler
+	s, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema, Logger: slog.New(&retries)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	b := &journal.Batch{
+		Create: []journal.Run{{ID: "r", Workflow: "wf", Status: journal.StatusRunning}},
+		Append: []journal.Append{{RunID: "r", Record: journal.Record{Pos: 0, Kind: 1, Data: []byte("x")}}},
+		Send:   []journal.Message{{RunID: "r", Channel: "c", Data: []byte("m")}},
+		Update: []journal.Update{{RunID: "r", SetWake: true, Wake: time.Now().Add(time.Hour)}},
+	}
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	reads := []struct {
+		name string
+		read func() error
+	}{
+		{"GetRun", func() error { _, err := s.GetRun(ctx, "r"); return err }},
+		{"Records", func() error { _, err := s.Records(ctx, "r"); return err }},
+		{"Load", func() error { _, err := s.Load(ctx, "r"); return err }},
+		{"ListRuns", func() error { _, err := s.ListRuns(ctx, journal.Filter{}); return err }},
+		{"Messages", func() error { _, err := s.Messages(ctx, "r", "c", 0); return err }},
+		{"Timers", func() error { _, err := s.Timers(ctx, time.Now().Add(2*time.Hour), 0); return err }},
+		{"InboxCounts", func() error { _, err := s.InboxCounts(ctx, "r"); return err }},
+		{"Purge", func() error { _, err := s.Purge(ctx, time.Now(), 10); return err }},
+	}
+	for _, r := range reads {
+		// Several reads at once fill the pool with connections that the
+		// restart then kills.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() { r.read() })
+		}
+		wg.Wait()
+		pgtest.Restart(t)
+		if err := r.read(); err != nil {
+			t.Errorf("%s right after a server restart: %v", r.name, err)
+		}
+	}
+	t.Logf("%d retries logged across %d restarts", retries.n.Load(), len(reads))
+}

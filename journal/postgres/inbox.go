@@ -18,29 +18,33 @@ func (s *Store) InboxCounts(ctx context.Context, id string) (map[string]int, err
 		return nil, err
 	}
 	defer s.inflight.Done()
-	rows, err := s.pool.Query(ctx, qualify(s.opts.Schema, `SELECT NULL::bytea, -1::bigint FROM @.runs WHERE id = $1
-		UNION ALL
-		SELECT channel, count(*) FROM @.messages WHERE run_id = $1 GROUP BY channel`), []byte(id))
+	var out map[string]int
+	var found bool
+	err := s.repeat(ctx, "inbox counts", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, qualify(s.opts.Schema, `SELECT NULL::bytea, -1::bigint FROM @.runs WHERE id = $1
+			UNION ALL
+			SELECT channel, count(*) FROM @.messages WHERE run_id = $1 GROUP BY channel`), []byte(id))
+		if err != nil {
+			return wrap("inbox counts", err)
+		}
+		defer rows.Close()
+		out, found = map[string]int{}, false
+		for rows.Next() {
+			var channel []byte
+			var n int64
+			if err := rows.Scan(&channel, &n); err != nil {
+				return wrap("inbox counts", err)
+			}
+			if n < 0 {
+				found = true
+				continue
+			}
+			out[string(channel)] = int(n)
+		}
+		return wrap("inbox counts", rows.Err())
+	})
 	if err != nil {
-		return nil, wrap("inbox counts", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	found := false
-	for rows.Next() {
-		var channel []byte
-		var n int64
-		if err := rows.Scan(&channel, &n); err != nil {
-			return nil, wrap("inbox counts", err)
-		}
-		if n < 0 {
-			found = true
-			continue
-		}
-		out[string(channel)] = int(n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("inbox counts", err)
+		return nil, err
 	}
 	if !found {
 		return nil, fmt.Errorf("inbox of run %q: %w", id, journal.ErrNotFound)

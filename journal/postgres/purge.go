@@ -20,42 +20,46 @@ func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, er
 		limit = 100
 	}
 	n := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		n = 0
-		rows, err := tx.Query(ctx, s.q.expired, journal.UnixNano(before), limit)
-		if err != nil {
-			return err
-		}
-		var runs [][]byte
-		var eid [][]byte
-		var eep []int64
-		var at, ep int64
-		var id []byte
-		_, err = pgx.ForEachRow(rows, []any{&at, &id, &ep}, func() error {
-			if ep < 0 {
-				runs = append(runs, id)
-			} else {
-				eid, eep = append(eid, id), append(eep, ep)
+	// Deleting is idempotent: a transaction that may or may not have
+	// committed when the server went away is simply run again.
+	err := s.repeat(ctx, "purge", func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			n = 0
+			rows, err := tx.Query(ctx, s.q.expired, journal.UnixNano(before), limit)
+			if err != nil {
+				return err
 			}
-			return nil
+			var runs [][]byte
+			var eid [][]byte
+			var eep []int64
+			var at, ep int64
+			var id []byte
+			_, err = pgx.ForEachRow(rows, []any{&at, &id, &ep}, func() error {
+				if ep < 0 {
+					runs = append(runs, id)
+				} else {
+					eid, eep = append(eid, id), append(eep, ep)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			b := &pgx.Batch{}
+			if len(runs) > 0 {
+				for _, q := range s.q.purgeRuns {
+					b.Queue(q, runs)
+				}
+			}
+			if len(eid) > 0 {
+				b.Queue(s.q.purgeEpochs, eid, eep)
+			}
+			n = len(runs) + len(eid)
+			if b.Len() == 0 {
+				return nil
+			}
+			return tx.SendBatch(ctx, b).Close()
 		})
-		if err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		if len(runs) > 0 {
-			for _, q := range s.q.purgeRuns {
-				b.Queue(q, runs)
-			}
-		}
-		if len(eid) > 0 {
-			b.Queue(s.q.purgeEpochs, eid, eep)
-		}
-		n = len(runs) + len(eid)
-		if b.Len() == 0 {
-			return nil
-		}
-		return tx.SendBatch(ctx, b).Close()
 	})
 	return n, wrap("purge", err)
 }

@@ -48,15 +48,22 @@ func transient(err error) bool {
 // transient, ctx's end, or the store's closing. It wraps the final error
 // with op.
 func (s *Store) retry(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	return wrap(op, s.repeat(ctx, op, fn))
+}
+
+// repeat is retry for calls whose own errors (no such run, damaged data,
+// a transient error of the last attempt) are already worded, the reads
+// and Purge: it returns fn's last error as it is.
+func (s *Store) repeat(ctx context.Context, op string, fn func(ctx context.Context) error) error {
 	var bo backoff
 	for {
 		err := fn(ctx)
 		if !transient(err) || ctx.Err() != nil {
-			return wrap(op, err)
+			return err
 		}
 		s.opts.Logger.Warn("postgres: cannot reach the server; retrying", "op", op, "err", err)
 		if !bo.sleep(ctx, s.life.Done()) {
-			return wrap(op, err)
+			return err
 		}
 	}
 }

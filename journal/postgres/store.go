@@ -287,7 +287,10 @@ func (s *Store) GetRun(ctx context.Context, id string) (journal.Run, error) {
 	}
 	defer s.inflight.Done()
 	var c runCols
-	if err := s.pool.QueryRow(ctx, s.q.getRun, []byte(id)).Scan(&c.value, &c.owner, &c.token, &c.idle); err != nil {
+	err := s.repeat(ctx, "get run", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, s.q.getRun, []byte(id)).Scan(&c.value, &c.owner, &c.token, &c.idle)
+	})
+	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return journal.Run{}, fmt.Errorf("get run %q: %w", id, journal.ErrNotFound)
 		}
@@ -314,40 +317,44 @@ func (s *Store) load(ctx context.Context, query, id, op string) (journal.Loaded,
 		return l, err
 	}
 	defer s.inflight.Done()
-	rows, err := s.pool.Query(ctx, query, []byte(id))
-	if err != nil {
-		return l, wrap(op+" run", err)
-	}
-	defer rows.Close()
 	var found bool
-	var pos, seq int64
-	var c runCols
 	var firstErr error
-	for rows.Next() {
-		if err := rows.Scan(&pos, &seq, &c.value, &c.owner, &c.token, &c.idle); err != nil {
-			return l, wrap(op+" run", err)
+	err := s.repeat(ctx, op, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, query, []byte(id))
+		if err != nil {
+			return wrap(op+" run", err)
 		}
-		v := c.value
-		switch pos {
-		case -1:
-			found = true
-			r, err := c.decode(id)
-			if err != nil {
-				return l, err
+		defer rows.Close()
+		found, firstErr, l = false, nil, journal.Loaded{}
+		var pos, seq int64
+		var c runCols
+		for rows.Next() {
+			if err := rows.Scan(&pos, &seq, &c.value, &c.owner, &c.token, &c.idle); err != nil {
+				return wrap(op+" run", err)
 			}
-			l.Run = r
-		case -2:
-			l.HasMessages = true
-		default:
-			rec, err := journal.DecodeRecord(id, uint32(pos), uint32(seq), v)
-			if err != nil && firstErr == nil {
-				firstErr = err
+			v := c.value
+			switch pos {
+			case -1:
+				found = true
+				r, err := c.decode(id)
+				if err != nil {
+					return err
+				}
+				l.Run = r
+			case -2:
+				l.HasMessages = true
+			default:
+				rec, err := journal.DecodeRecord(id, uint32(pos), uint32(seq), v)
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				l.Records = append(l.Records, rec)
 			}
-			l.Records = append(l.Records, rec)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return l, wrap(op+" run", err)
+		return wrap(op+" run", rows.Err())
+	})
+	if err != nil {
+		return journal.Loaded{}, err
 	}
 	if !found {
 		return journal.Loaded{}, fmt.Errorf("%s run %q: %w", op, id, journal.ErrNotFound)
@@ -396,28 +403,32 @@ func (s *Store) ListRuns(ctx context.Context, f journal.Filter) ([]journal.Run, 
 		args = append(args, f.Limit)
 		query += " LIMIT $" + strconv.Itoa(len(args))
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, wrap("list runs", err)
-	}
-	defer rows.Close()
 	var out []journal.Run
 	var bad []string
-	var id []byte
-	var c runCols
-	for rows.Next() {
-		if err := rows.Scan(&id, &c.value, &c.owner, &c.token, &c.idle); err != nil {
-			return nil, wrap("list runs", err)
-		}
-		r, err := c.decode(string(id))
+	err := s.repeat(ctx, "list runs", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, query, args...)
 		if err != nil {
-			bad = append(bad, strconv.Quote(string(id)))
-			continue
+			return wrap("list runs", err)
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("list runs", err)
+		defer rows.Close()
+		out, bad = nil, nil
+		var id []byte
+		var c runCols
+		for rows.Next() {
+			if err := rows.Scan(&id, &c.value, &c.owner, &c.token, &c.idle); err != nil {
+				return wrap("list runs", err)
+			}
+			r, err := c.decode(string(id))
+			if err != nil {
+				bad = append(bad, strconv.Quote(string(id)))
+				continue
+			}
+			out = append(out, r)
+		}
+		return wrap("list runs", rows.Err())
+	})
+	if err != nil {
+		return nil, err
 	}
 	if bad != nil {
 		return out, &journal.CorruptError{What: "run", Reason: "damaged runs left out: " + strings.Join(bad, ", ")}
@@ -435,31 +446,35 @@ func (s *Store) Messages(ctx context.Context, id, channel string, limit int) ([]
 	if limit > 0 {
 		lim = limit
 	}
-	rows, err := s.pool.Query(ctx, s.q.messages, []byte(id), []byte(channel), lim)
-	if err != nil {
-		return nil, wrap("messages", err)
-	}
-	defer rows.Close()
 	var out []journal.Message
-	found := false
-	var seq int64
-	var v []byte
-	for rows.Next() {
-		if err := rows.Scan(&seq, &v); err != nil {
-			return nil, wrap("messages", err)
-		}
-		if seq == -1 {
-			found = true
-			continue
-		}
-		m, err := journal.DecodeMessage(id, channel, uint64(seq), v)
+	var found bool
+	err := s.repeat(ctx, "messages", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, s.q.messages, []byte(id), []byte(channel), lim)
 		if err != nil {
-			return nil, err
+			return wrap("messages", err)
 		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("messages", err)
+		defer rows.Close()
+		out, found = nil, false
+		var seq int64
+		var v []byte
+		for rows.Next() {
+			if err := rows.Scan(&seq, &v); err != nil {
+				return wrap("messages", err)
+			}
+			if seq == -1 {
+				found = true
+				continue
+			}
+			m, err := journal.DecodeMessage(id, channel, uint64(seq), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return wrap("messages", rows.Err())
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !found {
 		return nil, fmt.Errorf("messages of run %q: %w", id, journal.ErrNotFound)
@@ -478,21 +493,25 @@ func (s *Store) Timers(ctx context.Context, until time.Time, limit int) ([]journ
 	if limit > 0 {
 		lim = limit
 	}
-	rows, err := s.pool.Query(ctx, s.q.timers, journal.UnixNano(until), lim)
-	if err != nil {
-		return nil, wrap("timers", err)
-	}
-	defer rows.Close()
 	var out []journal.Timer
-	var id []byte
-	var at int64
-	for rows.Next() {
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, wrap("timers", err)
+	err := s.repeat(ctx, "timers", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, s.q.timers, journal.UnixNano(until), lim)
+		if err != nil {
+			return wrap("timers", err)
 		}
-		out = append(out, journal.Timer{At: time.Unix(0, at).UTC(), RunID: string(id)})
-	}
-	return out, wrap("timers", rows.Err())
+		defer rows.Close()
+		out = nil
+		var id []byte
+		var at int64
+		for rows.Next() {
+			if err := rows.Scan(&id, &at); err != nil {
+				return wrap("timers", err)
+			}
+			out = append(out, journal.Timer{At: time.Unix(0, at).UTC(), RunID: string(id)})
+		}
+		return wrap("timers", rows.Err())
+	})
+	return out, err
 }
 
 // runCols are the columns a run is read from: its encoded value, and the
