@@ -92,7 +92,7 @@ func (e *Engine) cancelParked(ctx context.Context, id string) error {
 	}
 	e.noteFinish(now)
 	if toParent != nil {
-		e.deliverToParent(r.Parent, *toParent)
+		e.deliverToParent(r.Parent, r.ParentEpoch, *toParent)
 	}
 	if recs, err := e.store.Records(ctx, id); err == nil {
 		for _, rec := range recs {

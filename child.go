@@ -122,7 +122,7 @@ func StartChild[I, O any](ctx Context, w *Workflow[I, O], id string, in I, opts 
 	lr := x.run
 	x.childWaits.Add(1)
 	f.st.poll = func() {
-		if r, ok := lr.takeChildResult(o.pos); ok {
+		if r, ok := lr.takeChildResult(x.row.Epoch, o.pos); ok {
 			f.st.resolve(r)
 			x.childWaits.Add(-1)
 		}

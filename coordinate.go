@@ -353,13 +353,14 @@ func (e *Engine) refresh(s *liveRun) {
 	if x == nil || x.childWaits.Load() == 0 {
 		return
 	}
+	epoch := r.Epoch // the records read next are of this epoch
 	recs, err := e.store.Records(e.ctx, s.id)
 	if err != nil {
 		return // the run is woken anyway; a later note or resync retries
 	}
 	for _, r := range recs {
 		if r.Kind == kindChild && r.Seq == 1 && r.Flags&flagDone != 0 {
-			s.deliverQuiet(r)
+			s.deliverQuiet(epoch, r)
 		}
 	}
 }

@@ -637,11 +637,11 @@ func (e *Engine) spawn(fn func()) bool {
 	return true
 }
 
-// deliverToParent hands a child's result record to its parent's live run, if
-// the parent is loaded in this engine.
-func (e *Engine) deliverToParent(parent string, r journal.Record) {
+// deliverToParent hands a child's result record, for the parent's epoch,
+// to its parent's live run, if the parent is loaded in this engine.
+func (e *Engine) deliverToParent(parent string, epoch uint32, r journal.Record) {
 	if lr := e.liveRunOf(parent); lr != nil {
-		lr.deliverChildResult(r)
+		lr.deliverChildResult(epoch, r)
 	}
 }
 

@@ -357,7 +357,7 @@ func (x *executor) finish(out []byte, werr error) {
 	x.run.finish(&journal.Run{ID: x.id, Workflow: x.run.def.Name(), Status: status, Output: u.Output, Err: u.Err})
 	x.e.noteFinish(now)
 	if toParent != nil {
-		x.e.deliverToParent(x.row.Parent, *toParent)
+		x.e.deliverToParent(x.row.Parent, x.row.ParentEpoch, *toParent)
 	}
 }
 

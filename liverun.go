@@ -31,14 +31,14 @@ type liveRun struct {
 
 	mu           sync.Mutex
 	state        runState
-	x            *executor                 // the running executor, in stateActive
-	bcast        chan struct{}             // closed and replaced by every wake
-	gen          uint64                    // counts wakes
-	cancel       atomic.Pointer[error]     // ErrCanceled or ErrDeadlineExceeded once requested
-	childResults map[uint32]journal.Record // results of children, by the parent's position, not yet taken
-	stopped      bool                      // the engine is closing
-	queued       bool                      // waiting in the loader's queue
-	obsEpoch     int64                     // 1 + the epoch of the last executor, for Config.Observer
+	x            *executor                   // the running executor, in stateActive
+	bcast        chan struct{}               // closed and replaced by every wake
+	gen          uint64                      // counts wakes
+	cancel       atomic.Pointer[error]       // ErrCanceled or ErrDeadlineExceeded once requested
+	childResults map[childKey]journal.Record // results of children, by the parent's epoch and position, not yet taken
+	stopped      bool                        // the engine is closing
+	queued       bool                        // waiting in the loader's queue
+	obsEpoch     int64                       // 1 + the epoch of the last executor, for Config.Observer
 
 	// token is the fencing token this engine claimed the run with, when
 	// the store is a journal.Coordinator (see coordinate.go).
@@ -54,13 +54,19 @@ func (lr *liveRun) fence() journal.Fence {
 	return journal.Fence{RunID: lr.id, Owner: lr.e.engineID, Token: lr.token.Load()}
 }
 
+// childKey is where a child's result goes in its parent: the parent's
+// epoch and position. The epoch keeps a result that reached the live run
+// late (after the parent read it from its journal and continued as new)
+// from being taken by the child started at that position in a later epoch.
+type childKey struct{ epoch, pos uint32 }
+
 // deliverQuiet is deliverChildResult without the wake (the caller wakes).
-func (lr *liveRun) deliverQuiet(r journal.Record) {
+func (lr *liveRun) deliverQuiet(epoch uint32, r journal.Record) {
 	lr.mu.Lock()
 	if lr.childResults == nil {
-		lr.childResults = map[uint32]journal.Record{}
+		lr.childResults = map[childKey]journal.Record{}
 	}
-	lr.childResults[r.Pos] = r
+	lr.childResults[childKey{epoch, r.Pos}] = r
 	lr.mu.Unlock()
 }
 
@@ -104,24 +110,20 @@ func (lr *liveRun) wake() {
 }
 
 // deliverChildResult hands the live run a record written for it by
-// another run (a child's result), then wakes it.
-func (lr *liveRun) deliverChildResult(r journal.Record) {
-	lr.mu.Lock()
-	if lr.childResults == nil {
-		lr.childResults = map[uint32]journal.Record{}
-	}
-	lr.childResults[r.Pos] = r
-	lr.mu.Unlock()
+// another run (a child's result, for the parent's epoch), then wakes it.
+func (lr *liveRun) deliverChildResult(epoch uint32, r journal.Record) {
+	lr.deliverQuiet(epoch, r)
 	lr.wake()
 }
 
-// takeChildResult returns the record delivered for pos, if any.
-func (lr *liveRun) takeChildResult(pos uint32) (journal.Record, bool) {
+// takeChildResult returns the record delivered for pos of epoch, if any.
+func (lr *liveRun) takeChildResult(epoch, pos uint32) (journal.Record, bool) {
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
-	r, ok := lr.childResults[pos]
+	k := childKey{epoch, pos}
+	r, ok := lr.childResults[k]
 	if ok {
-		delete(lr.childResults, pos)
+		delete(lr.childResults, k)
 	}
 	return r, ok
 }
