@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/durable-go/durable/internal/runtext"
 	"github.com/durable-go/durable/web"
 )
 
@@ -60,29 +61,15 @@ func (c *cli) schedule(args []string) int {
 		}
 		return c.scheduleAnswer("GET", "api/schedules/"+url.PathEscape(pos[0]), nil, "show schedule "+pos[0])
 	case "create", "update":
-		var sp web.ScheduleSpec
-		var input string
-		fs.StringVar(&sp.Workflow, "workflow", "", "the workflow each firing starts (required)")
-		fs.StringVar(&input, "input", "", "the input of each firing, in JSON")
-		fs.StringVar(&sp.Cron, "cron", "", `a cron expression ("0 2 * * *") or descriptor ("@hourly")`)
-		fs.StringVar(&sp.Zone, "zone", "", "the time zone of -cron (default UTC)")
-		fs.StringVar(&sp.Every, "every", "", "a fixed interval instead of -cron (1h)")
-		fs.StringVar(&sp.Offset, "offset", "", "shifts the slots of -every")
-		fs.StringVar(&sp.Jitter, "jitter", "", "delays each firing by up to this much")
-		fs.StringVar(&sp.Grace, "grace", "", "how late a firing may be and count as on time (default 1m)")
-		fs.StringVar(&sp.Overlap, "overlap", "", "skip (default), buffer-one or allow-all")
-		fs.StringVar(&sp.CatchUp, "catch-up", "", "latest (default), skip or all")
-		fs.IntVar(&sp.CatchUpMax, "catch-up-max", 0, "with -catch-up all, how many missed slots run at most (default 100)")
+		spec := runtext.ScheduleFlags(fs)
 		pos, code, ok := c.parse(fs, args, 1)
 		if !ok {
 			return code
 		}
-		if input != "" {
-			if !json.Valid([]byte(input)) {
-				fmt.Fprintf(c.stderr, "durable schedule %s: -input must be JSON, such as '\"payments\"' or '{\"team\": 3}'\n", sub)
-				return exitUsage
-			}
-			sp.Input = json.RawMessage(input)
+		sp, err := spec()
+		if err != nil {
+			fmt.Fprintf(c.stderr, "durable schedule %s: %v\n", sub, err)
+			return exitUsage
 		}
 		path := "api/schedules/" + url.PathEscape(pos[0]) + "/update"
 		if sub == "create" {

@@ -67,29 +67,15 @@ func (c *cli) schedule(args []string) int {
 		}
 		return c.printSchedule(e, pos[0], "")
 	case "create", "update":
-		var sp web.ScheduleSpec
-		var input string
-		fs.StringVar(&sp.Workflow, "workflow", "", "the workflow each firing starts")
-		fs.StringVar(&input, "input", "", "the input of each firing, in JSON")
-		fs.StringVar(&sp.Cron, "cron", "", "a cron expression or descriptor")
-		fs.StringVar(&sp.Zone, "zone", "", "the time zone of -cron (default UTC)")
-		fs.StringVar(&sp.Every, "every", "", "a fixed interval instead of -cron")
-		fs.StringVar(&sp.Offset, "offset", "", "shifts the slots of -every")
-		fs.StringVar(&sp.Jitter, "jitter", "", "delays each firing by up to this much")
-		fs.StringVar(&sp.Grace, "grace", "", "how late a firing may be and count as on time")
-		fs.StringVar(&sp.Overlap, "overlap", "", "skip, buffer-one or allow-all")
-		fs.StringVar(&sp.CatchUp, "catch-up", "", "latest, skip or all")
-		fs.IntVar(&sp.CatchUpMax, "catch-up-max", 0, "with -catch-up all, how many missed slots run at most")
+		spec := runtext.ScheduleFlags(fs)
 		pos, code, ok := c.positional(fs, args, 1, "NAME -workflow W (-cron EXPR | -every D) ...")
 		if !ok {
 			return code
 		}
-		if input != "" {
-			if !json.Valid([]byte(input)) {
-				fmt.Fprintf(c.stderr, "durable schedule %s: -input is not valid JSON: %.80s\n", sub, input)
-				return exitUsage
-			}
-			sp.Input = json.RawMessage(input)
+		sp, err := spec()
+		if err != nil {
+			fmt.Fprintf(c.stderr, "durable schedule %s: %v\n", sub, err)
+			return exitUsage
 		}
 		s, err := sp.Schedule()
 		if err != nil {
