@@ -2,6 +2,7 @@ package durable
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,13 +21,16 @@ import (
 
 // localLease is the engine's view of its lease.
 type localLease struct {
+	base  time.Time    // monotonic origin of until
+	until atomic.Int64 // valid before base+until (ns): read on every step, without a lock
+
 	mu      sync.Mutex
-	until   time.Time     // monotonic: valid before this
 	renewed chan struct{} // closed and replaced on each renewal
 	kick    chan struct{} // asks the heartbeat loop to beat now
 }
 
 func (l *localLease) init() {
+	l.base = time.Now()
 	l.renewed = make(chan struct{})
 	l.kick = make(chan struct{}, 1)
 }
@@ -35,8 +39,8 @@ func (l *localLease) init() {
 // accepted: the lease holds until sent+timeout at least.
 func (l *localLease) renew(sent time.Time, timeout time.Duration) {
 	l.mu.Lock()
-	if u := sent.Add(timeout); u.After(l.until) {
-		l.until = u
+	if u := int64(sent.Add(timeout).Sub(l.base)); u > l.until.Load() {
+		l.until.Store(u)
 	}
 	close(l.renewed)
 	l.renewed = make(chan struct{})
@@ -46,10 +50,13 @@ func (l *localLease) renew(sent time.Time, timeout time.Duration) {
 // valid reports whether the lease surely holds now, and if not, a channel
 // closed at the next renewal.
 func (l *localLease) valid() (bool, <-chan struct{}) {
+	if int64(time.Since(l.base)) < l.until.Load() {
+		return true, nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if time.Now().Before(l.until) {
-		return true, nil
+	if int64(time.Since(l.base)) < l.until.Load() {
+		return true, nil // renewed meanwhile
 	}
 	return false, l.renewed
 }
