@@ -146,7 +146,10 @@ func runVariant[I, O any](ctx context.Context, cfg *durable.Config, wf *durable.
 	if !hasWorkflow(c.Workflows, wf) {
 		c.Workflows = append(append([]durable.Definition(nil), c.Workflows...), wf)
 	}
-	obs := &countingObserver{inner: c.Observer, attempts: map[string]int{}, running: map[string]bool{}}
+	obs := &countingObserver{Observer: c.Observer, attempts: map[string]int{}, running: map[string]bool{}}
+	if obs.Observer == nil {
+		obs.Observer = durable.BaseObserver{}
+	}
 	c.Observer = obs
 	mem := journal.NewMemory()
 	store := &crashStore{Store: mem, at: k, after: after, crash: make(chan struct{}), onCrash: obs.crash}
@@ -265,10 +268,10 @@ func (s *crashStore) CreateRun(ctx context.Context, r journal.Run) (got journal.
 	return got, created, err
 }
 
-// countingObserver counts step attempts, and passes every event on.
+// countingObserver counts step attempts, and passes every event on to the
+// Observer it embeds (the test's, or BaseObserver).
 type countingObserver struct {
-	durable.BaseObserver
-	inner durable.Observer
+	durable.Observer
 
 	mu       sync.Mutex
 	attempts map[string]int
@@ -297,10 +300,7 @@ func (o *countingObserver) StepStarted(ctx context.Context, ev durable.StepEvent
 	o.attempts[attemptKey(ev)]++
 	o.running[attemptKey(ev)] = true
 	o.mu.Unlock()
-	if o.inner != nil {
-		return o.inner.StepStarted(ctx, ev)
-	}
-	return ctx
+	return o.Observer.StepStarted(ctx, ev)
 }
 
 func (o *countingObserver) StepFinished(ctx context.Context, ev durable.StepEvent) {
@@ -309,76 +309,5 @@ func (o *countingObserver) StepFinished(ctx context.Context, ev durable.StepEven
 		delete(o.running, attemptKey(ev))
 		o.mu.Unlock()
 	}
-	if o.inner != nil {
-		o.inner.StepFinished(ctx, ev)
-	}
-}
-
-func (o *countingObserver) InjectRun(ctx context.Context, ev durable.RunEvent) map[string]string {
-	if o.inner != nil {
-		return o.inner.InjectRun(ctx, ev)
-	}
-	return nil
-}
-
-func (o *countingObserver) RunStarted(ctx context.Context, ev durable.RunEvent) context.Context {
-	if o.inner != nil {
-		return o.inner.RunStarted(ctx, ev)
-	}
-	return ctx
-}
-
-func (o *countingObserver) RunResumed(ctx context.Context, ev durable.RunEvent) context.Context {
-	if o.inner != nil {
-		return o.inner.RunResumed(ctx, ev)
-	}
-	return ctx
-}
-
-func (o *countingObserver) RunReplayed(ctx context.Context, ev durable.RunEvent) {
-	if o.inner != nil {
-		o.inner.RunReplayed(ctx, ev)
-	}
-}
-
-func (o *countingObserver) RunFinished(ctx context.Context, ev durable.RunEvent) {
-	if o.inner != nil {
-		o.inner.RunFinished(ctx, ev)
-	}
-}
-
-func (o *countingObserver) RunParked(ctx context.Context, ev durable.RunEvent) {
-	if o.inner != nil {
-		o.inner.RunParked(ctx, ev)
-	}
-}
-
-func (o *countingObserver) RunStopped(ctx context.Context, ev durable.RunEvent) {
-	if o.inner != nil {
-		o.inner.RunStopped(ctx, ev)
-	}
-}
-
-func (o *countingObserver) RetryScheduled(ctx context.Context, ev durable.StepEvent) {
-	if o.inner != nil {
-		o.inner.RetryScheduled(ctx, ev)
-	}
-}
-
-func (o *countingObserver) WaitStarted(ctx context.Context, ev durable.WaitEvent) {
-	if o.inner != nil {
-		o.inner.WaitStarted(ctx, ev)
-	}
-}
-
-func (o *countingObserver) WaitEnded(ctx context.Context, ev durable.WaitEvent) {
-	if o.inner != nil {
-		o.inner.WaitEnded(ctx, ev)
-	}
-}
-
-func (o *countingObserver) Committed(ev durable.CommitEvent) {
-	if o.inner != nil {
-		o.inner.Committed(ev)
-	}
+	o.Observer.StepFinished(ctx, ev)
 }
