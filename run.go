@@ -188,21 +188,9 @@ func (h *Handle[O]) Result(ctx context.Context) (O, error) {
 // Config.Workflows. opts apply only when the run is created: see
 // [WithDeadline], [WithRunTimeout], [StartAt] and [StartAfter].
 func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, opts ...StartOption) (*Handle[O], error) {
-	if e == nil || w == nil {
-		return nil, &ArgError{Msg: "durable: Start: nil *Engine or *Workflow"}
-	}
-	if err := checkRunID(id); err != nil {
-		return nil, err
-	}
-	if err := e.register(w); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		id = newID()
-	}
-	input, err := encodePayload(in, e.cfg.MaxPayloadBytes)
+	id, input, err := startInput(e, w, id, in, "Start")
 	if err != nil {
-		return nil, payloadErr(err, "input of run %q", id)
+		return nil, err
 	}
 	var sc startConfig
 	for _, o := range opts {
@@ -268,6 +256,28 @@ func Start[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id strin
 		e.kickClaims()
 	}
 	return h, nil
+}
+
+// startInput checks what Start and SendWithStart (op) are given, registers
+// w, and encodes in. It returns the run's id: id, or a new one for "".
+func startInput[I, O any](e *Engine, w *Workflow[I, O], id string, in I, op string) (string, []byte, error) {
+	if e == nil || w == nil {
+		return "", nil, &ArgError{Msg: "durable: " + op + ": nil *Engine or *Workflow"}
+	}
+	if err := checkRunID(id); err != nil {
+		return "", nil, err
+	}
+	if err := e.register(w); err != nil {
+		return "", nil, err
+	}
+	if id == "" {
+		id = newID()
+	}
+	input, err := encodePayload(in, e.cfg.MaxPayloadBytes)
+	if err != nil {
+		return "", nil, payloadErr(err, "input of run %q", id)
+	}
+	return id, input, nil
 }
 
 // Run starts run id of workflow w (see [Start]) and waits for its result

@@ -22,24 +22,12 @@ import (
 // that cannot be encoded fails with [ErrPayload]. Nothing is stored then.
 // msg may be a json.RawMessage, as with [Send]. ctx bounds only this call.
 func SendWithStart[I, O any](ctx context.Context, e *Engine, w *Workflow[I, O], id string, in I, channel string, msg any, opts ...StartOption) (*Handle[O], error) {
-	if e == nil || w == nil {
-		return nil, &ArgError{Msg: "durable: SendWithStart: nil *Engine or *Workflow"}
-	}
-	if err := checkRunID(id); err != nil {
+	id, input, err := startInput(e, w, id, in, "SendWithStart")
+	if err != nil {
 		return nil, err
 	}
 	if err := checkChannel(channel); err != nil {
 		return nil, err
-	}
-	if err := e.register(w); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		id = newID()
-	}
-	input, err := encodePayload(in, e.cfg.MaxPayloadBytes)
-	if err != nil {
-		return nil, payloadErr(err, "input of run %q", id)
 	}
 	var data []byte
 	if j, ok := msg.(json.RawMessage); ok {
