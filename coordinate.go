@@ -167,23 +167,29 @@ func (e *Engine) claimLoop() {
 	}
 }
 
+// registered returns the names of the workflows this engine has, and its
+// free capacity (Config.MaxRuns less its live runs); no names once Close
+// began.
+func (e *Engine) registered() (names []string, free int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, 0
+	}
+	names = make([]string, 0, len(e.defs))
+	for name := range e.defs {
+		names = append(names, name)
+	}
+	return names, e.cfg.MaxRuns - len(e.runs)
+}
+
 // claim claims ready runs up to the engine's free capacity and loads
 // them. It returns when to claim again at the latest (zero: at the poll).
 func (e *Engine) claim() time.Time {
 	if e.co.paused.Load() {
 		return time.Time{}
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return time.Time{}
-	}
-	names := make([]string, 0, len(e.defs))
-	for name := range e.defs {
-		names = append(names, name)
-	}
-	free := e.cfg.MaxRuns - len(e.runs)
-	e.mu.Unlock()
+	names, free := e.registered()
 	if len(names) == 0 || free <= 0 {
 		return time.Time{}
 	}

@@ -197,16 +197,7 @@ func (e *Engine) admitAll() time.Time {
 	if e.coord != nil && e.co.paused.Load() {
 		return time.Time{}
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return time.Time{}
-	}
-	names := make([]string, 0, len(e.defs))
-	for name := range e.defs {
-		names = append(names, name)
-	}
-	e.mu.Unlock()
+	names, _ := e.registered()
 	if len(names) == 0 {
 		return time.Time{}
 	}
